@@ -1,0 +1,643 @@
+//! The client dedup (session) table: exactly-once application of retried client requests.
+//!
+//! Every client request carries `(client_id, seq)`, with `seq` starting at 1 and growing by one
+//! per request. A client retries a request (same `seq`) until it gets an answer, so the same
+//! request can reach the log more than once — through a retry to a new leader, say.
+//!
+//! Contract:
+//! - The table is part of the replicated state machine. Each replica calls [`DedupTable::check`]
+//!   and then (on [`DedupCheck::Apply`]) [`DedupTable::record`] while applying committed entries
+//!   in log order. It therefore depends only on the log, is identical on every replica, and
+//!   survives a leader change; it travels in snapshots via [`DedupTable::encode`].
+//! - For a client whose last applied request is `L`, [`DedupTable::check`] answers:
+//!   `seq == L + 1` → `Apply`; `seq == L` → `Duplicate` with the cached result of `L` (the
+//!   reply to a retry, without applying twice); `seq < L` (including the invalid `seq == 0`) →
+//!   `Stale` (the client already has that answer); `seq > L + 1` → `Gap { expected: L + 1 }`
+//!   (the client skipped a request).
+//! - For a client the table does not know: `seq == 1` → `Apply` (opens a session);
+//!   `seq > 1` → `SessionExpired`; `seq == 0` → `Gap { expected: 1 }`. Why `SessionExpired`:
+//!   with no record of the client — it was evicted, or never opened a session — the table cannot
+//!   tell whether requests `1..seq` were applied, so applying `seq` could apply a retried request
+//!   twice. The client must be told its session is gone rather than be given a guess.
+//! - The table holds at most `clients_max` sessions. Opening a session when full evicts the
+//!   session with the smallest last `applied_index`, ties broken by the smallest client id.
+//!   This is deterministic on every replica because it depends only on the log, and it evicts
+//!   the client that has been idle the longest (in log time). Eviction is `O(log n)` via a
+//!   second ordered index of `(applied_index, client)`.
+//! - Only ordered maps are used, so encodings and digests are identical across replicas.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::codec::{self, CodecError, Fnv1a64, Reader};
+use crate::kv::OpResult;
+use crate::types::{ClientId, LogIndex, Seq};
+
+/// Upper bound on any table's `clients_max` (1 Mi sessions); also bounds decoded snapshots.
+pub const SESSIONS_MAX: usize = 1 << 20;
+
+/// What to do with a request, decided by [`DedupTable::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupCheck {
+    /// The request is the client's next one: apply it, then [`DedupTable::record`] the result.
+    Apply,
+    /// The request was already applied and was the client's latest: answer with `cached`.
+    Duplicate {
+        /// The result recorded when the request was applied.
+        cached: OpResult,
+    },
+    /// The request is older than the client's latest applied request (or has the invalid
+    /// `seq == 0`); its result is no longer cached and the client has already moved on.
+    Stale {
+        /// The client's last applied sequence number.
+        last_seq: Seq,
+    },
+    /// The request skips ahead: the client must send `expected` first.
+    Gap {
+        /// The sequence number the table would apply next.
+        expected: Seq,
+    },
+    /// The table has no session for this client and `seq > 1`: the session was evicted (or
+    /// never opened), so whether earlier requests were applied is unknown.
+    SessionExpired,
+}
+
+/// One client's session: its last applied request and that request's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Session {
+    last_seq: Seq,
+    result: OpResult,
+    applied_index: LogIndex,
+}
+
+/// The replicated table of client sessions. See the module docs for the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupTable {
+    clients_max: usize,
+    sessions: BTreeMap<ClientId, Session>,
+    /// Eviction order: `(applied_index, client)` for every session, smallest first.
+    by_applied_index: BTreeSet<(LogIndex, ClientId)>,
+    evictions_total: u64,
+}
+
+impl DedupTable {
+    /// An empty table holding at most `clients_max` sessions.
+    ///
+    /// # Panics
+    /// If `clients_max` is 0 or exceeds [`SESSIONS_MAX`].
+    pub fn new(clients_max: usize) -> Self {
+        assert!(
+            (1..=SESSIONS_MAX).contains(&clients_max),
+            "dedup: clients_max {clients_max} must be in 1..={SESSIONS_MAX}"
+        );
+        DedupTable {
+            clients_max,
+            sessions: BTreeMap::new(),
+            by_applied_index: BTreeSet::new(),
+            evictions_total: 0,
+        }
+    }
+
+    /// Decides what to do with request `seq` of `client` (see the module docs for the rules).
+    /// Does not change the table.
+    pub fn check(&self, client: ClientId, seq: Seq) -> DedupCheck {
+        match self.sessions.get(&client) {
+            None => match seq {
+                0 => DedupCheck::Gap { expected: 1 },
+                1 => DedupCheck::Apply,
+                _ => DedupCheck::SessionExpired,
+            },
+            Some(session) => {
+                let last_seq = session.last_seq;
+                if seq < last_seq {
+                    DedupCheck::Stale { last_seq }
+                } else if seq == last_seq {
+                    DedupCheck::Duplicate {
+                        cached: session.result.clone(),
+                    }
+                } else if seq - last_seq == 1 {
+                    DedupCheck::Apply
+                } else {
+                    DedupCheck::Gap {
+                        expected: last_seq + 1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records that request `seq` of `client` was applied at log index `applied_index` with
+    /// `result`. Opening a session when the table is full first evicts the session with the
+    /// smallest last `applied_index` (ties: smallest client id).
+    ///
+    /// # Panics
+    /// If the request is not the client's next one (`seq != L + 1` for a known client,
+    /// `seq != 1` for an unknown one), or if `applied_index` goes backwards for the client:
+    /// both mean the caller skipped [`DedupTable::check`] or applied out of log order.
+    pub fn record(
+        &mut self,
+        client: ClientId,
+        seq: Seq,
+        result: OpResult,
+        applied_index: LogIndex,
+    ) {
+        if let Some(session) = self.sessions.get_mut(&client) {
+            assert!(
+                session.last_seq.checked_add(1) == Some(seq),
+                "dedup: client {client} recorded seq {seq} after seq {}; expected {}",
+                session.last_seq,
+                session.last_seq.saturating_add(1)
+            );
+            assert!(
+                applied_index >= session.applied_index,
+                "dedup: client {client} seq {seq} applied at index {applied_index}, before its previous request at index {}",
+                session.applied_index
+            );
+            let removed = self
+                .by_applied_index
+                .remove(&(session.applied_index, client));
+            assert!(removed, "dedup: eviction index lost client {client}");
+            session.last_seq = seq;
+            session.result = result;
+            session.applied_index = applied_index;
+            self.by_applied_index.insert((applied_index, client));
+            return;
+        }
+        assert!(
+            seq == 1,
+            "dedup: client {client} has no session; a new session must start at seq 1, got {seq}"
+        );
+        if self.sessions.len() >= self.clients_max {
+            let (_, evicted) = self
+                .by_applied_index
+                .pop_first()
+                .expect("dedup: a full table has a session to evict");
+            let removed = self.sessions.remove(&evicted);
+            assert!(
+                removed.is_some(),
+                "dedup: eviction index named unknown client {evicted}"
+            );
+            self.evictions_total += 1;
+        }
+        self.sessions.insert(
+            client,
+            Session {
+                last_seq: seq,
+                result,
+                applied_index,
+            },
+        );
+        self.by_applied_index.insert((applied_index, client));
+    }
+
+    /// The last applied sequence number of `client`, or `None` if it has no session.
+    pub fn last_seq(&self, client: ClientId) -> Option<Seq> {
+        self.sessions.get(&client).map(|s| s.last_seq)
+    }
+
+    /// The log index at which `client`'s last request was applied, if it has a session.
+    pub fn applied_index(&self, client: ClientId) -> Option<LogIndex> {
+        self.sessions.get(&client).map(|s| s.applied_index)
+    }
+
+    /// Number of open sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True if no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Most sessions the table holds before evicting.
+    pub fn clients_max(&self) -> usize {
+        self.clients_max
+    }
+
+    /// Sessions evicted since the table was created (carried through snapshots).
+    pub fn evictions_total(&self) -> u64 {
+        self.evictions_total
+    }
+
+    /// Appends a snapshot encoding: `clients_max: u64`, `evictions_total: u64`,
+    /// `count: u32`, then per session in client order `client: u64`, `last_seq: u64`,
+    /// `applied_index: u64` and the encoded result.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        codec::put_u64(out, self.clients_max as u64);
+        codec::put_u64(out, self.evictions_total);
+        let count = u32::try_from(self.sessions.len()).expect("SESSIONS_MAX fits in u32");
+        codec::put_u32(out, count);
+        for (&client, session) in &self.sessions {
+            codec::put_u64(out, client);
+            codec::put_u64(out, session.last_seq);
+            codec::put_u64(out, session.applied_index);
+            session.result.encode(out);
+        }
+    }
+
+    /// Decodes a snapshot written by [`DedupTable::encode`]. Out-of-range `clients_max` or
+    /// session counts are [`CodecError::TooLong`] or [`CodecError::Invalid`]; client ids that
+    /// are not strictly ascending and `last_seq == 0` are [`CodecError::Invalid`].
+    pub fn decode(r: &mut Reader<'_>) -> Result<DedupTable, CodecError> {
+        let clients_max = r.u64()?;
+        if clients_max == 0 {
+            return Err(CodecError::Invalid {
+                what: "dedup snapshot clients_max is 0",
+            });
+        }
+        let clients_max = usize::try_from(clients_max)
+            .ok()
+            .filter(|&n| n <= SESSIONS_MAX)
+            .ok_or(CodecError::TooLong {
+                len: usize::try_from(clients_max).unwrap_or(usize::MAX),
+                max: SESSIONS_MAX,
+            })?;
+        let evictions_total = r.u64()?;
+        let count = r.u32()? as usize;
+        if count > clients_max {
+            return Err(CodecError::TooLong {
+                len: count,
+                max: clients_max,
+            });
+        }
+        let mut table = DedupTable::new(clients_max);
+        table.evictions_total = evictions_total;
+        for _ in 0..count {
+            let client = r.u64()?;
+            let last_seq = r.u64()?;
+            let applied_index = r.u64()?;
+            let result = OpResult::decode(r)?;
+            if last_seq == 0 {
+                return Err(CodecError::Invalid {
+                    what: "dedup snapshot session has seq 0",
+                });
+            }
+            if let Some((&last_client, _)) = table.sessions.last_key_value() {
+                if client <= last_client {
+                    return Err(CodecError::Invalid {
+                        what: "dedup snapshot clients are not strictly ascending",
+                    });
+                }
+            }
+            table.sessions.insert(
+                client,
+                Session {
+                    last_seq,
+                    result,
+                    applied_index,
+                },
+            );
+            table.by_applied_index.insert((applied_index, client));
+        }
+        Ok(table)
+    }
+
+    /// A deterministic 64-bit FNV-1a hash of the whole table (bounds, eviction count and every
+    /// session in client order), for cheap comparison of replicas.
+    pub fn digest(&self) -> u64 {
+        let mut hasher = Fnv1a64::new();
+        hasher.write_u64(self.clients_max as u64);
+        hasher.write_u64(self.evictions_total);
+        hasher.write_u64(self.sessions.len() as u64);
+        let mut result_bytes = Vec::new();
+        for (&client, session) in &self.sessions {
+            hasher.write_u64(client);
+            hasher.write_u64(session.last_seq);
+            hasher.write_u64(session.applied_index);
+            result_bytes.clear();
+            session.result.encode(&mut result_bytes);
+            hasher.write_framed(&result_bytes);
+        }
+        hasher.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value(v: &str) -> OpResult {
+        OpResult::Value(v.to_owned())
+    }
+
+    /// The eviction index mirrors the sessions exactly.
+    fn assert_consistent(table: &DedupTable) {
+        let expected: BTreeSet<(LogIndex, ClientId)> = table
+            .sessions
+            .iter()
+            .map(|(&c, s)| (s.applied_index, c))
+            .collect();
+        assert_eq!(table.by_applied_index, expected);
+        assert!(table.sessions.len() <= table.clients_max);
+    }
+
+    fn round_trip(table: &DedupTable) -> DedupTable {
+        let mut buf = Vec::new();
+        table.encode(&mut buf);
+        let mut r = Reader::new(&buf);
+        let decoded = DedupTable::decode(&mut r).expect("valid snapshot");
+        r.finish().expect("no trailing bytes");
+        decoded
+    }
+
+    #[test]
+    fn unknown_client_rules() {
+        let table = DedupTable::new(4);
+        assert_eq!(table.check(7, 1), DedupCheck::Apply);
+        assert_eq!(table.check(7, 2), DedupCheck::SessionExpired);
+        assert_eq!(table.check(7, u64::MAX), DedupCheck::SessionExpired);
+        assert_eq!(table.check(7, 0), DedupCheck::Gap { expected: 1 });
+        assert_eq!(table.last_seq(7), None);
+    }
+
+    #[test]
+    fn known_client_rules() {
+        let mut table = DedupTable::new(4);
+        table.record(1, 1, OpResult::Ok, 10);
+        table.record(1, 2, OpResult::NotFound, 11);
+        table.record(1, 3, value("v3"), 12);
+        assert_eq!(table.last_seq(1), Some(3));
+        assert_eq!(table.applied_index(1), Some(12));
+        assert_eq!(table.check(1, 4), DedupCheck::Apply);
+        assert_eq!(
+            table.check(1, 3),
+            DedupCheck::Duplicate {
+                cached: value("v3")
+            }
+        );
+        assert_eq!(table.check(1, 2), DedupCheck::Stale { last_seq: 3 });
+        assert_eq!(table.check(1, 1), DedupCheck::Stale { last_seq: 3 });
+        assert_eq!(table.check(1, 0), DedupCheck::Stale { last_seq: 3 });
+        assert_eq!(table.check(1, 5), DedupCheck::Gap { expected: 4 });
+        assert_eq!(table.check(1, u64::MAX), DedupCheck::Gap { expected: 4 });
+        assert_consistent(&table);
+    }
+
+    #[test]
+    fn the_largest_seq_is_a_duplicate_not_an_overflow() {
+        let mut table = DedupTable::new(1);
+        table.record(1, 1, OpResult::Ok, 1);
+        // Force the extreme through a snapshot, the only way to reach it.
+        let mut buf = Vec::new();
+        table.encode(&mut buf);
+        let seq_offset = 8 + 8 + 4 + 8;
+        buf[seq_offset..seq_offset + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let table = DedupTable::decode(&mut Reader::new(&buf)).unwrap();
+        assert_eq!(
+            table.check(1, u64::MAX),
+            DedupCheck::Duplicate {
+                cached: OpResult::Ok
+            }
+        );
+        assert_eq!(
+            table.check(1, u64::MAX - 1),
+            DedupCheck::Stale { last_seq: u64::MAX }
+        );
+    }
+
+    #[test]
+    fn duplicate_returns_the_latest_cached_result() {
+        let mut table = DedupTable::new(2);
+        table.record(5, 1, value("a"), 1);
+        assert_eq!(
+            table.check(5, 1),
+            DedupCheck::Duplicate { cached: value("a") }
+        );
+        table.record(5, 2, OpResult::CasMismatch { current: None }, 2);
+        assert_eq!(
+            table.check(5, 2),
+            DedupCheck::Duplicate {
+                cached: OpResult::CasMismatch { current: None }
+            }
+        );
+    }
+
+    #[test]
+    fn eviction_removes_the_smallest_applied_index() {
+        let mut table = DedupTable::new(3);
+        table.record(1, 1, OpResult::Ok, 10);
+        table.record(2, 1, OpResult::Ok, 11);
+        table.record(3, 1, OpResult::Ok, 12);
+        // Client 1 is active again, so client 2 is now the least recently applied.
+        table.record(1, 2, OpResult::Ok, 13);
+        table.record(4, 1, OpResult::Ok, 14);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.evictions_total(), 1);
+        assert_eq!(table.last_seq(2), None, "client 2 was evicted");
+        assert_eq!(table.last_seq(1), Some(2));
+        table.record(5, 1, OpResult::Ok, 15);
+        assert_eq!(table.last_seq(3), None, "client 3 was next");
+        assert_eq!(table.evictions_total(), 2);
+        assert_consistent(&table);
+    }
+
+    #[test]
+    fn eviction_ties_break_on_the_smallest_client_id() {
+        let mut table = DedupTable::new(2);
+        table.record(9, 1, OpResult::Ok, 5);
+        table.record(3, 1, OpResult::Ok, 5);
+        table.record(6, 1, OpResult::Ok, 6);
+        assert_eq!(
+            table.last_seq(3),
+            None,
+            "client 3 < client 9 at the same index"
+        );
+        assert_eq!(table.last_seq(9), Some(1));
+        assert_eq!(table.last_seq(6), Some(1));
+        assert_consistent(&table);
+    }
+
+    #[test]
+    fn evicted_client_sees_session_expired_and_can_reopen() {
+        let mut table = DedupTable::new(1);
+        table.record(1, 1, OpResult::Ok, 1);
+        table.record(1, 2, OpResult::Ok, 2);
+        table.record(2, 1, OpResult::Ok, 3);
+        assert_eq!(table.check(1, 3), DedupCheck::SessionExpired);
+        assert_eq!(
+            table.check(1, 2),
+            DedupCheck::SessionExpired,
+            "even a retry of an applied request cannot be answered once evicted"
+        );
+        assert_eq!(
+            table.check(1, 1),
+            DedupCheck::Apply,
+            "a new session may open"
+        );
+        table.record(1, 1, OpResult::Ok, 4);
+        assert_eq!(table.last_seq(2), None);
+        assert_eq!(table.evictions_total(), 2);
+        assert_consistent(&table);
+    }
+
+    #[test]
+    fn updating_a_known_client_never_evicts() {
+        let mut table = DedupTable::new(1);
+        for seq in 1..=5 {
+            assert_eq!(table.check(1, seq), DedupCheck::Apply);
+            table.record(1, seq, OpResult::Ok, seq * 10);
+        }
+        assert_eq!(table.evictions_total(), 0);
+        assert_eq!(table.len(), 1);
+        assert_consistent(&table);
+    }
+
+    #[test]
+    #[should_panic(expected = "recorded seq 3 after seq 1")]
+    fn recording_a_gap_panics() {
+        let mut table = DedupTable::new(2);
+        table.record(1, 1, OpResult::Ok, 1);
+        table.record(1, 3, OpResult::Ok, 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "must start at seq 1")]
+    fn opening_a_session_past_seq_1_panics() {
+        DedupTable::new(2).record(1, 2, OpResult::Ok, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "clients_max 0")]
+    fn zero_capacity_panics() {
+        DedupTable::new(0);
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let mut table = DedupTable::new(3);
+        assert_eq!(round_trip(&table), table);
+        table.record(4, 1, value("x"), 1);
+        table.record(2, 1, OpResult::CasMismatch { current: None }, 2);
+        table.record(4, 2, OpResult::NotFound, 3);
+        table.record(8, 1, OpResult::Ok, 4);
+        table.record(1, 1, OpResult::Ok, 5); // evicts client 2
+        let decoded = round_trip(&table);
+        assert_eq!(decoded, table);
+        assert_eq!(decoded.digest(), table.digest());
+        assert_eq!(decoded.evictions_total(), 1);
+        assert_consistent(&decoded);
+        // The restored table keeps deciding and evicting exactly like the original.
+        let mut a = table;
+        let mut b = decoded;
+        a.record(3, 1, OpResult::Ok, 6);
+        b.record(3, 1, OpResult::Ok, 6);
+        assert_eq!(a, b);
+        assert_eq!(a.last_seq(4), None);
+    }
+
+    #[test]
+    fn bad_snapshots_are_errors() {
+        let mut zero = Vec::new();
+        codec::put_u64(&mut zero, 0);
+        assert!(matches!(
+            DedupTable::decode(&mut Reader::new(&zero)),
+            Err(CodecError::Invalid { .. })
+        ));
+
+        let mut huge = Vec::new();
+        codec::put_u64(&mut huge, SESSIONS_MAX as u64 + 1);
+        assert_eq!(
+            DedupTable::decode(&mut Reader::new(&huge)),
+            Err(CodecError::TooLong {
+                len: SESSIONS_MAX + 1,
+                max: SESSIONS_MAX
+            })
+        );
+
+        let mut over = Vec::new();
+        codec::put_u64(&mut over, 1);
+        codec::put_u64(&mut over, 0);
+        codec::put_u32(&mut over, 2);
+        assert_eq!(
+            DedupTable::decode(&mut Reader::new(&over)),
+            Err(CodecError::TooLong { len: 2, max: 1 })
+        );
+
+        let mut unsorted = DedupTable::new(2);
+        unsorted.record(1, 1, OpResult::Ok, 1);
+        unsorted.record(2, 1, OpResult::Ok, 2);
+        let mut buf = Vec::new();
+        unsorted.encode(&mut buf);
+        // Rename the second client to 1: a duplicate id.
+        let second_client = 8 + 8 + 4 + (8 * 3 + 1);
+        buf[second_client..second_client + 8].copy_from_slice(&1u64.to_le_bytes());
+        assert_eq!(
+            DedupTable::decode(&mut Reader::new(&buf)),
+            Err(CodecError::Invalid {
+                what: "dedup snapshot clients are not strictly ascending"
+            })
+        );
+
+        let mut buf = Vec::new();
+        unsorted.encode(&mut buf);
+        for cut in 0..buf.len() {
+            assert!(
+                DedupTable::decode(&mut Reader::new(&buf[..cut])).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn digest_differs_when_state_differs() {
+        let mut a = DedupTable::new(2);
+        let mut b = DedupTable::new(2);
+        assert_eq!(a.digest(), b.digest());
+        a.record(1, 1, OpResult::Ok, 1);
+        b.record(1, 1, OpResult::NotFound, 1);
+        assert_ne!(a.digest(), b.digest(), "cached results differ");
+        let mut c = DedupTable::new(2);
+        c.record(1, 1, OpResult::Ok, 2);
+        assert_ne!(a.digest(), c.digest(), "applied indices differ");
+        assert_ne!(DedupTable::new(1).digest(), DedupTable::new(2).digest());
+    }
+
+    proptest! {
+        /// Drive a table with a random request stream the way a replica would (check, then
+        /// record on Apply): invariants hold and snapshots round-trip at every step.
+        #[test]
+        fn random_streams_keep_invariants(
+            clients_max in 1usize..4,
+            requests in proptest::collection::vec((1u64..6, 0u64..5), 0..64),
+        ) {
+            let mut table = DedupTable::new(clients_max);
+            let mut index: LogIndex = 0;
+            for (client, seq) in requests {
+                index += 1;
+                let before = table.last_seq(client);
+                let check = table.check(client, seq);
+                match (&check, before) {
+                    (DedupCheck::Apply, None) => prop_assert_eq!(seq, 1),
+                    (DedupCheck::Apply, Some(last)) => prop_assert_eq!(seq, last + 1),
+                    (DedupCheck::Duplicate { .. }, Some(last)) => prop_assert_eq!(seq, last),
+                    (DedupCheck::Stale { last_seq }, Some(last)) => {
+                        prop_assert_eq!(*last_seq, last);
+                        prop_assert!(seq < last);
+                    }
+                    (DedupCheck::Gap { expected }, last) => {
+                        prop_assert_eq!(*expected, last.unwrap_or(0) + 1);
+                        prop_assert!(seq != *expected);
+                    }
+                    (DedupCheck::SessionExpired, None) => prop_assert!(seq > 1),
+                    (other, last) => prop_assert!(false, "{other:?} with last {last:?}"),
+                }
+                if check == DedupCheck::Apply {
+                    table.record(client, seq, OpResult::Value(format!("{client}/{seq}")), index);
+                    prop_assert_eq!(table.last_seq(client), Some(seq));
+                }
+                assert_consistent(&table);
+                let decoded = round_trip(&table);
+                prop_assert_eq!(decoded.digest(), table.digest());
+                prop_assert_eq!(&decoded, &table);
+            }
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok(table) = DedupTable::decode(&mut Reader::new(&bytes)) {
+                assert_consistent(&table);
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The node contract every protocol in this crate implements, and the output buffer it fills.
+//!
+//! A node is a pure state machine. The driver (the simulator, or a test loop) feeds it inputs —
+//! [`Node::handle_tick`], [`Node::handle_message`], [`Node::handle_wire`] and
+//! [`Node::handle_request`] — and after each input drains [`Node::output`]:
+//!
+//! 1. `persist`: WAL-framed records the node wants durable (term/vote, log entries, truncations).
+//!    The driver appends them to the node's disk and **syncs them before releasing anything
+//!    else from the same output** ("persist before send", as etcd's `Ready` documents). A crash
+//!    before that sync loses the records *and* every message, reply and applied notice that
+//!    depended on them, which is what keeps a forgotten vote from ever having been seen.
+//! 2. `messages`: `(to, message)` pairs, in the order the node produced them.
+//! 3. `replies`: answers to client requests.
+//! 4. `applied`: every state-machine application, for invariant checkers.
+//! 5. `events`: role changes and other notable happenings, for traces and coverage.
+//!
+//! Time is an argument (`now`, the node's own clock in virtual ticks); a node never reads a
+//! clock. Randomness comes from a ChaCha stream whose seed the driver supplies.
+//! [`Node::next_deadline_tick`] tells the driver when the node next needs a tick, so the driver
+//! does not have to tick idle nodes every virtual tick.
+
+use std::fmt;
+
+use crate::kv::{Op, OpResult};
+use crate::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
+use crate::wal::DecodeError;
+
+/// A request from a simulated client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRequest {
+    /// Who sent it; replies go back to this client.
+    pub client: ClientId,
+    /// The client's sequence number for this request (see [`crate::dedup`]). Reads (`Get`) are
+    /// idempotent and are not deduplicated; their `seq` is carried for tracing only.
+    pub seq: Seq,
+    /// What to do.
+    pub op: Op,
+}
+
+/// A node's answer to a client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientResponse {
+    /// The operation was applied (or the read served) with this result.
+    Ok {
+        /// What the KV store answered.
+        result: OpResult,
+    },
+    /// The `(client, seq)` was already applied; `cached` is the original result when `seq` was
+    /// the client's last applied sequence number, `None` for an older (stale) one.
+    Duplicate {
+        /// The cached reply of the original application, when still held.
+        cached: Option<OpResult>,
+    },
+    /// The request skipped sequence numbers; nothing was applied.
+    Gap {
+        /// The sequence number the state machine expected next.
+        expected: Seq,
+    },
+    /// The dedup table holds no session for this client (evicted, or never opened); whether
+    /// earlier requests were applied cannot be told.
+    SessionExpired,
+    /// This node is not the leader (or stopped being leader before the request committed).
+    /// The request *may* still commit later; retry with the same `seq` to find out.
+    NotLeader {
+        /// The leader this node believes in, if any.
+        leader_hint: Option<NodeId>,
+    },
+    /// The node's bounded queue of pending requests is full; retry later.
+    Overloaded,
+}
+
+impl ClientResponse {
+    /// A short stable name, used by traces, histories and scenario expectations.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ClientResponse::Ok { .. } => "ok",
+            ClientResponse::Duplicate { .. } => "duplicate",
+            ClientResponse::Gap { .. } => "gap",
+            ClientResponse::SessionExpired => "session-expired",
+            ClientResponse::NotLeader { .. } => "not-leader",
+            ClientResponse::Overloaded => "overloaded",
+        }
+    }
+
+    /// Whether the response settles the request: it took effect exactly once (`Ok`,
+    /// `Duplicate`), or it certainly did not (`Gap`).
+    pub fn is_definite(&self) -> bool {
+        matches!(
+            self,
+            ClientResponse::Ok { .. }
+                | ClientResponse::Duplicate { .. }
+                | ClientResponse::Gap { .. }
+        )
+    }
+}
+
+impl fmt::Display for ClientResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientResponse::Ok { result } => write!(f, "Ok {result}"),
+            ClientResponse::Duplicate { cached: Some(r) } => write!(f, "Duplicate cached={r}"),
+            ClientResponse::Duplicate { cached: None } => write!(f, "Duplicate stale"),
+            ClientResponse::Gap { expected } => write!(f, "Gap expected={expected}"),
+            ClientResponse::SessionExpired => write!(f, "SessionExpired"),
+            ClientResponse::NotLeader {
+                leader_hint: Some(n),
+            } => write!(f, "NotLeader hint=n{n}"),
+            ClientResponse::NotLeader { leader_hint: None } => write!(f, "NotLeader hint=none"),
+            ClientResponse::Overloaded => write!(f, "Overloaded"),
+        }
+    }
+}
+
+/// A reply to a client, as produced by a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The client to answer.
+    pub client: ClientId,
+    /// The request's sequence number.
+    pub seq: Seq,
+    /// The answer.
+    pub response: ClientResponse,
+}
+
+/// What applying one committed client command did to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The operation ran against the KV store with this result.
+    Applied(OpResult),
+    /// The dedup table recognised a duplicate; the store was not touched.
+    Duplicate,
+    /// The dedup table rejected the command (gap, stale or expired session); store untouched.
+    Rejected,
+}
+
+/// A state-machine application, reported for checkers (exactly-once, state machine safety).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Log index (or LSN) of the applied entry.
+    pub index: LogIndex,
+    /// Term of the applied entry.
+    pub term: Term,
+    /// The client command, or `None` for a protocol no-op.
+    pub command: Option<(ClientId, Seq, Op)>,
+    /// What happened.
+    pub outcome: ApplyOutcome,
+}
+
+/// A node's role, as shown to traces and checkers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Raft pre-vote phase (thesis §9.6): probing whether an election could win.
+    PreCandidate,
+    /// Raft candidate: asking for votes in its term.
+    Candidate,
+    /// The leader of its term.
+    Leader,
+}
+
+impl Role {
+    /// Stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "precandidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Something notable a node did, reported for traces and for fuzz coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// The node changed role (or term while keeping its role).
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The term the role is held in.
+        term: Term,
+    },
+    /// The node granted its vote.
+    Voted {
+        /// The candidate voted for.
+        candidate: NodeId,
+        /// The term of the vote.
+        term: Term,
+    },
+    /// A received message failed to decode (flipped bit, torn frame) and was dropped unseen.
+    CorruptRejected {
+        /// The sender, as told by the transport.
+        from: NodeId,
+        /// Why decoding failed.
+        error: DecodeError,
+    },
+    /// A message from an older term was refused (fencing).
+    StaleTermRejected {
+        /// The sender.
+        from: NodeId,
+        /// The stale term the message carried.
+        term: Term,
+    },
+    /// A leader learned of a higher term and stepped down.
+    SteppedDown {
+        /// The term it had led.
+        old_term: Term,
+        /// The higher term it saw.
+        new_term: Term,
+    },
+    /// Check-quorum: a leader that has not heard from a majority stepped down.
+    QuorumLost {
+        /// The term it had led.
+        term: Term,
+    },
+    /// An election ended without a winner and timed out again (split vote or lost votes).
+    ElectionTimedOut {
+        /// The term of the failed election.
+        term: Term,
+    },
+    /// A follower rejected an append and sent a conflict hint (log repair).
+    LogConflict {
+        /// Index the leader tried to append after.
+        prev_index: LogIndex,
+        /// Where the follower told the leader to resume.
+        hint_index: LogIndex,
+    },
+    /// The leader served a read from its lease without going through the log.
+    LeaseRead {
+        /// The client served.
+        client: ClientId,
+    },
+    /// A lease read was attempted without a valid lease and went through the log instead.
+    LeaseExpired,
+    /// Free-form protocol note (the leader-follower protocol's status lines).
+    Note(String),
+}
+
+/// Everything a node produced in response to inputs since the driver last drained it.
+///
+/// The buffers are reused across inputs (drain, don't replace) so the hot path does not
+/// allocate once capacities settle.
+#[derive(Debug)]
+pub struct Output<M> {
+    /// WAL-framed records to append to durable storage and sync before anything else below is
+    /// released.
+    pub persist: Vec<u8>,
+    /// Messages to peers, in order.
+    pub messages: Vec<(NodeId, M)>,
+    /// Client replies.
+    pub replies: Vec<Reply>,
+    /// State-machine applications.
+    pub applied: Vec<Applied>,
+    /// Notable events.
+    pub events: Vec<NodeEvent>,
+}
+
+impl<M> Default for Output<M> {
+    fn default() -> Self {
+        Output {
+            persist: Vec::new(),
+            messages: Vec::new(),
+            replies: Vec::new(),
+            applied: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl<M> Output<M> {
+    /// True when nothing is waiting to be drained.
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty()
+            && self.messages.is_empty()
+            && self.replies.is_empty()
+            && self.applied.is_empty()
+            && self.events.is_empty()
+    }
+
+    /// Drop everything (keeping capacity).
+    pub fn clear(&mut self) {
+        self.persist.clear();
+        self.messages.clear();
+        self.replies.clear();
+        self.applied.clear();
+        self.events.clear();
+    }
+}
+
+/// A message type that travels on the simulated wire as bytes in WAL record framing.
+pub trait WireMessage: Sized {
+    /// Append this message's wire form (one WAL record of kind `Message`) to `out`.
+    fn encode_wire(&self, out: &mut Vec<u8>);
+    /// Decode a message from its wire form; every checksum inside is verified.
+    fn decode_wire(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// A read-only summary of a node for checkers and traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// The node's id.
+    pub id: NodeId,
+    /// Current role.
+    pub role: Role,
+    /// Current term (epoch).
+    pub term: Term,
+    /// Vote cast in the current term.
+    pub voted_for: Option<NodeId>,
+    /// Highest index known committed.
+    pub commit_index: LogIndex,
+    /// Highest index applied to the KV store.
+    pub applied_index: LogIndex,
+    /// Index of the last log entry.
+    pub last_index: LogIndex,
+    /// Term of the last log entry (0 for an empty log).
+    pub last_term: Term,
+    /// The leader this node believes in.
+    pub leader_hint: Option<NodeId>,
+    /// Digest of the KV store and dedup table (equal digests ⇒ equal state, with high
+    /// probability).
+    pub store_digest: u64,
+}
+
+/// The contract between a protocol node and its driver. See the module docs for the order in
+/// which the driver must release outputs.
+pub trait Node {
+    /// The protocol's message type.
+    type Message: WireMessage + fmt::Display + fmt::Debug;
+
+    /// This node's id.
+    fn id(&self) -> NodeId;
+    /// Time passed: `now` is the node's clock. Called at (or after) [`Node::next_deadline_tick`].
+    fn handle_tick(&mut self, now: Tick);
+    /// A peer's message arrived intact.
+    fn handle_message(&mut self, now: Tick, from: NodeId, message: Self::Message);
+    /// A client request arrived.
+    fn handle_request(&mut self, now: Tick, request: ClientRequest);
+    /// The next tick at which this node needs [`Node::handle_tick`], if any.
+    fn next_deadline_tick(&self) -> Option<Tick>;
+    /// The output produced so far; the driver drains it after each input.
+    fn output(&mut self) -> &mut Output<Self::Message>;
+    /// Read-only summary.
+    fn view(&self) -> NodeView;
+
+    /// Bytes arrived from a peer: decode them (verifying every CRC) and handle the message, or
+    /// drop it and report [`NodeEvent::CorruptRejected`]. A corrupt message is never applied.
+    fn handle_wire(&mut self, now: Tick, from: NodeId, bytes: &[u8]) {
+        match Self::Message::decode_wire(bytes) {
+            Ok(message) => self.handle_message(now, from, message),
+            Err(error) => self
+                .output()
+                .events
+                .push(NodeEvent::CorruptRejected { from, error }),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! raftsim: a deterministic discrete-event simulator for replicated key-value stores.

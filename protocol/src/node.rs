@@ -25,13 +25,27 @@ use crate::kv::{Op, OpResult};
 use crate::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 use crate::wal::DecodeError;
 
+/// First sequence number of the read range (see [`ClientRequest::seq`]).
+pub const READ_SEQ_BASE: Seq = 1 << 62;
+
+/// Format `(client, seq)` as traces show it: `c1#7` for a write, `c1#r3` for a read.
+pub fn request_label(client: ClientId, seq: Seq) -> String {
+    if seq >= READ_SEQ_BASE {
+        format!("c{client}#r{}", seq - READ_SEQ_BASE)
+    } else {
+        format!("c{client}#{seq}")
+    }
+}
+
 /// A request from a simulated client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRequest {
     /// Who sent it; replies go back to this client.
     pub client: ClientId,
-    /// The client's sequence number for this request (see [`crate::dedup`]). Reads (`Get`) are
-    /// idempotent and are not deduplicated; their `seq` is carried for tracing only.
+    /// The client's sequence number for this request (see [`crate::dedup`]). Writes number
+    /// 1, 2, 3, ... without gaps. Reads (`Get`) are idempotent and never deduplicated, so they
+    /// take no write number: clients number them from [`READ_SEQ_BASE`] upwards, which keeps
+    /// every request's `(client, seq)` unique so a late reply is never mistaken for another's.
     pub seq: Seq,
     /// What to do.
     pub op: Op,

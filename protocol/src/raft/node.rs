@@ -130,6 +130,8 @@ pub struct RaftNode {
     election_deadline: Tick,
     /// When this node last heard from a leader of its current term (leader stickiness).
     last_leader_contact: Option<Tick>,
+    /// How many times this incarnation truncated its log (checkers: a leader never does).
+    truncations_total: u64,
     out: Output<Message>,
     scratch: Vec<u8>,
 }
@@ -179,6 +181,7 @@ impl RaftNode {
             leader_hint: None,
             election_deadline: 0,
             last_leader_contact: None,
+            truncations_total: 0,
             out: Output::default(),
             scratch: Vec::new(),
             config,
@@ -288,6 +291,16 @@ impl RaftNode {
     /// Highest committed index known to this node.
     pub fn commit_index(&self) -> LogIndex {
         self.commit_index
+    }
+
+    /// How many times this incarnation truncated its log.
+    pub fn truncations_total(&self) -> u64 {
+        self.truncations_total
+    }
+
+    /// Highest index applied to the KV store.
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied_index
     }
 
     /// The configuration.
@@ -794,6 +807,7 @@ impl RaftNode {
                 Some(_) => {
                     // §5.3 step 3: a conflicting entry and all that follow it are deleted.
                     self.log.truncate_from(index);
+                    self.truncations_total += 1;
                     self.persist_truncate(index);
                     self.append_entry(entry);
                 }

@@ -1,0 +1,214 @@
+//! Client-visible guarantees: exactly-once application and durability of acknowledged writes.
+//!
+//! - **Exactly-once**: on every replica, a write `(client, seq)` changes the store at most once.
+//!   Sequence numbers of one client must be applied in increasing order, so it is enough to
+//!   remember the last applied one per client per replica. A restarted replica rebuilds its
+//!   state machine from the log, so its record starts over.
+//! - **Durability**: a write acknowledged to a client is in the log of every later leader, at
+//!   the index and term where it was applied.
+
+use std::collections::BTreeMap;
+
+use raftsim_protocol::node::{ApplyOutcome, Role};
+use raftsim_protocol::types::{ClientId, LogIndex, Seq, Term, Tick};
+
+use super::{ClusterView, Violation};
+use crate::cluster::Observation;
+
+/// Property name.
+pub const EXACTLY_ONCE: &str = "Exactly-Once";
+/// Property name.
+pub const DURABILITY: &str = "Durability";
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct ExactlyOnce {
+    /// Per replica: client → (last applied seq, index it was applied at).
+    last: Vec<BTreeMap<ClientId, (Seq, LogIndex)>>,
+}
+
+impl ExactlyOnce {
+    /// Fresh state for `nodes_count` replicas.
+    pub fn new(nodes_count: u32) -> ExactlyOnce {
+        ExactlyOnce {
+            last: vec![BTreeMap::new(); nodes_count as usize],
+        }
+    }
+
+    /// Feed one observation.
+    pub fn observe(&mut self, now: Tick, observation: &Observation) -> Result<(), Violation> {
+        match observation {
+            Observation::Restarted { node } => self.last[(*node - 1) as usize].clear(),
+            Observation::Applied { node, applied } => {
+                let Some((client, seq, op)) = &applied.command else {
+                    return Ok(());
+                };
+                if op.is_read() || !matches!(applied.outcome, ApplyOutcome::Applied(_)) {
+                    return Ok(());
+                }
+                let table = &mut self.last[(*node - 1) as usize];
+                if let Some(&(last_seq, last_index)) = table.get(client) {
+                    if *seq <= last_seq {
+                        return Err(Violation {
+                            property: EXACTLY_ONCE,
+                            tick: now,
+                            nodes: vec![*node],
+                            detail: format!(
+                                "n{node} applied c{client}#{seq} at index {} after already \
+                                 applying c{client}#{last_seq} at index {last_index}",
+                                applied.index
+                            ),
+                        });
+                    }
+                }
+                table.insert(*client, (*seq, applied.index));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct Durability {
+    /// Where each write took effect: (client, seq) → (index, term).
+    applied_at: BTreeMap<(ClientId, Seq), (LogIndex, Term)>,
+    /// Acknowledged writes: (index, term, client, seq).
+    acknowledged: Vec<(LogIndex, Term, ClientId, Seq)>,
+}
+
+impl Durability {
+    /// Feed one observation.
+    pub fn observe(
+        &mut self,
+        now: Tick,
+        observation: &Observation,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        match observation {
+            Observation::Applied { applied, .. } => {
+                if let Some((client, seq, op)) = &applied.command {
+                    if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
+                        self.applied_at
+                            .entry((*client, *seq))
+                            .or_insert((applied.index, applied.term));
+                    }
+                }
+            }
+            Observation::Role {
+                node,
+                role: Role::Leader,
+                term,
+            } => {
+                for &(index, entry_term, client, seq) in &self.acknowledged {
+                    if view.log_term(*node, index) != Some(entry_term) {
+                        return Err(Violation {
+                            property: DURABILITY,
+                            tick: now,
+                            nodes: vec![*node],
+                            detail: format!(
+                                "n{node} leads term {term} without acknowledged write \
+                                 c{client}#{seq} (index {index}, term {entry_term})"
+                            ),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A client got an acknowledgement of `(client, seq)`.
+    pub fn acknowledged(
+        &mut self,
+        now: Tick,
+        client: ClientId,
+        seq: Seq,
+        _view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        match self.applied_at.get(&(client, seq)) {
+            Some(&(index, term)) => {
+                self.acknowledged.push((index, term, client, seq));
+                Ok(())
+            }
+            None => Err(Violation {
+                property: DURABILITY,
+                tick: now,
+                nodes: vec![],
+                detail: format!("c{client}#{seq} was acknowledged but no replica has applied it"),
+            }),
+        }
+    }
+
+    /// Number of acknowledged writes tracked.
+    pub fn acknowledged_count(&self) -> usize {
+        self.acknowledged.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::fake::FakeCluster;
+    use raftsim_protocol::kv::{Op, OpResult};
+    use raftsim_protocol::node::Applied;
+    use raftsim_protocol::types::NodeId;
+
+    fn put_applied(node: NodeId, index: LogIndex, seq: Seq) -> Observation {
+        Observation::Applied {
+            node,
+            applied: Applied {
+                index,
+                term: 1,
+                command: Some((
+                    7,
+                    seq,
+                    Op::Put {
+                        key: "k".into(),
+                        value: "v".into(),
+                    },
+                )),
+                outcome: ApplyOutcome::Applied(OpResult::Ok),
+            },
+        }
+    }
+
+    #[test]
+    fn exactly_once_fires_on_a_second_application() {
+        let mut c = ExactlyOnce::new(2);
+        c.observe(1, &put_applied(1, 3, 1)).unwrap();
+        c.observe(1, &put_applied(2, 3, 1)).unwrap();
+        c.observe(2, &put_applied(1, 4, 2)).unwrap();
+        let v = c.observe(3, &put_applied(1, 5, 2)).unwrap_err();
+        assert_eq!(v.property, EXACTLY_ONCE);
+        // After a restart the replica re-applies its log: allowed.
+        c.observe(4, &Observation::Restarted { node: 2 }).unwrap();
+        c.observe(5, &put_applied(2, 3, 1)).unwrap();
+    }
+
+    #[test]
+    fn durability_fires_when_a_leader_lacks_an_acknowledged_write() {
+        let mut fake = FakeCluster::default();
+        fake.set(1, Role::Follower, 1, vec![(1, 0), (1, 0)]);
+        fake.set(2, Role::Leader, 2, vec![(1, 0)]);
+        let mut d = Durability::default();
+        d.observe(1, &put_applied(1, 2, 1), &fake).unwrap();
+        d.acknowledged(2, 7, 1, &fake).unwrap();
+        let v = d
+            .observe(
+                3,
+                &Observation::Role {
+                    node: 2,
+                    role: Role::Leader,
+                    term: 2,
+                },
+                &fake,
+            )
+            .unwrap_err();
+        assert_eq!(v.property, DURABILITY);
+        // An acknowledgement of something never applied is a violation too.
+        assert!(d.acknowledged(4, 9, 9, &fake).is_err());
+    }
+}

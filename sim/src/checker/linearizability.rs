@@ -1,0 +1,1797 @@
+//! Offline linearizability checker for client histories of the KV store.
+//!
+//! # Contract
+//!
+//! [`check`] takes a complete client history — every operation with its invoke tick, its
+//! completion tick and how it ended — and decides whether some total order of the operations
+//! (a *linearization*) explains every result, where each operation takes effect atomically at
+//! one instant between its invoke and its completion. It answers [`Verdict::Linearizable`],
+//! [`Verdict::NotLinearizable`] with a small witness, or [`Verdict::Unknown`] when the search
+//! budget ([`Limits::steps_max`]) ran out. It is a pure, deterministic function of its inputs:
+//! no clock, no randomness, and no hash-map iteration whose order could reach the output.
+//!
+//! # Model
+//!
+//! Each key is a register holding `Option<String>` (`None`: absent), starting at `initial`
+//! (Jepsen-style tools assume `Some("")`; the simulator's store starts every key absent). The
+//! register follows [`raftsim_protocol::kv::KvStore::apply`] exactly: `Get` returns
+//! `Value(v)` or `NotFound`; `Put` returns `Ok`; `Append` returns `Ok`, creating the key from
+//! its suffix when absent; `Delete` returns `Ok` if the key was present, else `NotFound`;
+//! `Cas` returns `Ok` and stores `new` when the current value equals `expected` (`None`:
+//! absent), else `CasMismatch { current }` and changes nothing.
+//!
+//! Linearizability is compositional (Herlihy & Wing, 1990): a history is linearizable iff its
+//! restriction to each object is. So the history is split by key, keys are checked one at a
+//! time in sorted order, and the first key that cannot be linearized is reported. A key whose
+//! search ran out of budget is remembered and reported as `Unknown` only if no key fails.
+//!
+//! # Algorithm
+//!
+//! Per key, the Wing & Gong search (J. Parallel Distrib. Comput., 1993) with Lowe's memoization
+//! ("Testing for linearizability", Concurrency Computat.: Pract. Exper., 2017), laid out as
+//! the Go checker porcupine (github.com/anishathalye/porcupine) lays it out:
+//!
+//! - Each operation becomes a call event at its invoke tick and a return event at its
+//!   completion tick, in one list sorted by tick. At equal ticks calls sort before returns, so
+//!   an operation invoked at the very tick another completes counts as concurrent with it: a
+//!   tick is coarser than real time, and this is the permissive (never falsely failing) choice.
+//! - A depth-first search over an explicit stack (no recursion) linearizes an operation only
+//!   if its call precedes the first pending return (otherwise that return's operation would be
+//!   linearized after it completed), applies it to the model, and checks the model's result
+//!   against the recorded one. Linearized operations are unlinked from the list and relinked on
+//!   backtrack ("dancing links"), so the candidates are always the calls before the first
+//!   return still in the list.
+//! - A cache of (set of linearized operations, model state) prunes every search node already
+//!   visited: two paths reaching the same set and the same register value have the same
+//!   futures. The set is a bitset, stored with its all-ones prefix and all-zeros suffix
+//!   trimmed, and register values are interned so that a model state is a small integer and
+//!   the hot loop neither clones nor compares strings.
+//!
+//! # Indeterminate and failed operations
+//!
+//! - [`Outcome::Fail`]: the operation certainly did not take effect, so it is dropped before the
+//!   search. Keeping it would only let it explain reads that nothing else can.
+//! - [`Outcome::Info`], or no completion at all: the operation may never have taken effect, or
+//!   may have taken effect at any instant after its invoke (a request can sit in a leader's log
+//!   and commit long after its client gave up), with a result nobody saw. So its return is at
+//!   +infinity, its result matches whatever the model returns, and it is *optional*: the search
+//!   succeeds as soon as every `Ok` operation is linearized, whatever the indeterminate ones
+//!   did. An indeterminate `Get` has no effect and no observed result, so it is dropped.
+//!   Indeterminate operations are tried only after every `Ok` candidate at a search node has
+//!   failed, so a crash-heavy history does not drown the search in writes that are almost
+//!   never needed.
+//!
+//! # Witnesses
+//!
+//! For a key that cannot be linearized, the checker shrinks the key's history greedily. An
+//! operation is dropped from the witness when the history stays unlinearizable with that
+//! operation *relaxed*: a relaxed operation may or may not take effect, at any instant within
+//! its own window, with any result (a relaxed `Get` is simply gone). Relaxing only ever adds
+//! linearizations, so the witness is a proof: its operations cannot be linearized whatever the
+//! other operations of the key did, which makes the whole history unlinearizable. Plain removal
+//! would not be: dropping the write that explains a read leaves a "read of a value never
+//! written" that says nothing about the real history. The shrinking first relaxes everything
+//! invoked after a cut-off tick and everything completed before a start tick (two binary
+//! searches, since both relaxations are monotone), then tries each remaining `Ok` operation
+//! in invoke order. Indeterminate operations are never in the witness (they are relaxed from
+//! the start). The witness is sorted by invoke tick.
+//!
+//! # Bounds
+//!
+//! One search step is one move of the search: trying a candidate, moving past a return, or
+//! backtracking once. The search of a key takes at most [`Limits::steps_max`] steps and then
+//! gives up with `Unknown`; the shrinking of a witness takes at most another `steps_max` steps
+//! in total and then returns the smallest witness found so far. The memo cache gains at most
+//! one entry per step, so memory is bounded by the same budget.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use raftsim_protocol::kv::{Op, OpResult};
+use raftsim_protocol::types::{ClientId, Tick};
+
+/// How an operation ended, from the client's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The operation took effect exactly once, atomically, at some instant between its invoke
+    /// and its completion, with this result.
+    Ok(OpResult),
+    /// The operation certainly did not take effect. It is dropped before the search.
+    Fail,
+    /// Indeterminate (a timeout, a crash): the operation may or may not have taken effect, at
+    /// any instant after its invoke, and if it did, its result is unknown.
+    Info,
+}
+
+/// One client operation of a history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryOp {
+    /// The client that issued the operation.
+    pub client: ClientId,
+    /// The operation; [`Op::key`] says which register it touches.
+    pub op: Op,
+    /// When the client sent it.
+    pub invoke_tick: Tick,
+    /// When the client learned how it ended; `None` if it never did, which is treated like
+    /// [`Outcome::Info`] whatever `outcome` says (unless it says [`Outcome::Fail`]).
+    pub complete_tick: Option<Tick>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// Search budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most search steps spent on one key before its verdict is [`Verdict::Unknown`]; also the
+    /// total budget for shrinking a witness.
+    pub steps_max: u64,
+}
+
+impl Limits {
+    /// The default [`Limits::steps_max`]: a few hundred milliseconds of search in release.
+    pub const STEPS_MAX_DEFAULT: u64 = 2_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            steps_max: Limits::STEPS_MAX_DEFAULT,
+        }
+    }
+}
+
+/// What the checker concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every key's history has a linearization.
+    Linearizable,
+    /// `key`'s history has none. `ops` is a small sub-history of that key (its `Ok` operations
+    /// only, sorted by invoke tick) that cannot be linearized whatever the key's other
+    /// operations did; see the module documentation.
+    NotLinearizable {
+        /// The first key, in sorted order, that cannot be linearized.
+        key: String,
+        /// The witness.
+        ops: Vec<HistoryOp>,
+    },
+    /// No key is known to fail, but the search of `key` ran out of budget after `steps` steps.
+    Unknown {
+        /// The first key, in sorted order, whose search ran out of budget.
+        key: String,
+        /// The steps spent on it.
+        steps: u64,
+    },
+}
+
+impl Verdict {
+    /// True only for [`Verdict::Linearizable`].
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, Verdict::Linearizable)
+    }
+}
+
+/// The verdict and how much work it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Keys searched (all of them, unless a key failed: then the keys up to and including it).
+    pub keys_checked: usize,
+    /// Operations that took part in those searches (failed operations and indeterminate reads
+    /// are dropped before searching and not counted).
+    pub ops_checked: usize,
+    /// Search steps spent on those keys, witness shrinking excluded.
+    pub steps: u64,
+    /// Search steps spent shrinking the witness (0 unless the verdict is `NotLinearizable`).
+    pub witness_steps: u64,
+}
+
+/// Checks `history` for linearizability, every key starting at `initial`.
+///
+/// # Panics
+/// If an operation completes before it was invoked: the history itself is broken.
+pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> Report {
+    let mut by_key: BTreeMap<&str, Vec<&HistoryOp>> = BTreeMap::new();
+    for op in history {
+        if let Some(complete_tick) = op.complete_tick {
+            assert!(
+                complete_tick >= op.invoke_tick,
+                "linearizability: operation completes before it was invoked: {op:?}"
+            );
+        }
+        by_key.entry(op.op.key()).or_default().push(op);
+    }
+
+    let mut report = Report {
+        verdict: Verdict::Linearizable,
+        keys_checked: 0,
+        ops_checked: 0,
+        steps: 0,
+        witness_steps: 0,
+    };
+    let mut unknown = None;
+    for (key, ops) in &by_key {
+        let mut plan = Plan::new(ops, &vec![false; ops.len()], initial);
+        report.keys_checked += 1;
+        report.ops_checked += plan.ops.len();
+        let (found, steps) = plan.search(limits.steps_max);
+        report.steps += steps;
+        match found {
+            Found::Linearizable => {}
+            Found::NotLinearizable => {
+                let (witness, witness_steps) = shrink(ops, initial, limits.steps_max);
+                report.witness_steps = witness_steps;
+                report.verdict = Verdict::NotLinearizable {
+                    key: (*key).to_owned(),
+                    ops: witness,
+                };
+                return report;
+            }
+            Found::OutOfSteps => {
+                if unknown.is_none() {
+                    unknown = Some(Verdict::Unknown {
+                        key: (*key).to_owned(),
+                        steps,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(verdict) = unknown {
+        report.verdict = verdict;
+    }
+    report
+}
+
+/// Shrinks the history of one unlinearizable key to a witness; returns it with the steps
+/// spent. The witness is the key's `Ok` operations that could not be relaxed.
+fn shrink(ops: &[&HistoryOp], initial: Option<&str>, steps_max: u64) -> (Vec<HistoryOp>, u64) {
+    let mut shrinker = Shrinker {
+        ops,
+        initial,
+        relaxed: vec![false; ops.len()],
+        steps_left: steps_max,
+    };
+    shrinker.run();
+    let mut witness: Vec<HistoryOp> = ops
+        .iter()
+        .zip(&shrinker.relaxed)
+        .filter(|(op, relaxed)| !**relaxed && is_definite(op))
+        .map(|(op, _)| (*op).clone())
+        .collect();
+    // A stable sort keeps the history's order among operations invoked at the same tick.
+    witness.sort_by_key(|op| op.invoke_tick);
+    assert!(
+        !witness.is_empty(),
+        "linearizability: an unlinearizable key has at least one Ok operation"
+    );
+    (witness, steps_max - shrinker.steps_left)
+}
+
+/// True for an operation that took effect with a known result: `Ok` and completed.
+fn is_definite(op: &HistoryOp) -> bool {
+    matches!(op.outcome, Outcome::Ok(_)) && op.complete_tick.is_some()
+}
+
+/// Greedy witness shrinking over one key; see the module documentation.
+struct Shrinker<'a, 'h> {
+    ops: &'a [&'h HistoryOp],
+    initial: Option<&'a str>,
+    /// Relaxed operations; the history with these relaxed is known not to be linearizable.
+    relaxed: Vec<bool>,
+    steps_left: u64,
+}
+
+impl Shrinker<'_, '_> {
+    /// Shrinks until done or out of budget. Every committed state is known unlinearizable.
+    fn run(&mut self) {
+        let _out_of_steps = self
+            .cut_after()
+            .and_then(|()| self.cut_before())
+            .and_then(|()| {
+                let mut order: Vec<usize> = self.remaining();
+                order.sort_by_key(|&i| self.ops[i].invoke_tick);
+                for i in order {
+                    self.try_relax(|j| j == i)?;
+                }
+                Some(())
+            });
+    }
+
+    /// Indices of definite operations not yet relaxed.
+    fn remaining(&self) -> Vec<usize> {
+        (0..self.ops.len())
+            .filter(|&i| !self.relaxed[i] && is_definite(self.ops[i]))
+            .collect()
+    }
+
+    /// Relaxes every operation invoked after the earliest cut-off tick that keeps the history
+    /// unlinearizable. Monotone: a later cut-off relaxes less, so binary search applies.
+    fn cut_after(&mut self) -> Option<()> {
+        let mut ticks: Vec<Tick> = self
+            .remaining()
+            .iter()
+            .map(|&i| self.ops[i].invoke_tick)
+            .collect();
+        ticks.sort_unstable();
+        ticks.dedup();
+        // Relaxing after the last invoke tick relaxes nothing: known unlinearizable.
+        let (mut lo, mut hi) = (0, ticks.len().saturating_sub(1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (ops, cut_tick) = (self.ops, ticks[mid]);
+            if self.try_relax(|i| ops[i].invoke_tick > cut_tick)? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Some(())
+    }
+
+    /// Relaxes every operation completed at or before the latest start tick that keeps the
+    /// history unlinearizable. Monotone: an earlier start relaxes less.
+    fn cut_before(&mut self) -> Option<()> {
+        let mut ticks: Vec<Tick> = self
+            .remaining()
+            .iter()
+            .filter_map(|&i| self.ops[i].complete_tick)
+            .collect();
+        ticks.sort_unstable();
+        ticks.dedup();
+        // `count` ticks relaxed: 0 is known unlinearizable, all of them relaxes every
+        // definite operation and so is linearizable.
+        let (mut lo, mut hi) = (0, ticks.len());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (ops, start_tick) = (self.ops, ticks[mid - 1]);
+            let relax = |i: usize| ops[i].complete_tick.is_some_and(|t| t <= start_tick);
+            if self.try_relax(relax)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(())
+    }
+
+    /// Relaxes the operations selected by `extra` on top of those already relaxed, and keeps
+    /// that if the history stays unlinearizable. Returns whether it did; `None` when the
+    /// budget ran out (the relaxation is then not kept).
+    fn try_relax(&mut self, extra: impl Fn(usize) -> bool) -> Option<bool> {
+        let candidate: Vec<bool> = (0..self.ops.len())
+            .map(|i| self.relaxed[i] || extra(i))
+            .collect();
+        if candidate == self.relaxed {
+            return Some(true);
+        }
+        let mut plan = Plan::new(self.ops, &candidate, self.initial);
+        let (found, steps) = plan.search(self.steps_left);
+        self.steps_left -= steps;
+        match found {
+            Found::NotLinearizable => {
+                self.relaxed = candidate;
+                Some(true)
+            }
+            Found::Linearizable => Some(false),
+            Found::OutOfSteps => None,
+        }
+    }
+}
+
+/// A register value, interned: [`ABSENT`] or an index into [`StateTable`].
+type StateId = u32;
+
+/// The absent register.
+const ABSENT: StateId = 0;
+
+/// "No node" in the intrusive lists and cache chains.
+const NIL: u32 = u32::MAX;
+
+/// A small, fast, deterministic hasher (the multiply-rotate of rustc's FxHasher). Used only for
+/// lookups: nothing iterates a map that uses it.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+
+/// Interned register values: id 0 is absent, id `k` is `values[k - 1]`.
+#[derive(Default)]
+struct StateTable {
+    values: Vec<String>,
+    ids: FastMap<String, StateId>,
+    /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
+    appended: FastMap<(StateId, u32), StateId>,
+}
+
+impl StateTable {
+    fn intern(&mut self, value: Option<&str>) -> StateId {
+        match value {
+            None => ABSENT,
+            Some(value) => match self.ids.get(value) {
+                Some(&id) => id,
+                None => self.insert(value.to_owned()),
+            },
+        }
+    }
+
+    fn insert(&mut self, value: String) -> StateId {
+        let id = StateId::try_from(self.values.len() + 1)
+            .expect("linearizability: fewer than 2^32 distinct values per key");
+        self.ids.insert(value.clone(), id);
+        self.values.push(value);
+        id
+    }
+
+    fn value(&self, id: StateId) -> Option<&str> {
+        match id {
+            ABSENT => None,
+            id => Some(&self.values[id as usize - 1]),
+        }
+    }
+
+    /// The state after appending `suffix` (of operation `op`) to `state`.
+    fn append(&mut self, state: StateId, op: u32, suffix: &str) -> StateId {
+        if let Some(&id) = self.appended.get(&(state, op)) {
+            return id;
+        }
+        let mut value = self.value(state).unwrap_or("").to_owned();
+        value.push_str(suffix);
+        let id = match self.ids.get(value.as_str()) {
+            Some(&id) => id,
+            None => self.insert(value),
+        };
+        self.appended.insert((state, op), id);
+        id
+    }
+}
+
+/// What an operation does to the register, with its values interned.
+#[derive(Debug, Clone, Copy)]
+enum Effect<'h> {
+    Get,
+    Put(StateId),
+    Append(&'h str),
+    Delete,
+    Cas { expected: StateId, new: StateId },
+}
+
+/// An [`OpResult`] with its values interned, so results compare as integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Res {
+    Ok,
+    Value(StateId),
+    NotFound,
+    CasMismatch(StateId),
+}
+
+/// How an operation takes part in the search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Took effect within its window with a known result: must be linearized.
+    Required,
+    /// Relaxed by witness shrinking: may take effect within its window, or not at all.
+    Optional,
+    /// Indeterminate: may take effect at any instant after its invoke, or not at all.
+    Info,
+}
+
+/// The role of `op` in a search, or `None` if it is dropped.
+fn role_of(op: &HistoryOp, relaxed: bool) -> Option<Role> {
+    let role = match (&op.outcome, op.complete_tick) {
+        (Outcome::Fail, _) => return None,
+        (Outcome::Ok(_), Some(_)) if !relaxed => Role::Required,
+        (Outcome::Ok(_), Some(_)) => Role::Optional,
+        (Outcome::Ok(_), None) | (Outcome::Info, _) => Role::Info,
+    };
+    // A read that may not have happened, or whose result is not checked, constrains nothing.
+    if role != Role::Required && op.op.is_read() {
+        return None;
+    }
+    Some(role)
+}
+
+/// One operation of a key's search.
+#[derive(Debug, Clone, Copy)]
+struct PlanOp<'h> {
+    role: Role,
+    effect: Effect<'h>,
+    /// The recorded result; `None` for operations whose result is not checked.
+    expect: Option<Res>,
+    invoke_tick: Tick,
+    /// Meaningful unless the role is [`Role::Info`].
+    complete_tick: Tick,
+    /// Position among the key's operations, for deterministic tie-breaking.
+    origin: usize,
+}
+
+/// One event of the main list: a call or a return of an operation with a finite window.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    op: u32,
+    tick: Tick,
+    is_return: bool,
+}
+
+/// A key's history, prepared for the search.
+struct Plan<'h> {
+    states: StateTable,
+    initial: StateId,
+    /// Operations with a finite window first, then [`Role::Info`] ones; each group sorted by
+    /// invoke tick.
+    ops: Vec<PlanOp<'h>>,
+    /// How many operations have a finite window (the first `finite_count` of `ops`).
+    finite_count: usize,
+}
+
+impl<'h> Plan<'h> {
+    /// Prepares `ops` (all of one key), relaxing those marked in `relaxed`.
+    fn new(ops: &[&'h HistoryOp], relaxed: &[bool], initial: Option<&str>) -> Plan<'h> {
+        assert_eq!(ops.len(), relaxed.len(), "linearizability: one flag per op");
+        let mut states = StateTable::default();
+        let initial = states.intern(initial);
+        let mut plan_ops = Vec::with_capacity(ops.len());
+        for (origin, (&op, &relaxed)) in ops.iter().zip(relaxed).enumerate() {
+            let Some(role) = role_of(op, relaxed) else {
+                continue;
+            };
+            let effect = match &op.op {
+                Op::Get { .. } => Effect::Get,
+                Op::Put { value, .. } => Effect::Put(states.intern(Some(value))),
+                Op::Append { value, .. } => Effect::Append(value),
+                Op::Delete { .. } => Effect::Delete,
+                Op::Cas { expected, new, .. } => Effect::Cas {
+                    expected: states.intern(expected.as_deref()),
+                    new: states.intern(Some(new)),
+                },
+            };
+            let expect = match (&op.outcome, role) {
+                (Outcome::Ok(result), Role::Required) => Some(match result {
+                    OpResult::Ok => Res::Ok,
+                    OpResult::Value(value) => Res::Value(states.intern(Some(value))),
+                    OpResult::NotFound => Res::NotFound,
+                    OpResult::CasMismatch { current } => {
+                        Res::CasMismatch(states.intern(current.as_deref()))
+                    }
+                }),
+                _ => None,
+            };
+            plan_ops.push(PlanOp {
+                role,
+                effect,
+                expect,
+                invoke_tick: op.invoke_tick,
+                complete_tick: op.complete_tick.unwrap_or(Tick::MAX),
+                origin,
+            });
+        }
+        plan_ops.sort_by_key(|op| (op.role == Role::Info, op.invoke_tick, op.origin));
+        let finite_count = plan_ops.iter().filter(|op| op.role != Role::Info).count();
+        assert!(
+            u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
+            "linearizability: too many operations on one key"
+        );
+        Plan {
+            states,
+            initial,
+            ops: plan_ops,
+            finite_count,
+        }
+    }
+
+    /// Applies operation `op` to `state`: the next state and the result.
+    fn apply(&mut self, state: StateId, op: u32) -> (StateId, Res) {
+        match self.ops[op as usize].effect {
+            Effect::Get if state == ABSENT => (state, Res::NotFound),
+            Effect::Get => (state, Res::Value(state)),
+            Effect::Put(new) => (new, Res::Ok),
+            Effect::Append(suffix) => (self.states.append(state, op, suffix), Res::Ok),
+            Effect::Delete if state == ABSENT => (state, Res::NotFound),
+            Effect::Delete => (ABSENT, Res::Ok),
+            Effect::Cas { expected, new } if state == expected => (new, Res::Ok),
+            Effect::Cas { .. } => (state, Res::CasMismatch(state)),
+        }
+    }
+
+    /// Searches for a linearization within `steps_max` steps; returns what it found and the
+    /// steps it took.
+    fn search(&mut self, steps_max: u64) -> (Found, u64) {
+        let mut search = Search::new(self);
+        let found = search.run(self, steps_max);
+        debug_assert!(search.steps <= steps_max);
+        (found, search.steps)
+    }
+}
+
+/// The outcome of one search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Linearizable,
+    NotLinearizable,
+    OutOfSteps,
+}
+
+/// A doubly linked list over nodes `1..=len`, with sentinels `0` (head) and `len + 1` (tail).
+/// Unlinked nodes keep their own links, so relinking in reverse order restores the list.
+struct Links {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+impl Links {
+    fn new(len: usize) -> Links {
+        let last = u32::try_from(len + 1).expect("linearizability: list fits in u32");
+        Links {
+            next: (1..=last).chain([NIL]).collect(),
+            prev: [NIL].into_iter().chain(0..last).collect(),
+        }
+    }
+
+    fn first(&self) -> u32 {
+        self.next[0]
+    }
+
+    fn tail(&self) -> u32 {
+        (self.next.len() - 1) as u32
+    }
+
+    fn next(&self, node: u32) -> u32 {
+        self.next[node as usize]
+    }
+
+    fn unlink(&mut self, node: u32) {
+        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[prev as usize] = next;
+        self.prev[next as usize] = prev;
+    }
+
+    fn relink(&mut self, node: u32) {
+        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[prev as usize] = node;
+        self.prev[next as usize] = node;
+    }
+}
+
+/// The memo cache of visited (linearized set, state) nodes. Entries are chained per hash and
+/// their encoded sets live in one arena, so a lookup allocates nothing.
+#[derive(Default)]
+struct Cache {
+    heads: FastMap<u64, u32>,
+    entries: Vec<CacheEntry>,
+    arena: Vec<u64>,
+}
+
+struct CacheEntry {
+    state: StateId,
+    start: usize,
+    len: usize,
+    next: u32,
+}
+
+impl Cache {
+    /// Records (`set`, `state`) and returns true if it was not there yet.
+    fn insert(&mut self, set: &[u64], state: StateId) -> bool {
+        let mut hasher = WordHasher::default();
+        hasher.write_u32(state);
+        for &word in set {
+            hasher.write_u64(word);
+        }
+        let hash = hasher.finish();
+        let head = self.heads.get(&hash).copied().unwrap_or(NIL);
+        let mut cursor = head;
+        while cursor != NIL {
+            let entry = &self.entries[cursor as usize];
+            if entry.state == state && self.arena[entry.start..entry.start + entry.len] == *set {
+                return false;
+            }
+            cursor = entry.next;
+        }
+        let id = u32::try_from(self.entries.len()).expect("linearizability: cache fits in u32");
+        self.entries.push(CacheEntry {
+            state,
+            start: self.arena.len(),
+            len: set.len(),
+            next: head,
+        });
+        self.arena.extend_from_slice(set);
+        self.heads.insert(hash, id);
+        true
+    }
+}
+
+/// Appends a canonical encoding of a bitset of fixed length: the count of leading all-ones
+/// words and of the words kept, then the words between those and the trailing zero words.
+/// Operations are numbered in invoke order, so a deep search node has a long all-ones prefix
+/// and a long all-zeros suffix, and its encoding is short.
+fn encode_set(words: &[u64], out: &mut Vec<u64>) {
+    let lo = words.iter().take_while(|&&w| w == u64::MAX).count();
+    let hi = words
+        .iter()
+        .rposition(|&w| w != 0)
+        .map_or(0, |last| last + 1)
+        .max(lo);
+    out.push(((lo as u64) << 32) | (hi - lo) as u64);
+    out.extend_from_slice(&words[lo..hi]);
+}
+
+/// Where the search resumes at a node after backtracking to it.
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    /// After this call in the main list.
+    Main(u32),
+    /// After this call in the indeterminate list, bounded by the node's first return.
+    Info { node: u32, first_return: u32 },
+    /// The node's last alternative (skipping an optional operation) was taken.
+    Skipped,
+}
+
+/// One linearized (or skipped) operation on the search path.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    op: u32,
+    state_before: StateId,
+    resume: Resume,
+}
+
+/// What the search does next at the current node.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    /// Try the calls of the main list from this node on, up to the first return.
+    Main(u32),
+    /// Try the indeterminate calls from this node on that precede the first return.
+    Info { node: u32, first_return: u32 },
+    /// Skip the operation of the first return if it is optional, else backtrack.
+    Skip { first_return: u32 },
+    /// Undo the last frame.
+    Backtrack,
+}
+
+/// The state of one depth-first search.
+struct Search {
+    /// Calls and returns of the operations with a finite window, sorted by (tick, returns
+    /// after calls, operation).
+    main: Links,
+    events: Vec<Event>,
+    /// Calls of the indeterminate operations, in invoke order.
+    info: Links,
+    /// Per operation: its call node (in `main` or `info`) and return node (`NIL` for info).
+    call_node: Vec<u32>,
+    return_node: Vec<u32>,
+    /// Linearized or skipped operations: finite ones, then indeterminate ones.
+    done_finite: Vec<u64>,
+    done_info: Vec<u64>,
+    cache: Cache,
+    /// Scratch space for the cache key.
+    key: Vec<u64>,
+    stack: Vec<Frame>,
+    state: StateId,
+    required_left: usize,
+    steps: u64,
+}
+
+impl Search {
+    fn new(plan: &Plan<'_>) -> Search {
+        let finite = &plan.ops[..plan.finite_count];
+        let mut events = Vec::with_capacity(2 * finite.len() + 2);
+        for (op, plan_op) in finite.iter().enumerate() {
+            let op = op as u32;
+            events.push(Event {
+                op,
+                tick: plan_op.invoke_tick,
+                is_return: false,
+            });
+            events.push(Event {
+                op,
+                tick: plan_op.complete_tick,
+                is_return: true,
+            });
+        }
+        events.sort_by_key(|e| (e.tick, e.is_return, e.op));
+        // Sentinels at both ends, so real events are nodes 1..=len like the list's.
+        let sentinel = Event {
+            op: NIL,
+            tick: Tick::MAX,
+            is_return: true,
+        };
+        events.insert(0, sentinel);
+        events.push(sentinel);
+
+        let mut call_node = vec![NIL; plan.ops.len()];
+        let mut return_node = vec![NIL; plan.ops.len()];
+        for (node, event) in events.iter().enumerate().skip(1).take(2 * finite.len()) {
+            let slot = if event.is_return {
+                &mut return_node
+            } else {
+                &mut call_node
+            };
+            slot[event.op as usize] = node as u32;
+        }
+        let info_count = plan.ops.len() - plan.finite_count;
+        for (i, node) in call_node[plan.finite_count..].iter_mut().enumerate() {
+            *node = i as u32 + 1;
+        }
+
+        Search {
+            main: Links::new(2 * finite.len()),
+            events,
+            info: Links::new(info_count),
+            call_node,
+            return_node,
+            done_finite: vec![0; plan.finite_count.div_ceil(64)],
+            done_info: vec![0; info_count.div_ceil(64)],
+            cache: Cache::default(),
+            key: Vec::new(),
+            stack: Vec::new(),
+            state: plan.initial,
+            required_left: plan
+                .ops
+                .iter()
+                .filter(|op| op.role == Role::Required)
+                .count(),
+            steps: 0,
+        }
+    }
+
+    fn run(&mut self, plan: &mut Plan<'_>, steps_max: u64) -> Found {
+        let mut cursor = Cursor::Main(self.main.first());
+        loop {
+            // Success is every required operation linearized: the optional and indeterminate
+            // ones left may simply not have taken effect.
+            if self.required_left == 0 {
+                return Found::Linearizable;
+            }
+            if self.steps >= steps_max {
+                return Found::OutOfSteps;
+            }
+            self.steps += 1;
+            cursor = match cursor {
+                Cursor::Main(node) => {
+                    // A required operation is still pending, so its return is still listed.
+                    assert_ne!(
+                        node,
+                        self.main.tail(),
+                        "linearizability: a return is pending"
+                    );
+                    let event = self.events[node as usize];
+                    if event.is_return {
+                        Cursor::Info {
+                            node: self.info.first(),
+                            first_return: node,
+                        }
+                    } else if self.try_linearize(plan, event.op, Resume::Main(node)) {
+                        Cursor::Main(self.main.first())
+                    } else {
+                        Cursor::Main(self.main.next(node))
+                    }
+                }
+                Cursor::Info { node, first_return } => {
+                    let op = plan.finite_count as u32 + node - 1;
+                    let is_candidate = node != self.info.tail()
+                        && plan.ops[op as usize].invoke_tick
+                            <= self.events[first_return as usize].tick;
+                    if !is_candidate {
+                        Cursor::Skip { first_return }
+                    } else if self.try_linearize(plan, op, Resume::Info { node, first_return }) {
+                        Cursor::Main(self.main.first())
+                    } else {
+                        Cursor::Info {
+                            node: self.info.next(node),
+                            first_return,
+                        }
+                    }
+                }
+                Cursor::Skip { first_return } => {
+                    let op = self.events[first_return as usize].op;
+                    if plan.ops[op as usize].role == Role::Optional && self.try_skip(plan, op) {
+                        Cursor::Main(self.main.first())
+                    } else {
+                        Cursor::Backtrack
+                    }
+                }
+                Cursor::Backtrack => {
+                    let Some(frame) = self.stack.pop() else {
+                        return Found::NotLinearizable;
+                    };
+                    self.undo(plan, frame);
+                    match frame.resume {
+                        Resume::Main(node) => Cursor::Main(self.main.next(node)),
+                        Resume::Info { node, first_return } => Cursor::Info {
+                            node: self.info.next(node),
+                            first_return,
+                        },
+                        Resume::Skipped => Cursor::Backtrack,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Linearizes `op` at the current node if the model agrees with its recorded result and
+    /// the node it leads to is new.
+    fn try_linearize(&mut self, plan: &mut Plan<'_>, op: u32, resume: Resume) -> bool {
+        let (state, result) = plan.apply(self.state, op);
+        let plan_op = plan.ops[op as usize];
+        if plan_op.expect.is_some_and(|expected| expected != result) {
+            return false;
+        }
+        if !self.enter(plan, op, state, resume) {
+            return false;
+        }
+        if plan_op.role == Role::Required {
+            self.required_left -= 1;
+        }
+        true
+    }
+
+    /// Decides that optional `op` never took effect, if the node that leads to is new.
+    fn try_skip(&mut self, plan: &Plan<'_>, op: u32) -> bool {
+        self.enter(plan, op, self.state, Resume::Skipped)
+    }
+
+    /// Marks `op` done and moves to `state`, unless that node was visited before.
+    fn enter(&mut self, plan: &Plan<'_>, op: u32, state: StateId, resume: Resume) -> bool {
+        self.toggle_done(plan, op);
+        self.key.clear();
+        encode_set(&self.done_finite, &mut self.key);
+        encode_set(&self.done_info, &mut self.key);
+        if !self.cache.insert(&self.key, state) {
+            self.toggle_done(plan, op);
+            return false;
+        }
+        self.stack.push(Frame {
+            op,
+            state_before: self.state,
+            resume,
+        });
+        self.state = state;
+        if (op as usize) < plan.finite_count {
+            self.main.unlink(self.call_node[op as usize]);
+            self.main.unlink(self.return_node[op as usize]);
+        } else {
+            self.info.unlink(self.call_node[op as usize]);
+        }
+        true
+    }
+
+    /// Undoes `frame`, the top of the stack, restoring the lists in reverse order.
+    fn undo(&mut self, plan: &Plan<'_>, frame: Frame) {
+        let op = frame.op as usize;
+        if op < plan.finite_count {
+            self.main.relink(self.return_node[op]);
+            self.main.relink(self.call_node[op]);
+        } else {
+            self.info.relink(self.call_node[op]);
+        }
+        self.toggle_done(plan, frame.op);
+        self.state = frame.state_before;
+        if plan.ops[op].role == Role::Required {
+            self.required_left += 1;
+        }
+    }
+
+    fn toggle_done(&mut self, plan: &Plan<'_>, op: u32) {
+        let op = op as usize;
+        let (set, bit) = if op < plan.finite_count {
+            (&mut self.done_finite, op)
+        } else {
+            (&mut self.done_info, op - plan.finite_count)
+        };
+        set[bit / 64] ^= 1 << (bit % 64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftsim_protocol::kv::KvStore;
+
+    const NEVER: Option<Tick> = None;
+
+    fn s(v: &str) -> String {
+        v.to_owned()
+    }
+
+    fn get(key: &str) -> Op {
+        Op::Get { key: s(key) }
+    }
+
+    fn put(key: &str, value: &str) -> Op {
+        Op::Put {
+            key: s(key),
+            value: s(value),
+        }
+    }
+
+    fn append(key: &str, value: &str) -> Op {
+        Op::Append {
+            key: s(key),
+            value: s(value),
+        }
+    }
+
+    fn delete(key: &str) -> Op {
+        Op::Delete { key: s(key) }
+    }
+
+    fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
+        Op::Cas {
+            key: s(key),
+            expected: expected.map(s),
+            new: s(new),
+        }
+    }
+
+    fn value(v: &str) -> OpResult {
+        OpResult::Value(s(v))
+    }
+
+    /// An `Ok` operation of client 1 over `[invoke, complete]`.
+    fn ok(op: Op, invoke: Tick, complete: Tick, result: OpResult) -> HistoryOp {
+        HistoryOp {
+            client: 1,
+            op,
+            invoke_tick: invoke,
+            complete_tick: Some(complete),
+            outcome: Outcome::Ok(result),
+        }
+    }
+
+    fn info(op: Op, invoke: Tick, complete: Option<Tick>) -> HistoryOp {
+        HistoryOp {
+            client: 1,
+            op,
+            invoke_tick: invoke,
+            complete_tick: complete,
+            outcome: Outcome::Info,
+        }
+    }
+
+    fn fail(op: Op, invoke: Tick, complete: Tick) -> HistoryOp {
+        HistoryOp {
+            client: 1,
+            op,
+            invoke_tick: invoke,
+            complete_tick: Some(complete),
+            outcome: Outcome::Fail,
+        }
+    }
+
+    fn verdict(history: &[HistoryOp], initial: Option<&str>) -> Verdict {
+        check(history, initial, &Limits::default()).verdict
+    }
+
+    fn assert_linearizable(history: &[HistoryOp], initial: Option<&str>) {
+        let report = check(history, initial, &Limits::default());
+        assert_eq!(report.verdict, Verdict::Linearizable, "{history:#?}");
+    }
+
+    /// Asserts `key` fails and returns the witness, checking that it is a sub-history that is
+    /// unlinearizable on its own.
+    fn assert_fails(history: &[HistoryOp], initial: Option<&str>, key: &str) -> Vec<HistoryOp> {
+        let Verdict::NotLinearizable { key: failed, ops } = verdict(history, initial) else {
+            panic!("expected NotLinearizable for {history:#?}");
+        };
+        assert_eq!(failed, key);
+        assert!(!ops.is_empty());
+        assert!(ops.windows(2).all(|w| w[0].invoke_tick <= w[1].invoke_tick));
+        for op in &ops {
+            assert!(history.contains(op), "witness op {op:?} not in the history");
+            assert_eq!(op.op.key(), key);
+            assert!(matches!(op.outcome, Outcome::Ok(_)));
+        }
+        assert!(
+            matches!(verdict(&ops, initial), Verdict::NotLinearizable { .. }),
+            "the witness alone must fail: {ops:#?}"
+        );
+        ops
+    }
+
+    #[test]
+    fn empty_history_is_linearizable() {
+        let report = check(&[], None, &Limits::default());
+        assert_eq!(
+            report,
+            Report {
+                verdict: Verdict::Linearizable,
+                keys_checked: 0,
+                ops_checked: 0,
+                steps: 0,
+                witness_steps: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn sequential_history_is_linearizable() {
+        let history = [
+            ok(get("x"), 0, 1, OpResult::NotFound),
+            ok(put("x", "1"), 2, 3, OpResult::Ok),
+            ok(get("x"), 4, 5, value("1")),
+            ok(append("x", "2"), 6, 7, OpResult::Ok),
+            ok(get("x"), 8, 9, value("12")),
+            ok(cas("x", Some("12"), "3"), 10, 11, OpResult::Ok),
+            ok(delete("x"), 12, 13, OpResult::Ok),
+            ok(get("x"), 14, 15, OpResult::NotFound),
+        ];
+        let report = check(&history, None, &Limits::default());
+        assert_eq!(report.verdict, Verdict::Linearizable);
+        assert_eq!(report.keys_checked, 1);
+        assert_eq!(report.ops_checked, history.len());
+        assert!(report.steps > 0);
+    }
+
+    #[test]
+    fn stale_read_after_a_completed_write_fails_with_a_small_witness() {
+        let history = [
+            ok(put("x", "1"), 0, 2, OpResult::Ok),
+            ok(get("x"), 3, 4, value("1")),
+            ok(put("x", "2"), 5, 6, OpResult::Ok),
+            ok(get("x"), 7, 8, value("2")),
+            ok(get("x"), 9, 10, value("1")),
+            ok(get("x"), 11, 12, value("2")),
+        ];
+        let witness = assert_fails(&history, None, "x");
+        assert!(witness.len() <= 3, "{witness:#?}");
+        // The stale read is the heart of it, and whatever wrote 1 cannot explain it.
+        assert!(witness.contains(&history[4]));
+        assert!(witness.contains(&history[2]) || witness.contains(&history[3]));
+    }
+
+    #[test]
+    fn read_of_the_initial_value_after_a_write_fails() {
+        let history = [
+            ok(put("x", "1"), 0, 1, OpResult::Ok),
+            ok(get("x"), 2, 3, OpResult::NotFound),
+        ];
+        let witness = assert_fails(&history, None, "x");
+        assert_eq!(witness, history);
+    }
+
+    #[test]
+    fn concurrent_write_and_read_may_be_ordered_either_way() {
+        for seen in [OpResult::NotFound, value("1")] {
+            let history = [
+                ok(put("x", "1"), 0, 10, OpResult::Ok),
+                ok(get("x"), 5, 15, seen),
+            ];
+            assert_linearizable(&history, None);
+        }
+        // A read invoked at the tick the write completes is concurrent with it ...
+        let history = [
+            ok(put("x", "1"), 0, 5, OpResult::Ok),
+            ok(get("x"), 5, 8, OpResult::NotFound),
+        ];
+        assert_linearizable(&history, None);
+        // ... one tick later it is not.
+        let history = [
+            ok(put("x", "1"), 0, 5, OpResult::Ok),
+            ok(get("x"), 6, 8, OpResult::NotFound),
+        ];
+        assert_fails(&history, None, "x");
+    }
+
+    #[test]
+    fn concurrent_reads_must_agree_with_one_order() {
+        // Two writes overlap two reads; the reads may see them in either order, but two
+        // later sequential reads cannot see 1, 2, then 1 again.
+        let history = [
+            ok(put("x", "1"), 0, 10, OpResult::Ok),
+            ok(put("x", "2"), 0, 10, OpResult::Ok),
+            ok(get("x"), 1, 9, value("2")),
+            ok(get("x"), 1, 9, value("1")),
+        ];
+        assert_linearizable(&history, None);
+        let history = [
+            ok(put("x", "1"), 0, 10, OpResult::Ok),
+            ok(put("x", "2"), 0, 10, OpResult::Ok),
+            ok(get("x"), 1, 2, value("1")),
+            ok(get("x"), 3, 4, value("2")),
+            ok(get("x"), 5, 6, value("1")),
+        ];
+        assert_fails(&history, None, "x");
+    }
+
+    #[test]
+    fn info_write_may_or_may_not_have_happened() {
+        for complete in [Some(3), NEVER] {
+            let write = info(put("x", "1"), 0, complete);
+            let seen = [write.clone(), ok(get("x"), 100, 101, value("1"))];
+            assert_linearizable(&seen, None);
+            let unseen = [write.clone(), ok(get("x"), 100, 101, OpResult::NotFound)];
+            assert_linearizable(&unseen, None);
+            // It may even take effect long after its client gave up.
+            let late = [
+                write.clone(),
+                ok(get("x"), 100, 101, OpResult::NotFound),
+                ok(get("x"), 200, 201, value("1")),
+            ];
+            assert_linearizable(&late, None);
+            // But once seen it cannot be unseen.
+            let flicker = [
+                write,
+                ok(get("x"), 100, 101, value("1")),
+                ok(get("x"), 102, 103, OpResult::NotFound),
+            ];
+            let witness = assert_fails(&flicker, None, "x");
+            assert_eq!(witness, flicker[1..]);
+        }
+    }
+
+    #[test]
+    fn info_write_cannot_take_effect_before_its_invoke() {
+        let history = [
+            ok(get("x"), 0, 1, value("1")),
+            info(put("x", "1"), 2, NEVER),
+        ];
+        assert_fails(&history, None, "x");
+    }
+
+    #[test]
+    fn ok_without_completion_is_treated_as_info() {
+        let mut write = ok(put("x", "1"), 0, 0, OpResult::Ok);
+        write.complete_tick = None;
+        let history = [write.clone(), ok(get("x"), 10, 11, OpResult::NotFound)];
+        assert_linearizable(&history, None);
+        let history = [write, ok(get("x"), 10, 11, value("1"))];
+        assert_linearizable(&history, None);
+    }
+
+    #[test]
+    fn info_reads_and_fail_ops_are_dropped() {
+        let history = [
+            info(get("x"), 0, Some(1)),
+            fail(put("x", "1"), 2, 3),
+            ok(get("x"), 4, 5, OpResult::NotFound),
+        ];
+        let report = check(&history, None, &Limits::default());
+        assert_eq!(report.verdict, Verdict::Linearizable);
+        assert_eq!(report.ops_checked, 1);
+    }
+
+    #[test]
+    fn fail_write_whose_value_is_read_fails() {
+        let history = [fail(put("x", "1"), 0, 2), ok(get("x"), 3, 4, value("1"))];
+        let witness = assert_fails(&history, None, "x");
+        assert_eq!(witness, history[1..]);
+        // Even a read concurrent with the failed write may not see it.
+        let history = [fail(put("x", "1"), 0, 10), ok(get("x"), 3, 4, value("1"))];
+        assert_fails(&history, None, "x");
+    }
+
+    #[test]
+    fn cas_semantics() {
+        let history = [
+            ok(
+                cas("x", Some("0"), "1"),
+                0,
+                1,
+                OpResult::CasMismatch { current: None },
+            ),
+            ok(cas("x", None, "1"), 2, 3, OpResult::Ok),
+            ok(cas("x", Some("1"), "2"), 4, 5, OpResult::Ok),
+            ok(
+                cas("x", Some("1"), "3"),
+                6,
+                7,
+                OpResult::CasMismatch {
+                    current: Some(s("2")),
+                },
+            ),
+            ok(
+                cas("x", None, "4"),
+                8,
+                9,
+                OpResult::CasMismatch {
+                    current: Some(s("2")),
+                },
+            ),
+            ok(get("x"), 10, 11, value("2")),
+        ];
+        assert_linearizable(&history, None);
+
+        // A mismatch must report the value actually there.
+        let mut wrong_current = history.clone();
+        wrong_current[3].outcome = Outcome::Ok(OpResult::CasMismatch {
+            current: Some(s("1")),
+        });
+        let witness = assert_fails(&wrong_current, None, "x");
+        assert!(witness.contains(&wrong_current[3]));
+
+        // A cas cannot succeed against the wrong value.
+        let history = [
+            ok(put("x", "1"), 0, 1, OpResult::Ok),
+            ok(cas("x", Some("0"), "2"), 2, 3, OpResult::Ok),
+        ];
+        assert_fails(&history, None, "x");
+        // Nor against a present key when it expects absence.
+        let history = [
+            ok(put("x", "1"), 0, 1, OpResult::Ok),
+            ok(cas("x", None, "2"), 2, 3, OpResult::Ok),
+        ];
+        assert_fails(&history, None, "x");
+
+        // Two concurrent cas from the same value: only one may win.
+        let both_win = [
+            ok(put("x", "0"), 0, 1, OpResult::Ok),
+            ok(cas("x", Some("0"), "a"), 2, 10, OpResult::Ok),
+            ok(cas("x", Some("0"), "b"), 2, 10, OpResult::Ok),
+        ];
+        assert_fails(&both_win, None, "x");
+        let one_wins = [
+            ok(put("x", "0"), 0, 1, OpResult::Ok),
+            ok(cas("x", Some("0"), "a"), 2, 10, OpResult::Ok),
+            ok(
+                cas("x", Some("0"), "b"),
+                2,
+                10,
+                OpResult::CasMismatch {
+                    current: Some(s("a")),
+                },
+            ),
+        ];
+        assert_linearizable(&one_wins, None);
+    }
+
+    #[test]
+    fn append_concatenates_in_linearization_order() {
+        for seen in ["ab", "ba"] {
+            let history = [
+                ok(append("x", "a"), 0, 10, OpResult::Ok),
+                ok(append("x", "b"), 0, 10, OpResult::Ok),
+                ok(get("x"), 11, 12, value(seen)),
+            ];
+            assert_linearizable(&history, None);
+        }
+        for seen in ["a", "aa", "abb", ""] {
+            let history = [
+                ok(append("x", "a"), 0, 10, OpResult::Ok),
+                ok(append("x", "b"), 0, 10, OpResult::Ok),
+                ok(get("x"), 11, 12, value(seen)),
+            ];
+            assert_fails(&history, None, "x");
+        }
+        // Sequential appends: only one order, and the first creates the key.
+        let history = [
+            ok(append("x", "a"), 0, 1, OpResult::Ok),
+            ok(append("x", "b"), 2, 3, OpResult::Ok),
+            ok(get("x"), 4, 5, value("ba")),
+        ];
+        assert_fails(&history, None, "x");
+        let history = [
+            ok(append("x", ""), 0, 1, OpResult::Ok),
+            ok(get("x"), 2, 3, value("")),
+        ];
+        assert_linearizable(&history, None);
+        // Appending extends the initial value.
+        let history = [
+            ok(append("x", "a"), 0, 1, OpResult::Ok),
+            ok(get("x"), 2, 3, value("a")),
+        ];
+        assert_linearizable(&history, Some(""));
+        let history = [
+            ok(append("x", "a"), 0, 1, OpResult::Ok),
+            ok(get("x"), 2, 3, value("za")),
+        ];
+        assert_linearizable(&history, Some("z"));
+    }
+
+    #[test]
+    fn delete_reports_not_found_on_an_absent_key() {
+        let history = [
+            ok(delete("x"), 0, 1, OpResult::NotFound),
+            ok(put("x", "1"), 2, 3, OpResult::Ok),
+            ok(delete("x"), 4, 5, OpResult::Ok),
+            ok(get("x"), 6, 7, OpResult::NotFound),
+            ok(delete("x"), 8, 9, OpResult::NotFound),
+        ];
+        assert_linearizable(&history, None);
+        let history = [
+            ok(put("x", "1"), 0, 1, OpResult::Ok),
+            ok(delete("x"), 2, 3, OpResult::NotFound),
+        ];
+        assert_fails(&history, None, "x");
+        let history = [ok(delete("x"), 0, 1, OpResult::Ok)];
+        assert_fails(&history, None, "x");
+        assert_linearizable(&history, Some(""));
+        // Two concurrent deletes of a present key: exactly one finds it.
+        let history = [
+            ok(put("x", "1"), 0, 1, OpResult::Ok),
+            ok(delete("x"), 2, 5, OpResult::Ok),
+            ok(delete("x"), 2, 5, OpResult::Ok),
+        ];
+        assert_fails(&history, None, "x");
+    }
+
+    #[test]
+    fn initial_value_some_empty_differs_from_absent() {
+        let history = [ok(get("x"), 0, 1, value(""))];
+        assert_linearizable(&history, Some(""));
+        assert_eq!(assert_fails(&history, None, "x"), history);
+        let history = [ok(get("x"), 0, 1, OpResult::NotFound)];
+        assert_linearizable(&history, None);
+        assert_fails(&history, Some(""), "x");
+        let history = [ok(cas("x", Some(""), "1"), 0, 1, OpResult::Ok)];
+        assert_linearizable(&history, Some(""));
+        assert_fails(&history, None, "x");
+    }
+
+    /// `clients` clients each run a put and a get concurrently with everyone else.
+    fn concurrent_history(key: &str, clients: u64) -> Vec<HistoryOp> {
+        let mut history = Vec::new();
+        for c in 0..clients {
+            let mut write = ok(put(key, &c.to_string()), 0, 100, OpResult::Ok);
+            write.client = c;
+            let mut read = ok(get(key), 0, 100, value(&((c + 1) % clients).to_string()));
+            read.client = c;
+            history.push(write);
+            history.push(read);
+        }
+        history
+    }
+
+    #[test]
+    fn tiny_budget_gives_unknown() {
+        let history = concurrent_history("x", 20);
+        let limits = Limits { steps_max: 10 };
+        let report = check(&history, None, &limits);
+        assert_eq!(
+            report.verdict,
+            Verdict::Unknown {
+                key: s("x"),
+                steps: 10
+            }
+        );
+        assert_eq!(report.steps, 10);
+        // With the default budget the same history is decided.
+        assert_linearizable(&history, None);
+    }
+
+    #[test]
+    fn a_failing_key_beats_an_unknown_one() {
+        let mut history = concurrent_history("a", 20);
+        history.push(ok(get("b"), 0, 1, value("never written")));
+        let report = check(&history, None, &Limits { steps_max: 50 });
+        assert_eq!(
+            report.verdict,
+            Verdict::NotLinearizable {
+                key: s("b"),
+                ops: vec![history[40].clone()],
+            }
+        );
+        assert_eq!(report.keys_checked, 2);
+    }
+
+    #[test]
+    fn keys_are_independent_and_the_failing_one_is_reported() {
+        let history = [
+            ok(put("a", "1"), 0, 1, OpResult::Ok),
+            ok(put("b", "1"), 0, 1, OpResult::Ok),
+            ok(put("c", "1"), 0, 1, OpResult::Ok),
+            // Each key is fine on its own, whatever the other keys hold.
+            ok(get("a"), 2, 3, value("1")),
+            ok(get("c"), 2, 3, value("1")),
+            ok(put("b", "2"), 4, 5, OpResult::Ok),
+            ok(get("b"), 6, 7, value("1")),
+            ok(get("c"), 6, 7, value("1")),
+        ];
+        let witness = assert_fails(&history, None, "b");
+        assert!(witness.iter().all(|op| op.op.key() == "b"));
+        // The first failing key in sorted order stops the check.
+        let report = check(&history, None, &Limits::default());
+        assert_eq!(report.keys_checked, 2);
+
+        let fine: Vec<HistoryOp> = history
+            .iter()
+            .filter(|op| op.op.key() == "a")
+            .cloned()
+            .collect();
+        let report = check(&fine, None, &Limits::default());
+        assert_eq!(report.verdict, Verdict::Linearizable);
+        assert_eq!(report.keys_checked, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "completes before it was invoked")]
+    fn completion_before_invoke_panics() {
+        check(
+            &[ok(get("x"), 5, 4, OpResult::NotFound)],
+            None,
+            &Limits::default(),
+        );
+    }
+
+    /// A deterministic generator for the larger tests (SplitMix64).
+    struct Gen(u64);
+
+    impl Gen {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next_u64() % n
+        }
+    }
+
+    /// A history of `clients` concurrent clients against one linearizable store: each
+    /// operation takes effect at a point inside its window. About one write in `info_every`
+    /// times out (and then took effect or not), and about one in `info_every` fails.
+    fn simulated_history(
+        seed: u64,
+        clients: u64,
+        ops_count: usize,
+        keys: &[&str],
+        info_every: u64,
+    ) -> Vec<HistoryOp> {
+        let mut gen = Gen(seed);
+        // (point, tiebreak, index, applied)
+        let mut planned = Vec::new();
+        let mut history = Vec::new();
+        let mut clock = vec![0u64; clients as usize];
+        for i in 0..ops_count {
+            let client = (i as u64) % clients;
+            let key = keys[gen.below(keys.len() as u64) as usize];
+            let v = gen.below(1000).to_string();
+            let op = match gen.below(10) {
+                0..=3 => get(key),
+                4..=5 => put(key, &v),
+                6 => append(key, &v),
+                7 => delete(key),
+                _ => cas(key, Some(&gen.below(1000).to_string()), &v),
+            };
+            let invoke = clock[client as usize] + gen.below(5);
+            let complete = invoke + 1 + gen.below(20);
+            let point = invoke + gen.below(complete - invoke + 1);
+            let fate = gen.below(info_every.max(1));
+            let (outcome, applied) = if op.is_read() || fate > 1 {
+                (Outcome::Ok(OpResult::Ok), true)
+            } else if fate == 0 {
+                (Outcome::Info, gen.below(2) == 0)
+            } else {
+                (Outcome::Fail, false)
+            };
+            clock[client as usize] = complete;
+            planned.push((point, gen.next_u64(), i, applied));
+            history.push(HistoryOp {
+                client,
+                op,
+                invoke_tick: invoke,
+                complete_tick: Some(complete),
+                outcome,
+            });
+        }
+        planned.sort_unstable();
+        let mut store = KvStore::new();
+        for (_, _, i, applied) in planned {
+            if applied {
+                let result = store.apply(&history[i].op);
+                if let Outcome::Ok(r) = &mut history[i].outcome {
+                    *r = result;
+                }
+            }
+        }
+        history
+    }
+
+    #[test]
+    fn simulated_concurrent_histories_are_linearizable_within_a_modest_budget() {
+        for clients in [1, 10, 50] {
+            let history = simulated_history(clients, clients, 2000, &["a", "b", "c", "d"], 10);
+            let report = check(&history, None, &Limits::default());
+            assert_eq!(report.verdict, Verdict::Linearizable, "{clients} clients");
+            assert_eq!(report.keys_checked, 4);
+            assert!(
+                report.steps < 100 * history.len() as u64,
+                "{clients} clients: {} steps",
+                report.steps
+            );
+        }
+    }
+
+    #[test]
+    fn simulated_history_with_one_stale_read_is_caught_with_a_small_witness() {
+        let mut history = simulated_history(7, 10, 1000, &["a", "b"], 10);
+        // A read of a value the key held long ago, after a later write completed.
+        let i = history
+            .iter()
+            .rposition(|op| op.op.key() == "a" && op.op.is_read())
+            .expect("some read of a");
+        let write = history[..i]
+            .iter()
+            .position(|op| matches!(op.op, Op::Put { .. }) && op.op.key() == "a" && is_definite(op))
+            .expect("some definite put of a");
+        let Op::Put { value: old, .. } = &history[write].op else {
+            unreachable!()
+        };
+        history[i].outcome = Outcome::Ok(value(&format!("{old}stale")));
+        let witness = assert_fails(&history, None, "a");
+        assert!(witness.contains(&history[i]));
+        assert!(witness.len() <= 3, "{witness:#?}");
+    }
+
+    #[test]
+    fn checking_is_deterministic() {
+        let mut history = simulated_history(3, 10, 500, &["a", "b", "c"], 5);
+        assert_eq!(
+            check(&history, None, &Limits::default()),
+            check(&history, None, &Limits::default())
+        );
+        let i = history.iter().position(|op| op.op.is_read()).unwrap();
+        history[i].outcome = Outcome::Ok(value("never"));
+        assert_eq!(
+            check(&history, None, &Limits::default()),
+            check(&history, None, &Limits::default())
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// What happened to a generated operation.
+        #[derive(Debug, Clone, Copy)]
+        enum Fate {
+            /// Took effect; the client saw the result.
+            Ok,
+            /// Took effect; the client timed out (writes only).
+            InfoApplied,
+            /// Never took effect; the client timed out (writes only).
+            InfoLost,
+            /// Never took effect; the client was told so (writes only).
+            Failed,
+            /// Took effect; the client never heard back at all (writes only).
+            NeverCompleted,
+        }
+
+        #[derive(Debug, Clone)]
+        struct Step {
+            op: Op,
+            fate: Fate,
+            widen_before: u64,
+            widen_after: u64,
+        }
+
+        fn any_op() -> impl Strategy<Value = Op> {
+            let key = prop_oneof![Just(s("k")), Just(s("j"))];
+            let v = "[0-3]";
+            prop_oneof![
+                3 => key.clone().prop_map(|key| Op::Get { key }),
+                2 => (key.clone(), v).prop_map(|(key, value)| Op::Put { key, value }),
+                1 => (key.clone(), v).prop_map(|(key, value)| Op::Append { key, value }),
+                1 => key.clone().prop_map(|key| Op::Delete { key }),
+                2 => (key, proptest::option::of(v), v)
+                    .prop_map(|(key, expected, new)| Op::Cas { key, expected, new }),
+            ]
+        }
+
+        fn any_step() -> impl Strategy<Value = Step> {
+            let fate = prop_oneof![
+                6 => Just(Fate::Ok),
+                1 => Just(Fate::InfoApplied),
+                1 => Just(Fate::InfoLost),
+                1 => Just(Fate::Failed),
+                1 => Just(Fate::NeverCompleted),
+            ];
+            (any_op(), fate, 0..45u64, 0..45u64).prop_map(
+                |(op, fate, widen_before, widen_after)| Step {
+                    op,
+                    fate,
+                    widen_before,
+                    widen_after,
+                },
+            )
+        }
+
+        /// Runs `steps` one after another (operation `i` takes effect at tick `100 + 10 i`)
+        /// against the real store, then widens each window around that instant.
+        fn widened_history(steps: &[Step], initial: Option<&str>) -> Vec<HistoryOp> {
+            let mut store = KvStore::new();
+            if let Some(initial) = initial {
+                for key in ["k", "j"] {
+                    store.apply(&put(key, initial));
+                }
+            }
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    let point = 100 + 10 * i as u64;
+                    let fate = if step.op.is_read() {
+                        Fate::Ok
+                    } else {
+                        step.fate
+                    };
+                    let applied =
+                        matches!(fate, Fate::Ok | Fate::InfoApplied | Fate::NeverCompleted);
+                    let result = applied.then(|| store.apply(&step.op));
+                    let (outcome, complete_tick) = match fate {
+                        Fate::Ok => (Outcome::Ok(result.unwrap()), Some(point + step.widen_after)),
+                        Fate::InfoApplied | Fate::InfoLost => {
+                            (Outcome::Info, Some(point + step.widen_after))
+                        }
+                        Fate::Failed => (Outcome::Fail, Some(point + step.widen_after)),
+                        Fate::NeverCompleted => (Outcome::Info, None),
+                    };
+                    HistoryOp {
+                        client: i as u64 % 7,
+                        op: step.op.clone(),
+                        invoke_tick: point - step.widen_before,
+                        complete_tick,
+                        outcome,
+                    }
+                })
+                .collect()
+        }
+
+        fn any_initial() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![Just(None), Just(Some(s(""))), Just(Some(s("0")))]
+        }
+
+        proptest! {
+            #[test]
+            fn widened_sequential_executions_are_linearizable(
+                steps in proptest::collection::vec(any_step(), 0..60),
+                initial in any_initial(),
+            ) {
+                let history = widened_history(&steps, initial.as_deref());
+                let report = check(&history, initial.as_deref(), &Limits::default());
+                prop_assert_eq!(report.verdict, Verdict::Linearizable);
+            }
+
+            #[test]
+            fn a_read_of_a_value_never_written_is_caught(
+                steps in proptest::collection::vec(any_step(), 1..60),
+                initial in any_initial(),
+                pick in any::<prop::sample::Index>(),
+            ) {
+                let mut history = widened_history(&steps, initial.as_deref());
+                let reads: Vec<usize> = (0..history.len())
+                    .filter(|&i| history[i].op.is_read())
+                    .collect();
+                prop_assume!(!reads.is_empty());
+                let i = reads[pick.index(reads.len())];
+                history[i].outcome = Outcome::Ok(value("never written"));
+                let report = check(&history, initial.as_deref(), &Limits::default());
+                let expected = Verdict::NotLinearizable {
+                    key: history[i].op.key().to_owned(),
+                    ops: vec![history[i].clone()],
+                };
+                prop_assert_eq!(report.verdict, expected);
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Invariant checkers. Each property has its own file; [`Checkers`] runs them all after every
+//! event and stops the run at the first violation.
+//!
+//! Checkers see the cluster only through [`ClusterView`], so tests can hand them a made-up,
+//! violating state and show that they fire.
+
+pub mod client;
+pub mod linearizability;
+pub mod raft;
+
+use std::fmt;
+
+use raftsim_protocol::codec::Fnv1a64;
+use raftsim_protocol::node::Role;
+use raftsim_protocol::raft::Command;
+use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
+
+use crate::cluster::{Cluster, Observation};
+
+/// A broken property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The property's name, e.g. "Election Safety".
+    pub property: &'static str,
+    /// When it was detected.
+    pub tick: Tick,
+    /// The nodes involved.
+    pub nodes: Vec<NodeId>,
+    /// What exactly went wrong.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes: Vec<String> = self.nodes.iter().map(|n| format!("n{n}")).collect();
+        write!(
+            f,
+            "{} violated at t={} (nodes {}): {}",
+            self.property,
+            self.tick,
+            nodes.join(","),
+            self.detail
+        )
+    }
+}
+
+/// What checkers may read of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeState {
+    /// Role.
+    pub role: Role,
+    /// Term.
+    pub term: Term,
+    /// Last log index.
+    pub last_index: LogIndex,
+    /// Commit index.
+    pub commit_index: LogIndex,
+    /// Truncations of this incarnation's log.
+    pub truncations_total: u64,
+}
+
+/// Read access to the cluster, for checkers.
+pub trait ClusterView {
+    /// Number of nodes.
+    fn nodes_count(&self) -> u32;
+    /// State of a running node.
+    fn node_state(&self, node: NodeId) -> Option<NodeState>;
+    /// Term of a node's log entry.
+    fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term>;
+    /// Fingerprint of a node's log entry's command.
+    fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64>;
+}
+
+/// A stable fingerprint of a command (what a log entry does).
+pub fn command_fingerprint(command: &Command) -> u64 {
+    let mut bytes = Vec::with_capacity(48);
+    command.encode(&mut bytes);
+    let mut h = Fnv1a64::new();
+    h.write(&bytes);
+    h.finish()
+}
+
+impl ClusterView for Cluster {
+    fn nodes_count(&self) -> u32 {
+        Cluster::nodes_count(self)
+    }
+
+    fn node_state(&self, node: NodeId) -> Option<NodeState> {
+        self.node(node).map(|n| NodeState {
+            role: n.role(),
+            term: n.term(),
+            last_index: n.log().last_index(),
+            commit_index: n.commit_index(),
+            truncations_total: n.truncations_total(),
+        })
+    }
+
+    fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term> {
+        self.node(node).and_then(|n| n.log().term(index))
+    }
+
+    fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
+        self.node(node)
+            .and_then(|n| n.log().entry(index))
+            .map(|e| command_fingerprint(&e.command))
+    }
+}
+
+/// Every online checker, run together.
+#[derive(Debug, Default)]
+pub struct Checkers {
+    /// The Raft paper's five properties.
+    pub raft: raft::RaftSafety,
+    /// Exactly-once application per replica.
+    pub exactly_once: client::ExactlyOnce,
+    /// Acknowledged writes survive in every later leader.
+    pub durability: client::Durability,
+}
+
+impl Checkers {
+    /// Fresh checkers for `nodes_count` nodes.
+    pub fn new(nodes_count: u32) -> Checkers {
+        Checkers {
+            raft: raft::RaftSafety::new(nodes_count),
+            exactly_once: client::ExactlyOnce::new(nodes_count),
+            durability: client::Durability::default(),
+        }
+    }
+
+    /// Feed one observation.
+    pub fn observe(
+        &mut self,
+        now: Tick,
+        observation: &Observation,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        self.raft.observe(now, observation, view)?;
+        self.exactly_once.observe(now, observation)?;
+        self.durability.observe(now, observation, view)?;
+        Ok(())
+    }
+
+    /// Check a node's state after it handled an input.
+    pub fn check_node(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        self.raft.check_node(now, node, view)
+    }
+
+    /// A client received an acknowledgement for a write.
+    pub fn write_acknowledged(
+        &mut self,
+        now: Tick,
+        client: ClientId,
+        seq: Seq,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        self.durability.acknowledged(now, client, seq, view)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! A hand-made cluster state for checker tests.
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Nodes with explicit logs: (term, fingerprint) per index starting at 1.
+    #[derive(Default)]
+    pub struct FakeCluster {
+        pub states: BTreeMap<NodeId, NodeState>,
+        pub logs: BTreeMap<NodeId, Vec<(Term, u64)>>,
+    }
+
+    impl FakeCluster {
+        pub fn set(&mut self, node: NodeId, role: Role, term: Term, log: Vec<(Term, u64)>) {
+            let prev = self.states.get(&node).map_or(0, |s| s.truncations_total);
+            self.states.insert(
+                node,
+                NodeState {
+                    role,
+                    term,
+                    last_index: log.len() as LogIndex,
+                    commit_index: 0,
+                    truncations_total: prev,
+                },
+            );
+            self.logs.insert(node, log);
+        }
+    }
+
+    impl ClusterView for FakeCluster {
+        fn nodes_count(&self) -> u32 {
+            self.states.len() as u32
+        }
+        fn node_state(&self, node: NodeId) -> Option<NodeState> {
+            self.states.get(&node).copied()
+        }
+        fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term> {
+            if index == 0 {
+                return Some(0);
+            }
+            self.logs.get(&node)?.get(index as usize - 1).map(|e| e.0)
+        }
+        fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
+            self.logs
+                .get(&node)?
+                .get((index as usize).checked_sub(1)?)
+                .map(|e| e.1)
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The command line: clap definitions and the commands behind them. `main.rs` only parses and
+//! maps the result to an exit code.
+//!
+//! Exit codes (every command): 0 success · 1 a property or expectation failed · 2 bad usage or
+//! malformed input · 3 a checker gave up (limit hit, verdict unknown).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use raftsim_protocol::raft::Config as RaftConfig;
+use raftsim_protocol::types::Tick;
+
+use crate::cluster::ClusterConfig;
+use crate::faults::FaultConfig;
+use crate::network::NetworkConfig;
+use crate::run::{run, RunConfig, RunReport};
+use crate::trace::{Trace, TraceFormat};
+use crate::workload::WorkloadConfig;
+
+/// Exit code: every check held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a property or expectation failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad usage or malformed input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: a checker gave up (verdict unknown).
+pub const EXIT_UNKNOWN: i32 = 3;
+
+/// raftsim: a deterministic simulator for replicated key-value stores.
+///
+/// Same seed + same flags ⇒ the same trace, byte for byte, on any machine.
+#[derive(Parser, Debug)]
+#[command(name = "raftsim", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One run with a random fault schedule drawn from the seed; prints a summary.
+    Sim(SimArgs),
+    /// Exactly `sim`: the way to reproduce a reported failure. Every failure report prints the
+    /// `replay` command line that reproduces it.
+    Replay(SimArgs),
+}
+
+/// Trace rendering on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One stable text line per event.
+    Text,
+    /// JSON Lines.
+    Json,
+}
+
+/// Flags of `sim` and `replay`. Defaults describe a healthy 3-node cluster; each fault is off
+/// until asked for.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct SimArgs {
+    /// The seed every random choice derives from.
+    #[arg(long)]
+    pub seed: u64,
+    /// Cluster size (1..=9).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u32,
+    /// Length of the fault phase in ticks (the heal phase follows).
+    #[arg(long, default_value_t = 10_000)]
+    pub ticks: Tick,
+    /// Simulated clients.
+    #[arg(long, default_value_t = 3)]
+    pub clients: u32,
+    /// Keys the clients use (few keys, many conflicts).
+    #[arg(long, default_value_t = 4)]
+    pub keys: u32,
+    /// Message loss probability.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Message duplication probability.
+    #[arg(long, default_value_t = 0.0)]
+    pub dup: f64,
+    /// Probability a message has a bit flipped in flight.
+    #[arg(long, default_value_t = 0.0)]
+    pub corrupt: f64,
+    /// Fastest message delivery, in ticks.
+    #[arg(long, default_value_t = 1)]
+    pub delay_min: Tick,
+    /// Slowest message delivery, in ticks (different delays reorder messages).
+    #[arg(long, default_value_t = 5)]
+    pub delay_max: Tick,
+    /// Symmetric network partitions.
+    #[arg(long)]
+    pub partitions: bool,
+    /// One-way link cuts.
+    #[arg(long)]
+    pub one_way: bool,
+    /// Node crashes and restarts.
+    #[arg(long)]
+    pub crashes: bool,
+    /// A crash may tear the last unsynced write.
+    #[arg(long)]
+    pub torn_writes: bool,
+    /// Latent bit rot on disks (a rotten node must refuse to restart).
+    #[arg(long)]
+    pub rot: bool,
+    /// Process pauses (GC pauses): the classic way a stale leader returns.
+    #[arg(long)]
+    pub pauses: bool,
+    /// Clock drift: each node's clock runs at a rate within ±2%.
+    #[arg(long)]
+    pub drift: bool,
+    /// Pre-vote (Raft thesis §9.6).
+    #[arg(long)]
+    pub pre_vote: bool,
+    /// Check-quorum and leader stickiness.
+    #[arg(long)]
+    pub check_quorum: bool,
+    /// Leader lease reads (implies --check-quorum).
+    #[arg(long)]
+    pub lease_reads: bool,
+    /// Minimum election timeout, ticks.
+    #[arg(long, default_value_t = 150)]
+    pub election_min: Tick,
+    /// Maximum election timeout, ticks.
+    #[arg(long, default_value_t = 300)]
+    pub election_max: Tick,
+    /// Heartbeat interval, ticks.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat: Tick,
+    /// Lease length, ticks (with --lease-reads).
+    #[arg(long, default_value_t = 100)]
+    pub lease: Tick,
+    /// Ticks for a disk sync to complete (messages wait for it).
+    #[arg(long, default_value_t = 1)]
+    pub sync_ticks: Tick,
+    /// Bound on the heal phase: a leader and every pending operation done within it.
+    #[arg(long, default_value_t = 20_000)]
+    pub liveness_ticks: Tick,
+    /// Skip the linearizability check of the client history.
+    #[arg(long)]
+    pub no_linearizability: bool,
+    /// Search budget of the linearizability checker, per key.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub linearizability_steps: u64,
+    /// Write the trace to this file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Trace format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Clock drift bound used by `--drift`, in ppm.
+pub const DRIFT_FLAG_PPM: i32 = 20_000;
+
+impl SimArgs {
+    /// The run configuration these flags describe; errors name the flag at fault.
+    pub fn to_config(&self) -> Result<RunConfig, String> {
+        let drift = if self.drift { DRIFT_FLAG_PPM } else { 0 };
+        let raft = RaftConfig {
+            nodes_count: self.nodes,
+            election_timeout_ticks_min: self.election_min,
+            election_timeout_ticks_max: self.election_max,
+            heartbeat_ticks: self.heartbeat,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum || self.lease_reads,
+            lease_reads: self.lease_reads,
+            lease_ticks: self.lease,
+            // Two clocks drifting in opposite directions: relative drift is twice the bound.
+            clock_drift_ppm_max: (2 * drift) as u32,
+            ..RaftConfig::default()
+        };
+        raft.validate().map_err(|e| {
+            format!(
+                "{e} (flags --nodes, --election-min/--election-max, --heartbeat, --lease, --drift)"
+            )
+        })?;
+        let network = NetworkConfig {
+            delay_ticks_min: self.delay_min,
+            delay_ticks_max: self.delay_max,
+            loss_probability: self.loss,
+            duplicate_probability: self.dup,
+            corrupt_probability: self.corrupt,
+        };
+        network.validate().map_err(|e| {
+            format!("{e} (flags --delay-min/--delay-max, --loss, --dup, --corrupt)")
+        })?;
+        if self.clients == 0 || self.clients > 1000 {
+            return Err(format!("--clients must be 1..=1000, got {}", self.clients));
+        }
+        if self.keys == 0 || self.keys > 10_000 {
+            return Err(format!("--keys must be 1..=10000, got {}", self.keys));
+        }
+        let workload = WorkloadConfig {
+            clients_count: self.clients,
+            nodes_count: self.nodes,
+            keys_count: self.keys,
+            ..WorkloadConfig::default()
+        };
+        let faults = FaultConfig {
+            partitions: self.partitions,
+            one_way: self.one_way,
+            crashes: self.crashes,
+            pauses: self.pauses,
+            rot: self.rot,
+            drift_ppm_max: drift,
+            ..FaultConfig::default()
+        };
+        Ok(RunConfig {
+            seed: self.seed,
+            cluster: ClusterConfig {
+                raft,
+                network,
+                disk_sync_ticks: self.sync_ticks,
+                torn_writes: self.torn_writes,
+            },
+            workload,
+            faults,
+            fault_ticks: self.ticks,
+            liveness_ticks_max: self.liveness_ticks,
+            checkers: true,
+            linearizability: !self.no_linearizability,
+            linearizability_steps_max: self.linearizability_steps,
+        })
+    }
+
+    /// The one command line that reproduces this run: `raftsim replay` with every flag that
+    /// differs from its default (output flags left out).
+    pub fn replay_command(&self) -> String {
+        let d = SimArgs::defaults(self.seed);
+        let mut s = format!("raftsim replay --seed {}", self.seed);
+        macro_rules! value {
+            ($field:ident, $flag:expr) => {
+                if self.$field != d.$field {
+                    s.push_str(&format!(" --{} {}", $flag, self.$field));
+                }
+            };
+        }
+        macro_rules! flag {
+            ($field:ident, $flag:expr) => {
+                if self.$field {
+                    s.push_str(&format!(" --{}", $flag));
+                }
+            };
+        }
+        value!(nodes, "nodes");
+        value!(ticks, "ticks");
+        value!(clients, "clients");
+        value!(keys, "keys");
+        value!(loss, "loss");
+        value!(dup, "dup");
+        value!(corrupt, "corrupt");
+        value!(delay_min, "delay-min");
+        value!(delay_max, "delay-max");
+        flag!(partitions, "partitions");
+        flag!(one_way, "one-way");
+        flag!(crashes, "crashes");
+        flag!(torn_writes, "torn-writes");
+        flag!(rot, "rot");
+        flag!(pauses, "pauses");
+        flag!(drift, "drift");
+        flag!(pre_vote, "pre-vote");
+        flag!(check_quorum, "check-quorum");
+        flag!(lease_reads, "lease-reads");
+        value!(election_min, "election-min");
+        value!(election_max, "election-max");
+        value!(heartbeat, "heartbeat");
+        value!(lease, "lease");
+        value!(sync_ticks, "sync-ticks");
+        value!(liveness_ticks, "liveness-ticks");
+        flag!(no_linearizability, "no-linearizability");
+        value!(linearizability_steps, "linearizability-steps");
+        s
+    }
+
+    /// The flags' defaults with the given seed.
+    pub fn defaults(seed: u64) -> SimArgs {
+        let seed = seed.to_string();
+        match Cli::try_parse_from(["raftsim", "sim", "--seed", &seed]) {
+            Ok(Cli {
+                command: Command::Sim(args),
+            }) => args,
+            other => unreachable!("defaults always parse: {other:?}"),
+        }
+    }
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn execute(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Sim(args) | Command::Replay(args) => cmd_sim(&args),
+    }
+}
+
+fn open_trace(path: &Option<PathBuf>, format: FormatArg) -> Result<Trace, String> {
+    let format = match format {
+        FormatArg::Text => TraceFormat::Text,
+        FormatArg::Json => TraceFormat::Json,
+    };
+    match path {
+        None => Ok(Trace::off()),
+        Some(p) => {
+            let file = File::create(p)
+                .map_err(|e| format!("cannot create trace file {}: {e}", p.display()))?;
+            Ok(Trace::writer(format, Box::new(BufWriter::new(file))))
+        }
+    }
+}
+
+fn cmd_sim(args: &SimArgs) -> i32 {
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let trace = match open_trace(&args.trace, args.format) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (report, trace) = match run(config, trace) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(e) = trace.finish() {
+        eprintln!("error: writing the trace failed: {e}");
+        return EXIT_USAGE;
+    }
+    print_report(&report, args);
+    if !report.passed() {
+        EXIT_FAILED
+    } else if report.linearizability_unknown {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_OK
+    }
+}
+
+fn print_report(report: &RunReport, args: &SimArgs) {
+    if args.json {
+        let mut v = serde_json::to_value(report).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("replay".into(), args.replay_command().into());
+        }
+        println!("{v}");
+        return;
+    }
+    let c = &report.cluster;
+    println!("raftsim sim --seed {}", report.seed);
+    println!("  events           {}", report.events);
+    println!("  ticks            {}", report.ticks);
+    println!(
+        "  elections        {} started, {} leaders elected, {} timed out",
+        report.elections, report.leaders_elected, c.split_votes
+    );
+    println!("  commits          {}", report.commits);
+    println!(
+        "  client ops       ok={} fail={} indeterminate={}",
+        report.ops_ok, report.ops_fail, report.ops_info
+    );
+    println!(
+        "  messages         sent={} delivered={} dropped={} duplicated={} corrupted={} (rejected by CRC: {})",
+        c.messages_sent,
+        c.messages_delivered,
+        c.messages_dropped,
+        c.messages_duplicated,
+        c.messages_corrupted,
+        c.corrupt_rejected
+    );
+    println!(
+        "  faults           crashes={} restarts={} torn-tails={} rot-detected={} pauses={} partitions={} one-way={}",
+        c.crashes, c.restarts, c.torn_writes_recovered, c.corruption_detected, c.pauses, c.partitions, c.one_way_cuts
+    );
+    match report.liveness_ticks {
+        Some(t) => println!("  liveness         converged {t} ticks after heal"),
+        None => println!("  liveness         not reached"),
+    }
+    println!("  linearizability  {}", report.linearizability);
+    println!("  trace hash       {}", report.trace_hash);
+    match &report.failure {
+        None => println!(
+            "PASS: Election Safety, Leader Append-Only, Log Matching, Leader Completeness, State \
+             Machine Safety, Exactly-Once, Durability, Liveness held"
+        ),
+        Some(f) => {
+            println!("FAIL: {f}");
+            println!("replay: {}", args.replay_command());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_command_round_trips() {
+        let args = SimArgs {
+            nodes: 5,
+            loss: 0.1,
+            crashes: true,
+            partitions: true,
+            ticks: 20_000,
+            ..SimArgs::defaults(7)
+        };
+        let line = args.replay_command();
+        assert_eq!(
+            line,
+            "raftsim replay --seed 7 --nodes 5 --ticks 20000 --loss 0.1 --partitions --crashes"
+        );
+        let words: Vec<&str> = line.split(' ').collect();
+        let parsed = Cli::try_parse_from(words).unwrap();
+        match parsed.command {
+            Command::Replay(a) => assert_eq!(a, args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_flags_name_themselves() {
+        let args = SimArgs {
+            heartbeat: 500,
+            ..SimArgs::defaults(1)
+        };
+        assert!(args.to_config().unwrap_err().contains("heartbeat"));
+        let args = SimArgs {
+            loss: 2.0,
+            ..SimArgs::defaults(1)
+        };
+        assert!(args.to_config().unwrap_err().contains("loss"));
+    }
+}

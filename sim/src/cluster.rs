@@ -1,0 +1,1054 @@
+//! The cluster: nodes, their disks, the network and the event queue, and the rules that move an
+//! event to a node and the node's outputs back out.
+//!
+//! One input at a time: pop an event, hand it to a node (`handle_tick`, `handle_message`,
+//! `handle_wire`, `handle_request`), then drain the node's output:
+//! 1. `persist` is written to the node's [`Disk`]. With `disk_sync_ticks == 0` it is synced at
+//!    once; otherwise a sync completes `disk_sync_ticks` later and everything else from this
+//!    output (and from any later output, FIFO) waits for it. This is etcd's "persist before
+//!    send": a crash before the sync loses the writes *and* the messages, replies and
+//!    applications that depended on them, so no peer or client ever saw a forgotten vote.
+//! 2. Messages go to the [`Network`], which decides delay, loss, duplication and corruption;
+//!    replies go to clients the same way (without corruption).
+//! 3. Applications and role changes are recorded as [`Observation`]s for the checkers, and
+//!    everything is traced.
+//!
+//! Nodes get ticks only when they asked for one (`next_deadline_tick`), on their own clock:
+//! a node with clock drift `d` ppm reads `local = global + global * d / 1e6`.
+
+use std::collections::VecDeque;
+
+use raftsim_protocol::node::WireMessage;
+use raftsim_protocol::node::{Applied, ClientRequest, Node, NodeEvent, Reply, Role};
+use raftsim_protocol::raft::{Config as RaftConfig, Message, RaftNode};
+use raftsim_protocol::types::{NodeId, Term, Tick};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::disk::Disk;
+use crate::network::{DropReason, Fate, Network, NetworkConfig};
+use crate::queue::EventQueue;
+use crate::rng::{stream, Stream};
+use crate::trace::{Trace, TraceEvent};
+
+/// Largest clock drift a node may be given, in parts per million (±10%).
+pub const DRIFT_PPM_MAX: i32 = 100_000;
+/// Bound on queued events; a run that needs more has a feedback loop.
+pub const QUEUED_EVENTS_MAX: usize = 4_000_000;
+
+/// What the cluster is built from.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The Raft configuration every node shares.
+    pub raft: RaftConfig,
+    /// Network knobs.
+    pub network: NetworkConfig,
+    /// Ticks from a write to its sync completing (0: synchronous).
+    pub disk_sync_ticks: Tick,
+    /// Whether a crash may keep a torn prefix of unsynced writes.
+    pub torn_writes: bool,
+}
+
+/// Message bytes on the wire: intact (kept decoded, since encode→decode is the identity) or
+/// with a flipped bit (kept as bytes, for the receiver's CRC check to catch).
+#[derive(Debug)]
+pub enum Payload {
+    /// An intact message.
+    Intact(Message),
+    /// A corrupted encoding.
+    Corrupt(Vec<u8>),
+}
+
+impl Payload {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Payload::Intact(m) => m.kind_name(),
+            Payload::Corrupt(_) => "corrupt-bytes",
+        }
+    }
+}
+
+/// A fault or operator action, applied by [`Cluster::apply_fault`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Kill a node: volatile state and unsynced writes are lost.
+    Crash(NodeId),
+    /// Boot a crashed node from its disk.
+    Restart(NodeId),
+    /// Freeze a node (a GC pause): no ticks, no handling; arrivals queue up.
+    Pause(NodeId),
+    /// Unfreeze a node; queued arrivals are handled.
+    Resume(NodeId),
+    /// Split the nodes into groups (unnamed nodes form one more group).
+    Partition(Vec<Vec<NodeId>>),
+    /// Cut one direction of one link.
+    Cut(NodeId, NodeId),
+    /// Remove all partitions and cuts.
+    Heal,
+    /// Flip a bit in a random durable record of a node's disk.
+    Rot(NodeId),
+    /// Set a node's clock drift in ppm.
+    Drift(NodeId, i32),
+}
+
+/// A scheduled event.
+#[derive(Debug)]
+pub enum Event {
+    /// A node's timer (stale if the node has rescheduled since).
+    NodeTimer {
+        /// The node.
+        node: NodeId,
+    },
+    /// A message arrives at a node.
+    Deliver {
+        /// Receiver.
+        to: NodeId,
+        /// Sender.
+        from: NodeId,
+        /// The bytes on the wire.
+        payload: Payload,
+    },
+    /// A client request arrives at a node.
+    Request {
+        /// Receiver.
+        to: NodeId,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// A node's reply arrives at its client.
+    Response {
+        /// The node that answered.
+        from: NodeId,
+        /// The reply.
+        reply: Reply,
+    },
+    /// A disk sync completes.
+    SyncDone {
+        /// The node.
+        node: NodeId,
+        /// The node's incarnation when the sync started (a crash cancels it).
+        incarnation: u32,
+        /// Bytes made durable.
+        watermark: usize,
+    },
+    /// The workload's timer.
+    ClientTimer,
+    /// The fault scheduler's timer.
+    FaultTimer,
+    /// A scheduled fault action (e.g. the restart that follows a crash).
+    Fault(FaultAction),
+    /// End of a phase (run loop bookkeeping).
+    PhaseEnd,
+}
+
+/// Something checkers need to know about, recorded as it happens.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    /// A node applied an entry (released after its sync, like a message).
+    Applied {
+        /// The node.
+        node: NodeId,
+        /// What it applied.
+        applied: Applied,
+    },
+    /// A node changed role or term.
+    Role {
+        /// The node.
+        node: NodeId,
+        /// New role.
+        role: Role,
+        /// Its term.
+        term: Term,
+    },
+    /// A node crashed (its state machine is gone).
+    Crashed {
+        /// The node.
+        node: NodeId,
+    },
+    /// A node booted from its disk.
+    Restarted {
+        /// The node.
+        node: NodeId,
+    },
+}
+
+/// Outputs of a node waiting for a sync.
+#[derive(Debug)]
+struct Held {
+    watermark: usize,
+    messages: Vec<(NodeId, Message)>,
+    replies: Vec<Reply>,
+    applied: Vec<Applied>,
+}
+
+struct NodeSlot {
+    node: Option<RaftNode>,
+    disk: Disk,
+    incarnation: u32,
+    paused: bool,
+    /// Events that arrived while paused, in arrival order.
+    paused_inbox: Vec<Event>,
+    /// Global tick of the pending timer event, if any.
+    timer_at: Option<Tick>,
+    drift_ppm: i32,
+    held: VecDeque<Held>,
+    /// Recovery found a corrupt record: the node must stay down.
+    disk_corrupt: bool,
+}
+
+/// Counters for reports and fuzz coverage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// Events handled.
+    pub events: u64,
+    /// Messages handed to the network.
+    pub messages_sent: u64,
+    /// Messages delivered intact.
+    pub messages_delivered: u64,
+    /// Messages dropped (loss, partition, crashed receiver).
+    pub messages_dropped: u64,
+    /// Extra copies delivered.
+    pub messages_duplicated: u64,
+    /// Copies corrupted in flight.
+    pub messages_corrupted: u64,
+    /// Corrupted messages the receiver's CRC rejected.
+    pub corrupt_rejected: u64,
+    /// Elections started (candidate role entered).
+    pub elections: u64,
+    /// Leaders elected.
+    pub leaders_elected: u64,
+    /// Elections that timed out without a winner.
+    pub split_votes: u64,
+    /// Leaders fenced by a higher term.
+    pub stale_leaders_fenced: u64,
+    /// Stale-term messages rejected.
+    pub stale_messages_rejected: u64,
+    /// Entries applied by leaders (commits as the client sees them).
+    pub commits: u64,
+    /// Client commands deduplicated when applied.
+    pub duplicates_applied: u64,
+    /// Client commands rejected as gaps or expired sessions.
+    pub rejected_applied: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Restarts.
+    pub restarts: u64,
+    /// Restarts that found and dropped a torn tail.
+    pub torn_writes_recovered: u64,
+    /// Restarts refused because recovery found a rotten record.
+    pub corruption_detected: u64,
+    /// Pauses.
+    pub pauses: u64,
+    /// Partitions formed.
+    pub partitions: u64,
+    /// One-way cuts made.
+    pub one_way_cuts: u64,
+    /// Lease reads served.
+    pub lease_reads: u64,
+    /// Log conflicts repaired.
+    pub log_conflicts: u64,
+}
+
+/// Nodes, disks, network, queue and trace.
+pub struct Cluster {
+    config: ClusterConfig,
+    slots: Vec<NodeSlot>,
+    network: Network,
+    queue: EventQueue<Event>,
+    trace: Trace,
+    timer_rng: ChaCha8Rng,
+    disk_rng: ChaCha8Rng,
+    now: Tick,
+    observations: Vec<Observation>,
+    stats: ClusterStats,
+    scratch_messages: Vec<(NodeId, Message)>,
+    scratch_replies: Vec<Reply>,
+    scratch_applied: Vec<Applied>,
+    scratch_events: Vec<NodeEvent>,
+    wire_scratch: Vec<u8>,
+}
+
+fn local_time(global: Tick, drift_ppm: i32) -> Tick {
+    if drift_ppm == 0 {
+        return global;
+    }
+    let g = i128::from(global);
+    (g + g * i128::from(drift_ppm) / 1_000_000).max(0) as Tick
+}
+
+/// The first global tick at which a clock with `drift_ppm` reads at least `local`.
+fn global_time(local: Tick, drift_ppm: i32) -> Tick {
+    if drift_ppm == 0 {
+        return local;
+    }
+    let mut g = (i128::from(local) * 1_000_000 / (1_000_000 + i128::from(drift_ppm))) as Tick;
+    while local_time(g, drift_ppm) < local {
+        g += 1;
+    }
+    while g > 0 && local_time(g - 1, drift_ppm) >= local {
+        g -= 1;
+    }
+    g
+}
+
+impl Cluster {
+    /// Build a cluster of fresh nodes at tick 0.
+    pub fn new(config: ClusterConfig, seed: u64, trace: Trace) -> Result<Cluster, String> {
+        config.raft.validate().map_err(|e| e.to_string())?;
+        config.network.validate()?;
+        let n = config.raft.nodes_count;
+        let mut timer_rng = stream(seed, Stream::Timers);
+        let mut slots = Vec::with_capacity(n as usize);
+        for id in 1..=n {
+            let node = RaftNode::new(id, config.raft.clone(), timer_rng.gen(), 0);
+            slots.push(NodeSlot {
+                node: Some(node),
+                disk: Disk::new(),
+                incarnation: 0,
+                paused: false,
+                paused_inbox: Vec::new(),
+                timer_at: None,
+                drift_ppm: 0,
+                held: VecDeque::new(),
+                disk_corrupt: false,
+            });
+        }
+        let mut cluster = Cluster {
+            network: Network::new(config.network.clone(), stream(seed, Stream::Network), n),
+            queue: EventQueue::new(QUEUED_EVENTS_MAX),
+            trace,
+            timer_rng,
+            disk_rng: stream(seed, Stream::Disk),
+            now: 0,
+            observations: Vec::new(),
+            stats: ClusterStats::default(),
+            slots,
+            config,
+            scratch_messages: Vec::new(),
+            scratch_replies: Vec::new(),
+            scratch_applied: Vec::new(),
+            scratch_events: Vec::new(),
+            wire_scratch: Vec::new(),
+        };
+        for id in 1..=n {
+            cluster.reschedule_timer(id);
+        }
+        Ok(cluster)
+    }
+
+    // ----- accessors -----
+
+    /// Current virtual time.
+    pub fn now(&self) -> Tick {
+        self.now
+    }
+
+    /// Number of nodes.
+    pub fn nodes_count(&self) -> u32 {
+        self.config.raft.nodes_count
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// A running node (None while crashed).
+    pub fn node(&self, id: NodeId) -> Option<&RaftNode> {
+        self.slots[(id - 1) as usize].node.as_ref()
+    }
+
+    /// Whether a node is up (running or paused).
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.slots[(id - 1) as usize].node.is_some()
+    }
+
+    /// Whether a node is paused.
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.slots[(id - 1) as usize].paused
+    }
+
+    /// Whether a node's disk was found corrupt (it cannot restart).
+    pub fn is_disk_corrupt(&self, id: NodeId) -> bool {
+        self.slots[(id - 1) as usize].disk_corrupt
+    }
+
+    /// A node's clock drift in ppm.
+    pub fn drift_ppm(&self, id: NodeId) -> i32 {
+        self.slots[(id - 1) as usize].drift_ppm
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Replace the network knobs.
+    pub fn set_network_config(&mut self, config: NetworkConfig) {
+        self.network.set_config(config);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    /// The trace.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Mutable trace (for run-level lines).
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// Take the trace out (end of run).
+    pub fn into_trace(self) -> Trace {
+        self.trace
+    }
+
+    /// Record a run-level trace event at the current tick.
+    pub fn record(&mut self, event: &TraceEvent<'_>) {
+        self.trace.record(self.now, event);
+    }
+
+    /// Observations since the last drain.
+    pub fn drain_observations(&mut self) -> std::vec::Drain<'_, Observation> {
+        self.observations.drain(..)
+    }
+
+    /// Current leaders (nodes up and in the leader role), by id.
+    pub fn leaders(&self) -> Vec<NodeId> {
+        (1..=self.nodes_count())
+            .filter(|&id| self.node(id).is_some_and(|n| n.is_leader()))
+            .collect()
+    }
+
+    // ----- the queue -----
+
+    /// Schedule an event.
+    pub fn schedule(&mut self, tick: Tick, event: Event) {
+        debug_assert!(tick >= self.now, "scheduling into the past");
+        self.queue.push(tick, event);
+    }
+
+    /// Tick of the next event.
+    pub fn next_event_tick(&self) -> Option<Tick> {
+        self.queue.peek_tick()
+    }
+
+    /// Move time forward to `tick` when no event is due before it (time passes even when
+    /// nothing happens).
+    pub fn advance_to(&mut self, tick: Tick) {
+        assert!(
+            self.queue.peek_tick().is_none_or(|t| t >= tick),
+            "advancing past a pending event"
+        );
+        self.now = self.now.max(tick);
+    }
+
+    /// Pop the next event and advance time to it.
+    pub fn pop(&mut self) -> Option<Event> {
+        let (tick, event) = self.queue.pop()?;
+        assert!(
+            tick >= self.now,
+            "time went backwards: {tick} < {}",
+            self.now
+        );
+        self.now = tick;
+        self.stats.events += 1;
+        Some(event)
+    }
+
+    /// Handle a node-side event. Returns the events that belong to the caller (client timer,
+    /// responses, fault timer, phase ends) untouched.
+    pub fn dispatch(&mut self, event: Event) -> Option<Event> {
+        match event {
+            Event::NodeTimer { node } => {
+                let slot = &mut self.slots[(node - 1) as usize];
+                if slot.timer_at != Some(self.now) || slot.node.is_none() {
+                    return None; // stale timer
+                }
+                slot.timer_at = None;
+                if slot.paused {
+                    return None; // rescheduled on resume
+                }
+                let local = local_time(self.now, slot.drift_ppm);
+                if let Some(n) = slot.node.as_mut() {
+                    n.handle_tick(local);
+                }
+                self.after_input(node);
+                None
+            }
+            Event::Deliver { to, from, payload } => {
+                let slot = &mut self.slots[(to - 1) as usize];
+                if slot.node.is_none() {
+                    self.stats.messages_dropped += 1;
+                    let kind = payload.kind_name();
+                    self.trace_lost(from, to, kind, DropReason::Crashed);
+                    return None;
+                }
+                if slot.paused {
+                    slot.paused_inbox.push(Event::Deliver { to, from, payload });
+                    return None;
+                }
+                if !self.network.connected(from, to) {
+                    self.stats.messages_dropped += 1;
+                    let kind = payload.kind_name();
+                    self.trace_lost(from, to, kind, DropReason::Partition);
+                    return None;
+                }
+                let slot = &mut self.slots[(to - 1) as usize];
+                let local = local_time(self.now, slot.drift_ppm);
+                let node = slot.node.as_mut().expect("checked above");
+                match payload {
+                    Payload::Intact(m) => {
+                        self.stats.messages_delivered += 1;
+                        node.handle_message(local, from, m);
+                    }
+                    Payload::Corrupt(bytes) => node.handle_wire(local, from, &bytes),
+                }
+                self.after_input(to);
+                None
+            }
+            Event::Request { to, request } => {
+                let slot = &mut self.slots[(to - 1) as usize];
+                if slot.paused {
+                    slot.paused_inbox.push(Event::Request { to, request });
+                    return None;
+                }
+                let local = local_time(self.now, slot.drift_ppm);
+                match slot.node.as_mut() {
+                    Some(node) => node.handle_request(local, request),
+                    None => return None, // connection refused: the client times out
+                }
+                self.after_input(to);
+                None
+            }
+            Event::SyncDone {
+                node,
+                incarnation,
+                watermark,
+            } => {
+                let slot = &mut self.slots[(node - 1) as usize];
+                if slot.incarnation != incarnation || slot.node.is_none() {
+                    return None;
+                }
+                if slot.paused {
+                    slot.paused_inbox.push(Event::SyncDone {
+                        node,
+                        incarnation,
+                        watermark,
+                    });
+                    return None;
+                }
+                slot.disk.sync_to(watermark);
+                self.release_synced(node);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    // ----- outputs -----
+
+    fn trace_lost(&mut self, from: NodeId, to: NodeId, kind: &'static str, reason: DropReason) {
+        self.trace.record(
+            self.now,
+            &TraceEvent::LostInFlight {
+                from,
+                to,
+                kind,
+                reason,
+            },
+        );
+    }
+
+    /// Drain a node's output after an input, and reschedule its timer.
+    fn after_input(&mut self, id: NodeId) {
+        let i = (id - 1) as usize;
+        let slot = &mut self.slots[i];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let out = node.output();
+        std::mem::swap(&mut self.scratch_events, &mut out.events);
+        std::mem::swap(&mut self.scratch_messages, &mut out.messages);
+        std::mem::swap(&mut self.scratch_replies, &mut out.replies);
+        std::mem::swap(&mut self.scratch_applied, &mut out.applied);
+        let persist_len = out.persist.len();
+        let mut watermark = None;
+        if persist_len > 0 {
+            watermark = Some(slot.disk.write(&out.persist));
+            out.persist.clear();
+        }
+
+        // Events are internal state changes: trace them now.
+        let events = std::mem::take(&mut self.scratch_events);
+        for event in &events {
+            self.note_event(id, event);
+        }
+        self.scratch_events = events;
+        self.scratch_events.clear();
+
+        let slot = &mut self.slots[i];
+        let must_wait =
+            !slot.held.is_empty() || (watermark.is_some() && self.config.disk_sync_ticks > 0);
+        if must_wait {
+            let watermark = watermark
+                .or_else(|| slot.held.back().map(|h| h.watermark))
+                .expect("waiting needs a watermark");
+            if persist_len > 0 {
+                let incarnation = slot.incarnation;
+                self.queue.push(
+                    self.now + self.config.disk_sync_ticks,
+                    Event::SyncDone {
+                        node: id,
+                        incarnation,
+                        watermark,
+                    },
+                );
+            }
+            let slot = &mut self.slots[i];
+            slot.held.push_back(Held {
+                watermark,
+                messages: std::mem::take(&mut self.scratch_messages),
+                replies: std::mem::take(&mut self.scratch_replies),
+                applied: std::mem::take(&mut self.scratch_applied),
+            });
+        } else {
+            if let Some(w) = watermark {
+                slot.disk.sync_to(w);
+            }
+            let mut messages = std::mem::take(&mut self.scratch_messages);
+            let mut replies = std::mem::take(&mut self.scratch_replies);
+            let mut applied = std::mem::take(&mut self.scratch_applied);
+            self.release(id, &mut messages, &mut replies, &mut applied);
+            self.scratch_messages = messages;
+            self.scratch_replies = replies;
+            self.scratch_applied = applied;
+        }
+        self.reschedule_timer(id);
+    }
+
+    fn release_synced(&mut self, id: NodeId) {
+        let i = (id - 1) as usize;
+        loop {
+            let slot = &mut self.slots[i];
+            let durable = slot.disk.durable_len();
+            match slot.held.front() {
+                Some(h) if h.watermark <= durable => {}
+                _ => break,
+            }
+            let mut held = slot.held.pop_front().expect("checked");
+            self.release(id, &mut held.messages, &mut held.replies, &mut held.applied);
+        }
+    }
+
+    fn release(
+        &mut self,
+        id: NodeId,
+        messages: &mut Vec<(NodeId, Message)>,
+        replies: &mut Vec<Reply>,
+        applied: &mut Vec<Applied>,
+    ) {
+        for a in applied.drain(..) {
+            self.trace.record(
+                self.now,
+                &TraceEvent::Apply {
+                    node: id,
+                    applied: &a,
+                },
+            );
+            if a.command.is_some() {
+                match &a.outcome {
+                    raftsim_protocol::node::ApplyOutcome::Applied(_) => {
+                        if self.node(id).is_some_and(|n| n.is_leader()) {
+                            self.stats.commits += 1;
+                        }
+                    }
+                    raftsim_protocol::node::ApplyOutcome::Duplicate => {
+                        self.stats.duplicates_applied += 1
+                    }
+                    raftsim_protocol::node::ApplyOutcome::Rejected => {
+                        self.stats.rejected_applied += 1
+                    }
+                }
+            }
+            self.observations.push(Observation::Applied {
+                node: id,
+                applied: a,
+            });
+        }
+        for (to, message) in messages.drain(..) {
+            self.send(id, to, message);
+        }
+        for reply in replies.drain(..) {
+            let fate = self.network.route_client();
+            self.trace.record(
+                self.now,
+                &TraceEvent::Response {
+                    from: id,
+                    reply: &reply,
+                    fate,
+                    now: self.now,
+                },
+            );
+            match fate {
+                Fate::Dropped(_) => {}
+                Fate::Deliver(a, b) => {
+                    if let Some(b) = b {
+                        self.queue.push(
+                            self.now + b.delay_ticks,
+                            Event::Response {
+                                from: id,
+                                reply: reply.clone(),
+                            },
+                        );
+                    }
+                    self.queue.push(
+                        self.now + a.delay_ticks,
+                        Event::Response { from: id, reply },
+                    );
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
+        self.stats.messages_sent += 1;
+        let fate = self.network.route(from, to);
+        self.trace.record(
+            self.now,
+            &TraceEvent::Send {
+                from,
+                to,
+                message: &message,
+                fate,
+                now: self.now,
+            },
+        );
+        match fate {
+            Fate::Dropped(_) => self.stats.messages_dropped += 1,
+            Fate::Deliver(first, second) => {
+                if let Some(copy) = second {
+                    self.stats.messages_duplicated += 1;
+                    let payload = self.payload(&message, copy.corrupt, true);
+                    self.queue.push(
+                        self.now + copy.delay_ticks,
+                        Event::Deliver { to, from, payload },
+                    );
+                }
+                let payload = if first.corrupt {
+                    self.payload(&message, true, false)
+                } else {
+                    Payload::Intact(message)
+                };
+                self.queue.push(
+                    self.now + first.delay_ticks,
+                    Event::Deliver { to, from, payload },
+                );
+            }
+        }
+    }
+
+    fn payload(&mut self, message: &Message, corrupt: bool, _copy: bool) -> Payload {
+        if !corrupt {
+            return Payload::Intact(message.clone());
+        }
+        self.stats.messages_corrupted += 1;
+        self.wire_scratch.clear();
+        message.encode_wire(&mut self.wire_scratch);
+        let mut bytes = self.wire_scratch.clone();
+        self.network.flip_bit(&mut bytes);
+        Payload::Corrupt(bytes)
+    }
+
+    fn note_event(&mut self, id: NodeId, event: &NodeEvent) {
+        match event {
+            NodeEvent::RoleChanged { role, term } => {
+                match role {
+                    Role::Candidate => self.stats.elections += 1,
+                    Role::Leader => self.stats.leaders_elected += 1,
+                    _ => {}
+                }
+                self.observations.push(Observation::Role {
+                    node: id,
+                    role: *role,
+                    term: *term,
+                });
+            }
+            NodeEvent::ElectionTimedOut { .. } => self.stats.split_votes += 1,
+            NodeEvent::SteppedDown { .. } => self.stats.stale_leaders_fenced += 1,
+            NodeEvent::StaleTermRejected { .. } => self.stats.stale_messages_rejected += 1,
+            NodeEvent::CorruptRejected { .. } => self.stats.corrupt_rejected += 1,
+            NodeEvent::LeaseRead { .. } => self.stats.lease_reads += 1,
+            NodeEvent::LogConflict { .. } => self.stats.log_conflicts += 1,
+            _ => {}
+        }
+        self.trace
+            .record(self.now, &TraceEvent::Node { node: id, event });
+    }
+
+    fn reschedule_timer(&mut self, id: NodeId) {
+        let slot = &mut self.slots[(id - 1) as usize];
+        let Some(node) = slot.node.as_ref() else {
+            return;
+        };
+        if slot.paused {
+            return;
+        }
+        let Some(local) = node.next_deadline_tick() else {
+            slot.timer_at = None;
+            return;
+        };
+        let global = global_time(local, slot.drift_ppm).max(self.now);
+        if slot.timer_at != Some(global) {
+            slot.timer_at = Some(global);
+            self.queue.push(global, Event::NodeTimer { node: id });
+        }
+    }
+
+    // ----- client side -----
+
+    /// A client sends a request; the network decides its fate.
+    pub fn send_request(&mut self, client: u64, to: NodeId, request: ClientRequest) {
+        let fate = self.network.route_client();
+        self.trace.record(
+            self.now,
+            &TraceEvent::Request {
+                client,
+                to,
+                request: &request,
+                fate,
+                now: self.now,
+            },
+        );
+        if let Fate::Deliver(a, b) = fate {
+            if let Some(b) = b {
+                self.queue.push(
+                    self.now + b.delay_ticks,
+                    Event::Request {
+                        to,
+                        request: request.clone(),
+                    },
+                );
+            }
+            self.queue
+                .push(self.now + a.delay_ticks, Event::Request { to, request });
+        }
+    }
+
+    // ----- faults -----
+
+    /// Apply a fault or operator action now. Returns a description when it had no effect (for
+    /// scenario errors), `Ok` otherwise.
+    pub fn apply_fault(&mut self, action: &FaultAction) -> Result<(), String> {
+        let n = self.nodes_count();
+        let check = |id: NodeId| {
+            if id == 0 || id > n {
+                Err(format!("no node n{id} (cluster has n1..n{n})"))
+            } else {
+                Ok(())
+            }
+        };
+        let text = match action {
+            FaultAction::Crash(id) => {
+                check(*id)?;
+                let slot = &mut self.slots[(*id - 1) as usize];
+                if slot.node.is_none() {
+                    return Err(format!("n{id} is already down"));
+                }
+                slot.node = None;
+                slot.incarnation += 1;
+                slot.paused = false;
+                slot.paused_inbox.clear();
+                slot.held.clear();
+                slot.timer_at = None;
+                let loss = slot.disk.crash(&mut self.disk_rng, self.config.torn_writes);
+                self.stats.crashes += 1;
+                self.observations.push(Observation::Crashed { node: *id });
+                if loss.unsynced_bytes > 0 {
+                    format!(
+                        "n{id} crash (lost {} of {} unsynced bytes)",
+                        loss.unsynced_bytes - loss.kept_bytes,
+                        loss.unsynced_bytes
+                    )
+                } else {
+                    format!("n{id} crash")
+                }
+            }
+            FaultAction::Restart(id) => {
+                check(*id)?;
+                self.restart(*id)?
+            }
+            FaultAction::Pause(id) => {
+                check(*id)?;
+                let slot = &mut self.slots[(*id - 1) as usize];
+                if slot.node.is_none() || slot.paused {
+                    return Err(format!("n{id} is not running"));
+                }
+                slot.paused = true;
+                slot.timer_at = None;
+                self.stats.pauses += 1;
+                format!("n{id} pause")
+            }
+            FaultAction::Resume(id) => {
+                check(*id)?;
+                let slot = &mut self.slots[(*id - 1) as usize];
+                if !slot.paused {
+                    return Err(format!("n{id} is not paused"));
+                }
+                slot.paused = false;
+                let inbox = std::mem::take(&mut slot.paused_inbox);
+                let count = inbox.len();
+                for event in inbox {
+                    self.queue.push(self.now, event);
+                }
+                self.reschedule_timer(*id);
+                format!("n{id} resume ({count} queued arrivals)")
+            }
+            FaultAction::Partition(groups) => {
+                for g in groups {
+                    for &id in g {
+                        check(id)?;
+                    }
+                }
+                self.network.partition(groups);
+                self.stats.partitions += 1;
+                let shown: Vec<String> = groups
+                    .iter()
+                    .map(|g| {
+                        g.iter()
+                            .map(|id| format!("n{id}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect();
+                format!("partition {{{}}} | rest", shown.join("} | {"))
+            }
+            FaultAction::Cut(from, to) => {
+                check(*from)?;
+                check(*to)?;
+                self.network.cut(*from, *to);
+                self.stats.one_way_cuts += 1;
+                format!("cut n{from}->n{to}")
+            }
+            FaultAction::Heal => {
+                self.network.heal();
+                "heal network".to_string()
+            }
+            FaultAction::Rot(id) => {
+                check(*id)?;
+                let slot = &mut self.slots[(*id - 1) as usize];
+                match slot.disk.rot(&mut self.disk_rng) {
+                    Some(at) => format!("n{id} disk bit rot at byte {at}"),
+                    None => format!("n{id} disk bit rot: no durable record to rot"),
+                }
+            }
+            FaultAction::Drift(id, ppm) => {
+                check(*id)?;
+                if ppm.abs() > DRIFT_PPM_MAX {
+                    return Err(format!("drift {ppm} ppm is beyond ±{DRIFT_PPM_MAX}"));
+                }
+                // Changing the rate mid-run would make the node's clock jump; only allowed on
+                // a node whose clock has not started being compared (set at run start).
+                self.slots[(*id - 1) as usize].drift_ppm = *ppm;
+                self.reschedule_timer(*id);
+                format!("n{id} clock drift {ppm} ppm")
+            }
+        };
+        self.trace
+            .record(self.now, &TraceEvent::Fault { text: &text });
+        Ok(())
+    }
+
+    fn restart(&mut self, id: NodeId) -> Result<String, String> {
+        let i = (id - 1) as usize;
+        if self.slots[i].node.is_some() {
+            return Err(format!("n{id} is already up"));
+        }
+        let seed = self.timer_rng.gen();
+        let local = local_time(self.now, self.slots[i].drift_ppm);
+        let restored = RaftNode::restore(
+            id,
+            self.config.raft.clone(),
+            seed,
+            local,
+            self.slots[i].disk.contents(),
+        );
+        let text = match restored {
+            Ok((node, report)) => {
+                let slot = &mut self.slots[i];
+                if report.torn_tail {
+                    slot.disk.truncate(report.valid_bytes);
+                    self.stats.torn_writes_recovered += 1;
+                }
+                slot.node = Some(node);
+                slot.disk_corrupt = false;
+                self.stats.restarts += 1;
+                self.observations.push(Observation::Restarted { node: id });
+                self.reschedule_timer(id);
+                format!(
+                    "n{id} restart (recovered {} records{})",
+                    report.records_count,
+                    if report.torn_tail {
+                        ", torn tail dropped"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            Err(e) => {
+                self.slots[i].disk_corrupt = true;
+                self.stats.corruption_detected += 1;
+                format!("n{id} cannot restart, stays down: {e}")
+            }
+        };
+        Ok(text)
+    }
+
+    /// Render a compact state line for every node (for failure reports).
+    pub fn state_summary(&self) -> String {
+        let mut s = String::new();
+        for id in 1..=self.nodes_count() {
+            let slot = &self.slots[(id - 1) as usize];
+            match &slot.node {
+                None if slot.disk_corrupt => s.push_str(&format!("n{id}: down (corrupt disk)\n")),
+                None => s.push_str(&format!("n{id}: down\n")),
+                Some(n) => {
+                    let v = n.view();
+                    s.push_str(&format!(
+                        "n{id}: {} term={} commit={} applied={} last={}/{}{}\n",
+                        v.role,
+                        v.term,
+                        v.commit_index,
+                        v.applied_index,
+                        v.last_term,
+                        v.last_index,
+                        if slot.paused { " (paused)" } else { "" }
+                    ));
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_maps_both_ways() {
+        for ppm in [-100_000, -1, 0, 7, 50_000, 100_000] {
+            for local in [0u64, 1, 2, 99, 150, 1_000, 123_457] {
+                let g = global_time(local, ppm);
+                assert!(local_time(g, ppm) >= local, "ppm {ppm} local {local}");
+                assert!(g == 0 || local_time(g - 1, ppm) < local);
+            }
+        }
+        assert_eq!(local_time(1_000_000, 10_000), 1_010_000);
+    }
+}

@@ -1,0 +1,295 @@
+//! The simulated network: links between nodes (and between clients and nodes) with seeded
+//! delay, loss, duplication and corruption, plus partitions and one-way cuts.
+//!
+//! ## Fault model
+//! - **Delay**: each copy of a message takes a uniform `delay_ticks_min..=delay_ticks_max`;
+//!   different delays reorder messages, as UDP or a reconnecting TCP stream would.
+//! - **Loss**: each message is dropped with `loss_probability`.
+//! - **Duplication**: a delivered message gets a second, independently delayed copy with
+//!   `duplicate_probability` (retransmission after a lost ack).
+//! - **Corruption**: a copy has one random bit of its encoded bytes flipped with
+//!   `corrupt_probability`; the receiver's CRC check must catch it. Client links carry no CRC
+//!   framing in this model, so they are never corrupted.
+//! - **Partitions**: nodes are split into groups; messages cross groups in neither direction.
+//!   **One-way cuts** drop one direction of one link. Both are checked when a message is sent
+//!   and again when it would arrive, so a partition also eats what was in flight.
+//! - Clients sit outside the partitions (they can reach every node), but their messages still
+//!   suffer delay, loss and duplication.
+//!
+//! Every decision draws from the network's own ChaCha stream, in a fixed order per message.
+
+use std::collections::BTreeSet;
+
+use raftsim_protocol::types::{NodeId, Tick};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Network knobs. Probabilities are in `0.0..=1.0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    /// Fastest delivery, in ticks (≥ 1: nothing arrives in the tick it was sent).
+    pub delay_ticks_min: Tick,
+    /// Slowest delivery, in ticks.
+    pub delay_ticks_max: Tick,
+    /// Chance a message is lost.
+    pub loss_probability: f64,
+    /// Chance a delivered message arrives twice.
+    pub duplicate_probability: f64,
+    /// Chance a node-to-node message copy has a bit flipped.
+    pub corrupt_probability: f64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            delay_ticks_min: 1,
+            delay_ticks_max: 5,
+            loss_probability: 0.0,
+            duplicate_probability: 0.0,
+            corrupt_probability: 0.0,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Check the knobs; the error names the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.delay_ticks_min == 0 {
+            return Err("delay_ticks_min must be at least 1".into());
+        }
+        if self.delay_ticks_min > self.delay_ticks_max {
+            return Err(format!(
+                "delay_ticks_min ({}) is above delay_ticks_max ({})",
+                self.delay_ticks_min, self.delay_ticks_max
+            ));
+        }
+        for (name, p) in [
+            ("loss", self.loss_probability),
+            ("duplication", self.duplicate_probability),
+            ("corruption", self.corrupt_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} probability must be in 0..=1, got {p}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Random loss.
+    Loss,
+    /// The link is partitioned or cut.
+    Partition,
+    /// The receiver is down.
+    Crashed,
+}
+
+impl DropReason {
+    /// Stable name for traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Loss => "loss",
+            DropReason::Partition => "partition",
+            DropReason::Crashed => "crashed",
+        }
+    }
+}
+
+/// One copy of a message on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copy {
+    /// Ticks until it arrives.
+    pub delay_ticks: Tick,
+    /// Whether one bit of it is flipped.
+    pub corrupt: bool,
+    /// Whether this is the extra copy of a duplicated message.
+    pub duplicate: bool,
+}
+
+/// What happens to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It never arrives.
+    Dropped(DropReason),
+    /// One copy, or two when duplicated.
+    Deliver(Copy, Option<Copy>),
+}
+
+/// Link state and the network's random stream.
+pub struct Network {
+    config: NetworkConfig,
+    rng: ChaCha8Rng,
+    /// Partition group of each node (index `id - 1`); all 0 when whole.
+    group: Vec<u8>,
+    /// Directed links that drop everything: (from, to).
+    cuts: BTreeSet<(NodeId, NodeId)>,
+}
+
+impl Network {
+    /// A whole network of `nodes_count` nodes.
+    pub fn new(config: NetworkConfig, rng: ChaCha8Rng, nodes_count: u32) -> Network {
+        Network {
+            config,
+            rng,
+            group: vec![0; nodes_count as usize],
+            cuts: BTreeSet::new(),
+        }
+    }
+
+    /// Current knobs.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Replace the knobs (scenarios change them mid-run; the heal phase zeroes the faults).
+    pub fn set_config(&mut self, config: NetworkConfig) {
+        self.config = config;
+    }
+
+    /// Whether `from` can currently reach `to`.
+    pub fn connected(&self, from: NodeId, to: NodeId) -> bool {
+        self.group[(from - 1) as usize] == self.group[(to - 1) as usize]
+            && !self.cuts.contains(&(from, to))
+    }
+
+    /// Split the nodes into groups; nodes not named form one more group together.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        let rest = groups.len() as u8 + 1;
+        for g in self.group.iter_mut() {
+            *g = rest;
+        }
+        for (i, members) in groups.iter().enumerate() {
+            for &n in members {
+                self.group[(n - 1) as usize] = i as u8 + 1;
+            }
+        }
+    }
+
+    /// Drop one direction of one link.
+    pub fn cut(&mut self, from: NodeId, to: NodeId) {
+        self.cuts.insert((from, to));
+    }
+
+    /// Remove all partitions and cuts.
+    pub fn heal(&mut self) {
+        for g in self.group.iter_mut() {
+            *g = 0;
+        }
+        self.cuts.clear();
+    }
+
+    /// True when no partition or cut is in force.
+    pub fn is_whole(&self) -> bool {
+        self.cuts.is_empty() && self.group.iter().all(|&g| g == self.group[0])
+    }
+
+    fn draw_copy(&mut self, corruptible: bool, duplicate: bool) -> Copy {
+        let delay_ticks = self
+            .rng
+            .gen_range(self.config.delay_ticks_min..=self.config.delay_ticks_max);
+        let corrupt = corruptible
+            && self.config.corrupt_probability > 0.0
+            && self.rng.gen_bool(self.config.corrupt_probability);
+        Copy {
+            delay_ticks,
+            corrupt,
+            duplicate,
+        }
+    }
+
+    fn route_any(&mut self, corruptible: bool) -> Fate {
+        if self.config.loss_probability > 0.0 && self.rng.gen_bool(self.config.loss_probability) {
+            return Fate::Dropped(DropReason::Loss);
+        }
+        let first = self.draw_copy(corruptible, false);
+        let second = (self.config.duplicate_probability > 0.0
+            && self.rng.gen_bool(self.config.duplicate_probability))
+        .then(|| self.draw_copy(corruptible, true));
+        Fate::Deliver(first, second)
+    }
+
+    /// Decide the fate of a node-to-node message sent now.
+    pub fn route(&mut self, from: NodeId, to: NodeId) -> Fate {
+        if !self.connected(from, to) {
+            return Fate::Dropped(DropReason::Partition);
+        }
+        self.route_any(true)
+    }
+
+    /// Decide the fate of a client-to-node or node-to-client message.
+    pub fn route_client(&mut self) -> Fate {
+        self.route_any(false)
+    }
+
+    /// Flip one random bit of an encoded message.
+    pub fn flip_bit(&mut self, bytes: &mut [u8]) -> usize {
+        let bit = self.rng.gen_range(0..bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        bit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{stream, Stream};
+
+    #[test]
+    fn partitions_and_cuts() {
+        let mut n = Network::new(NetworkConfig::default(), stream(1, Stream::Network), 5);
+        assert!(n.connected(1, 5));
+        n.partition(&[vec![1, 2]]);
+        assert!(n.connected(1, 2) && n.connected(3, 5));
+        assert!(!n.connected(1, 3) && !n.connected(4, 2));
+        n.heal();
+        n.cut(1, 2);
+        assert!(!n.connected(1, 2) && n.connected(2, 1));
+        assert_eq!(n.route(1, 2), Fate::Dropped(DropReason::Partition));
+        n.heal();
+        assert!(n.is_whole());
+    }
+
+    #[test]
+    fn rates_are_roughly_honoured() {
+        let config = NetworkConfig {
+            delay_ticks_min: 2,
+            delay_ticks_max: 9,
+            loss_probability: 0.2,
+            duplicate_probability: 0.1,
+            corrupt_probability: 0.05,
+        };
+        let mut n = Network::new(config, stream(3, Stream::Network), 3);
+        let (mut lost, mut dup, mut corrupt) = (0, 0, 0);
+        for _ in 0..10_000 {
+            match n.route(1, 2) {
+                Fate::Dropped(_) => lost += 1,
+                Fate::Deliver(a, b) => {
+                    assert!((2..=9).contains(&a.delay_ticks));
+                    corrupt += usize::from(a.corrupt);
+                    dup += usize::from(b.is_some());
+                }
+            }
+        }
+        assert!((1_800..2_200).contains(&lost), "lost {lost}");
+        assert!((600..1_000).contains(&dup), "dup {dup}");
+        assert!((300..500).contains(&corrupt), "corrupt {corrupt}");
+        // Client links are never corrupted.
+        for _ in 0..1_000 {
+            if let Fate::Deliver(a, _) = n.route_client() {
+                assert!(!a.corrupt);
+            }
+        }
+    }
+
+    #[test]
+    fn validate_names_the_bad_knob() {
+        let bad = NetworkConfig {
+            loss_probability: 1.5,
+            ..NetworkConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("loss"));
+    }
+}

@@ -1,0 +1,682 @@
+//! One simulation run: build the cluster, the clients, the checkers and the fault schedule from
+//! a [`RunConfig`], step to the end, and return a [`RunReport`]. `raftsim sim`, `replay`,
+//! scenarios, fuzzing and benchmarks all go through [`Sim`].
+//!
+//! A run has two phases (TigerBeetle's simulator has the same shape):
+//! 1. **Fault phase** (`fault_ticks`): clients issue operations while faults strike.
+//! 2. **Heal phase**: faults stop — the network heals and stops losing, duplicating and
+//!    corrupting; paused nodes resume; crashed nodes restart — and clients stop starting new
+//!    operations. Within `liveness_ticks_max` a leader must exist and every pending client
+//!    operation must complete, or the Liveness property fails.
+//! Then the client history is checked for linearizability.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use raftsim_protocol::node::{ClientResponse, READ_SEQ_BASE};
+use raftsim_protocol::types::{NodeId, Tick};
+use serde::Serialize;
+
+use crate::checker::linearizability::{self, HistoryOp, Limits, Verdict};
+use crate::checker::{Checkers, Violation};
+use crate::cluster::{Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation};
+use crate::faults::{FaultConfig, FaultScheduler};
+use crate::network::NetworkConfig;
+use crate::rng::{stream, Stream};
+use crate::trace::{Trace, TraceEvent};
+use crate::workload::{ClientNote, ClientSend, Workload, WorkloadConfig, WorkloadStats};
+
+thread_local! {
+    /// True while a run step executes under `catch_unwind`: a panic hook can stay quiet then,
+    /// because the run reports the panic itself (with its seed and replay command).
+    pub static CATCHING_PANICS: Cell<bool> = const { Cell::new(false) };
+    /// Where the last caught panic happened, filled in by a panic hook that cares to.
+    pub static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Property name for the liveness check.
+pub const LIVENESS: &str = "Liveness";
+/// Property name for the linearizability check.
+pub const LINEARIZABILITY: &str = "Linearizability";
+
+/// Everything that determines a run, besides the seed.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The seed every random stream derives from.
+    pub seed: u64,
+    /// Nodes, network, disks.
+    pub cluster: ClusterConfig,
+    /// Simulated clients.
+    pub workload: WorkloadConfig,
+    /// Fault schedule.
+    pub faults: FaultConfig,
+    /// Length of the fault phase.
+    pub fault_ticks: Tick,
+    /// Bound on the heal phase.
+    pub liveness_ticks_max: Tick,
+    /// Run the online checkers.
+    pub checkers: bool,
+    /// Check the history for linearizability at the end.
+    pub linearizability: bool,
+    /// Search budget of the linearizability checker, per key.
+    pub linearizability_steps_max: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A property was violated.
+    Violation(Violation),
+    /// The simulator or a node panicked.
+    Panic {
+        /// The panic message.
+        message: String,
+        /// When.
+        tick: Tick,
+    },
+}
+
+impl Failure {
+    /// The failed property's name ("panic" for a panic).
+    pub fn property(&self) -> &str {
+        match self {
+            Failure::Violation(v) => v.property,
+            Failure::Panic { .. } => "panic",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Violation(v) => write!(f, "{v}"),
+            Failure::Panic { message, tick } => write!(f, "panic at t={tick}: {message}"),
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run's seed.
+    pub seed: u64,
+    /// Events handled.
+    pub events: u64,
+    /// Virtual ticks simulated.
+    pub ticks: Tick,
+    /// Elections started.
+    pub elections: u64,
+    /// Leaders elected.
+    pub leaders_elected: u64,
+    /// Client commands committed and applied by a leader.
+    pub commits: u64,
+    /// Client operations that completed ok.
+    pub ops_ok: u64,
+    /// Client operations that certainly failed.
+    pub ops_fail: u64,
+    /// Client operations with an indeterminate outcome.
+    pub ops_info: u64,
+    /// Ticks the heal phase needed to converge, if it did.
+    pub liveness_ticks: Option<Tick>,
+    /// Linearizability verdict: "linearizable", "not linearizable", "unknown" or "skipped".
+    pub linearizability: String,
+    /// The failure, rendered, if any.
+    pub failure: Option<String>,
+    /// The failed property's name, if any.
+    pub failed_property: Option<String>,
+    /// Trace hash (hex).
+    pub trace_hash: String,
+    /// Cluster counters.
+    #[serde(skip)]
+    pub cluster: ClusterStats,
+    /// Client counters.
+    #[serde(skip)]
+    pub clients: WorkloadStats,
+    /// The failure itself.
+    #[serde(skip)]
+    pub failure_detail: Option<Failure>,
+    /// Whether the linearizability checker gave up.
+    pub linearizability_unknown: bool,
+}
+
+impl RunReport {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// A simulation in progress. Scenarios drive it step by step; [`run`] drives it start to end.
+pub struct Sim {
+    config: RunConfig,
+    cluster: Cluster,
+    workload: Workload,
+    checkers: Option<Checkers>,
+    faults: FaultScheduler,
+    /// Whether random faults are being injected (off after the heal).
+    faults_active: bool,
+    /// Global tick of the pending workload timer.
+    client_timer_at: Option<Tick>,
+    sends: Vec<ClientSend>,
+    notes: Vec<ClientNote>,
+    note_text: String,
+    failure: Option<Failure>,
+    touched: Vec<NodeId>,
+}
+
+impl Sim {
+    /// Build a run at tick 0.
+    pub fn new(config: RunConfig, trace: Trace) -> Result<Sim, String> {
+        config.faults.validate()?;
+        let mut cluster = Cluster::new(config.cluster.clone(), config.seed, trace)?;
+        let workload = Workload::new(
+            config.workload.clone(),
+            stream(config.seed, Stream::Clients),
+            0,
+        );
+        let mut faults =
+            FaultScheduler::new(config.faults.clone(), stream(config.seed, Stream::Faults));
+        let header = header_line(&config);
+        cluster.record(&TraceEvent::Line {
+            kind: "header",
+            text: &header,
+        });
+        for (node, ppm) in faults.initial_drift(config.cluster.raft.nodes_count) {
+            cluster.apply_fault(&FaultAction::Drift(node, ppm))?;
+        }
+        if let Some(t) = faults.next_fault_tick(0) {
+            cluster.schedule(t, Event::FaultTimer);
+        }
+        let checkers = config
+            .checkers
+            .then(|| Checkers::new(config.cluster.raft.nodes_count));
+        let mut sim = Sim {
+            cluster,
+            workload,
+            checkers,
+            faults,
+            faults_active: true,
+            client_timer_at: None,
+            sends: Vec::new(),
+            notes: Vec::new(),
+            note_text: String::new(),
+            failure: None,
+            touched: Vec::new(),
+            config,
+        };
+        sim.reschedule_client_timer();
+        Ok(sim)
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The cluster, mutably (scenarios apply faults and settings).
+    pub fn cluster_mut(&mut self) -> &mut Cluster {
+        &mut self.cluster
+    }
+
+    /// The clients.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// The clients, mutably.
+    pub fn workload_mut(&mut self) -> &mut Workload {
+        &mut self.workload
+    }
+
+    /// The run configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// The first failure, if any.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// Stop injecting random faults (scheduled ends of faults still happen).
+    pub fn set_faults_active(&mut self, on: bool) {
+        self.faults_active = on;
+    }
+
+    /// Process every event up to and including `tick`, stopping early at a failure. Time ends at
+    /// `tick` even if the queue ran dry.
+    pub fn run_until(&mut self, tick: Tick) -> Result<(), Failure> {
+        self.run_while(tick, |_| false).map(|_| ())
+    }
+
+    /// Process events up to `tick` until `stop(self)` holds after an event. Returns whether it
+    /// stopped because of the condition.
+    pub fn run_while(
+        &mut self,
+        tick: Tick,
+        mut stop: impl FnMut(&Sim) -> bool,
+    ) -> Result<bool, Failure> {
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        if stop(self) {
+            return Ok(true);
+        }
+        while self.cluster.next_event_tick().is_some_and(|t| t <= tick) {
+            CATCHING_PANICS.with(|c| c.set(true));
+            let result = catch_unwind(AssertUnwindSafe(|| self.step()));
+            CATCHING_PANICS.with(|c| c.set(false));
+            let result = match result {
+                Ok(r) => r,
+                Err(payload) => {
+                    let mut message = panic_message(&payload);
+                    if let Some(at) = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
+                        message.push_str(&format!(" (at {at})"));
+                    }
+                    Err(Failure::Panic {
+                        message,
+                        tick: self.cluster.now(),
+                    })
+                }
+            };
+            if let Err(f) = result {
+                self.fail(f.clone());
+                return Err(f);
+            }
+            if stop(self) {
+                return Ok(true);
+            }
+        }
+        self.advance_to(tick);
+        Ok(false)
+    }
+
+    fn advance_to(&mut self, tick: Tick) {
+        self.cluster.advance_to(tick);
+    }
+
+    fn fail(&mut self, failure: Failure) {
+        let text = failure.to_string();
+        self.cluster.record(&TraceEvent::Violation { text: &text });
+        self.failure.get_or_insert(failure);
+    }
+
+    /// Handle one event.
+    fn step(&mut self) -> Result<(), Failure> {
+        let Some(event) = self.cluster.pop() else {
+            return Ok(());
+        };
+        let now = self.cluster.now();
+        let target = match &event {
+            Event::NodeTimer { node } | Event::SyncDone { node, .. } => Some(*node),
+            Event::Deliver { to, .. } | Event::Request { to, .. } => Some(*to),
+            _ => None,
+        };
+        match self.cluster.dispatch(event) {
+            None => {}
+            Some(Event::ClientTimer) => {
+                if self.client_timer_at == Some(now) {
+                    self.client_timer_at = None;
+                    self.workload
+                        .handle_tick(now, &mut self.sends, &mut self.notes);
+                    self.flush_client_output();
+                }
+            }
+            Some(Event::Response { from, reply }) => {
+                let acknowledged_write = reply.seq < READ_SEQ_BASE
+                    && matches!(
+                        reply.response,
+                        ClientResponse::Ok { .. } | ClientResponse::Duplicate { .. }
+                    );
+                if acknowledged_write {
+                    if let Some(c) = self.checkers.as_mut() {
+                        c.write_acknowledged(now, reply.client, reply.seq, &self.cluster)
+                            .map_err(Failure::Violation)?;
+                    }
+                }
+                self.workload
+                    .handle_reply(now, from, reply, &mut self.sends, &mut self.notes);
+                self.flush_client_output();
+            }
+            Some(Event::FaultTimer) => {
+                if self.faults_active {
+                    if let Some((action, later)) = self.faults.draw(&self.cluster) {
+                        self.apply_fault_now(&action);
+                        for (delay, action) in later {
+                            self.cluster.schedule(now + delay, Event::Fault(action));
+                        }
+                    }
+                    if let Some(t) = self.faults.next_fault_tick(now) {
+                        self.cluster.schedule(t, Event::FaultTimer);
+                    }
+                }
+            }
+            Some(Event::Fault(action)) => {
+                if self.faults_active {
+                    self.apply_fault_now(&action);
+                }
+            }
+            Some(_) => {}
+        }
+        self.check(target)
+    }
+
+    fn apply_fault_now(&mut self, action: &FaultAction) {
+        // Random faults can be moot (restarting a node a scenario already restarted): skip.
+        let _ = self.cluster.apply_fault(action);
+    }
+
+    /// Apply a fault or operator action now, as a scenario does; errors say why it is moot.
+    pub fn apply_fault(&mut self, action: &FaultAction) -> Result<(), String> {
+        self.cluster.apply_fault(action)?;
+        if let Err(f) = self.check(None) {
+            self.fail(f);
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+        let now = self.cluster.now();
+        let Some(checkers) = self.checkers.as_mut() else {
+            self.cluster.drain_observations();
+            return Ok(());
+        };
+        self.touched.clear();
+        if let Some(t) = target {
+            self.touched.push(t);
+        }
+        let observations: Vec<Observation> = self.cluster.drain_observations().collect();
+        for o in &observations {
+            checkers
+                .observe(now, o, &self.cluster)
+                .map_err(Failure::Violation)?;
+        }
+        for &node in &self.touched {
+            checkers
+                .check_node(now, node, &self.cluster)
+                .map_err(Failure::Violation)?;
+        }
+        Ok(())
+    }
+
+    fn flush_client_output(&mut self) {
+        for note in self.notes.drain(..) {
+            self.note_text.clear();
+            use std::fmt::Write as _;
+            let _ = write!(self.note_text, "{note}");
+            self.cluster.record(&TraceEvent::Client {
+                text: &self.note_text,
+            });
+        }
+        for send in self.sends.drain(..) {
+            self.cluster
+                .send_request(send.request.client, send.to, send.request);
+        }
+        self.reschedule_client_timer();
+    }
+
+    fn reschedule_client_timer(&mut self) {
+        if let Some(t) = self.workload.next_deadline_tick() {
+            let t = t.max(self.cluster.now());
+            if self
+                .client_timer_at
+                .is_none_or(|at| t < at || at < self.cluster.now())
+            {
+                self.client_timer_at = Some(t);
+                self.cluster.schedule(t, Event::ClientTimer);
+            }
+        }
+    }
+
+    /// Submit a scripted client operation now (scenarios).
+    pub fn submit(
+        &mut self,
+        client: u32,
+        op: raftsim_protocol::kv::Op,
+        seq: Option<u64>,
+        to: Option<NodeId>,
+    ) -> Result<(), String> {
+        let now = self.cluster.now();
+        self.workload
+            .submit(now, client, op, seq, to, &mut self.sends, &mut self.notes)
+            .map_err(|e| e.to_string())?;
+        self.flush_client_output();
+        Ok(())
+    }
+
+    /// Start the heal phase: stop faults, heal the network, zero its fault rates, resume paused
+    /// nodes, restart crashed ones (unless their disk is corrupt), stop new client operations.
+    pub fn heal(&mut self) {
+        self.faults_active = false;
+        let network = NetworkConfig {
+            loss_probability: 0.0,
+            duplicate_probability: 0.0,
+            corrupt_probability: 0.0,
+            ..self.cluster.network().config().clone()
+        };
+        self.cluster.set_network_config(network);
+        if !self.cluster.network().is_whole() {
+            let _ = self.cluster.apply_fault(&FaultAction::Heal);
+        }
+        for id in 1..=self.cluster.nodes_count() {
+            if self.cluster.is_paused(id) {
+                let _ = self.cluster.apply_fault(&FaultAction::Resume(id));
+            } else if !self.cluster.is_up(id) && !self.cluster.is_disk_corrupt(id) {
+                let _ = self.cluster.apply_fault(&FaultAction::Restart(id));
+            }
+        }
+        self.workload.set_generating(false);
+        if let Err(f) = self.check(None) {
+            self.fail(f);
+        }
+    }
+
+    /// Whether the cluster is live: one leader among the nodes up, of the highest term any
+    /// of them holds, and no client operation pending.
+    pub fn converged(&self) -> bool {
+        self.has_stable_leader() && self.workload.pending_count() == 0
+    }
+
+    /// Whether exactly one node up is leader, in the highest term among nodes up.
+    pub fn has_stable_leader(&self) -> bool {
+        let leaders = self.cluster.leaders();
+        let [leader] = leaders[..] else {
+            return false;
+        };
+        let max_term = (1..=self.cluster.nodes_count())
+            .filter_map(|id| self.cluster.node(id).map(|n| n.term()))
+            .max()
+            .unwrap_or(0);
+        self.cluster
+            .node(leader)
+            .is_some_and(|n| n.term() == max_term)
+    }
+
+    /// Run the heal phase to convergence within `liveness_ticks_max`. Returns the ticks it took.
+    pub fn run_liveness(&mut self) -> Result<Tick, Failure> {
+        let start = self.cluster.now();
+        self.heal();
+        let bound = self.config.liveness_ticks_max;
+        if self.run_while(start + bound, Sim::converged)? {
+            return Ok(self.cluster.now() - start);
+        }
+        let f = Failure::Violation(Violation {
+            property: LIVENESS,
+            tick: self.cluster.now(),
+            nodes: self.cluster.leaders(),
+            detail: format!(
+                "after healing at t={start}, no convergence within {bound} ticks: leaders {:?}, \
+                 {} client operations pending\n{}",
+                self.cluster.leaders(),
+                self.workload.pending_count(),
+                self.cluster.state_summary().trim_end()
+            ),
+        });
+        self.fail(f.clone());
+        Err(f)
+    }
+
+    /// The client history so far.
+    pub fn history(&self) -> &[HistoryOp] {
+        self.workload.history()
+    }
+
+    /// Check the history for linearizability; a violation fails the run.
+    pub fn check_linearizability(&mut self) -> Verdict {
+        let limits = Limits {
+            steps_max: self.config.linearizability_steps_max,
+        };
+        let report = linearizability::check(self.workload.history(), None, &limits);
+        if let Verdict::NotLinearizable { key, ops } = &report.verdict {
+            let mut detail = format!("key {key:?}: no linearization of these operations:");
+            for op in ops {
+                detail.push_str(&format!(
+                    "\n  c{} {} [{}, {}] {:?}",
+                    op.client,
+                    op.op,
+                    op.invoke_tick,
+                    op.complete_tick.map_or("-".to_string(), |t| t.to_string()),
+                    op.outcome
+                ));
+            }
+            self.fail(Failure::Violation(Violation {
+                property: LINEARIZABILITY,
+                tick: self.cluster.now(),
+                nodes: Vec::new(),
+                detail,
+            }));
+        }
+        report.verdict
+    }
+
+    /// Finish the run: close the history, write the summary, and build the report.
+    pub fn finish(
+        mut self,
+        liveness_ticks: Option<Tick>,
+        verdict: Option<Verdict>,
+    ) -> (RunReport, Trace) {
+        let now = self.cluster.now();
+        self.workload.finish(now);
+        let stats = self.cluster.stats().clone();
+        let clients = self.workload.stats().clone();
+        let (lin, unknown) = match &verdict {
+            None => ("skipped".to_string(), false),
+            Some(Verdict::Linearizable) => ("linearizable".to_string(), false),
+            Some(Verdict::NotLinearizable { .. }) => ("not linearizable".to_string(), false),
+            Some(Verdict::Unknown { key, .. }) => {
+                (format!("unknown (budget spent on key {key:?})"), true)
+            }
+        };
+        let failure = self.failure.clone();
+        let summary = format!(
+            "summary events={} ticks={} elections={} leaders={} commits={} ops ok={} fail={} info={} \
+             liveness={} linearizability={} verdict={}",
+            stats.events,
+            now,
+            stats.elections,
+            stats.leaders_elected,
+            stats.commits,
+            clients.ops_ok,
+            clients.ops_fail,
+            clients.ops_info,
+            liveness_ticks.map_or("-".to_string(), |t| format!("{t}ticks")),
+            lin.split(' ').next().unwrap_or("-"),
+            failure.as_ref().map_or("PASS", |_| "FAIL"),
+        );
+        self.cluster.record(&TraceEvent::Line {
+            kind: "summary",
+            text: &summary,
+        });
+        let hash = format!("{:016x}", self.cluster.trace().hash());
+        let hash_line = format!("trace-hash={hash}");
+        let mut trace = self.cluster.into_trace();
+        trace.write_unhashed(now, "hash", &hash_line);
+        let report = RunReport {
+            seed: self.config.seed,
+            events: stats.events,
+            ticks: now,
+            elections: stats.elections,
+            leaders_elected: stats.leaders_elected,
+            commits: stats.commits,
+            ops_ok: clients.ops_ok,
+            ops_fail: clients.ops_fail,
+            ops_info: clients.ops_info,
+            liveness_ticks,
+            linearizability: lin,
+            failure: failure.as_ref().map(|f| f.to_string()),
+            failed_property: failure.as_ref().map(|f| f.property().to_string()),
+            trace_hash: hash,
+            cluster: stats,
+            clients,
+            failure_detail: failure,
+            linearizability_unknown: unknown,
+        };
+        (report, trace)
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// The trace header: every setting that shapes the run.
+pub fn header_line(config: &RunConfig) -> String {
+    let r = &config.cluster.raft;
+    let n = &config.cluster.network;
+    let f = &config.faults;
+    format!(
+        "seed={} raftsim={} protocol=raft nodes={} ticks={} clients={} keys={} \
+         election={}..{} heartbeat={} pre_vote={} check_quorum={} lease_reads={} \
+         delay={}..{} loss={} dup={} corrupt={} sync={} torn={} partitions={} one_way={} \
+         crashes={} pauses={} rot={} drift={}",
+        config.seed,
+        env!("CARGO_PKG_VERSION"),
+        r.nodes_count,
+        config.fault_ticks,
+        config.workload.clients_count,
+        config.workload.keys_count,
+        r.election_timeout_ticks_min,
+        r.election_timeout_ticks_max,
+        r.heartbeat_ticks,
+        r.pre_vote,
+        r.check_quorum,
+        r.lease_reads,
+        n.delay_ticks_min,
+        n.delay_ticks_max,
+        n.loss_probability,
+        n.duplicate_probability,
+        n.corrupt_probability,
+        config.cluster.disk_sync_ticks,
+        config.cluster.torn_writes,
+        f.partitions,
+        f.one_way,
+        f.crashes,
+        f.pauses,
+        f.rot,
+        f.drift_ppm_max,
+    )
+}
+
+/// Run start to end: fault phase, heal phase, linearizability. Panics are caught and reported.
+pub fn run(config: RunConfig, trace: Trace) -> Result<(RunReport, Trace), String> {
+    let fault_ticks = config.fault_ticks;
+    let lin = config.linearizability;
+    let mut sim = Sim::new(config, trace)?;
+    let mut liveness = None;
+    let mut verdict = None;
+    if sim.run_until(fault_ticks).is_ok() {
+        if let Ok(t) = sim.run_liveness() {
+            liveness = Some(t);
+            if lin {
+                verdict = Some(sim.check_linearizability());
+            }
+        }
+    }
+    Ok(sim.finish(liveness, verdict))
+}

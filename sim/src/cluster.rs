@@ -71,8 +71,11 @@ impl Payload {
 /// A fault or operator action, applied by [`Cluster::apply_fault`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
-    /// Kill a node: volatile state and unsynced writes are lost.
+    /// Kill a node: volatile state and unsynced writes are lost (a torn prefix of them may
+    /// survive when the cluster has torn writes on).
     Crash(NodeId),
+    /// Kill a node and keep a torn prefix of its unsynced writes, whatever the cluster setting.
+    CrashTorn(NodeId),
     /// Boot a crashed node from its disk.
     Restart(NodeId),
     /// Freeze a node (a GC pause): no ticks, no handling; arrivals queue up.
@@ -261,6 +264,8 @@ pub struct Cluster {
     now: Tick,
     observations: Vec<Observation>,
     stats: ClusterStats,
+    /// Messages sent, by type name (scenario expectations count them).
+    sent_by_kind: std::collections::BTreeMap<&'static str, u64>,
     scratch_messages: Vec<(NodeId, Message)>,
     scratch_replies: Vec<Reply>,
     scratch_applied: Vec<Applied>,
@@ -322,6 +327,7 @@ impl Cluster {
             now: 0,
             observations: Vec::new(),
             stats: ClusterStats::default(),
+            sent_by_kind: std::collections::BTreeMap::new(),
             slots,
             config,
             scratch_messages: Vec::new(),
@@ -386,6 +392,11 @@ impl Cluster {
     /// Replace the network knobs.
     pub fn set_network_config(&mut self, config: NetworkConfig) {
         self.network.set_config(config);
+    }
+
+    /// Messages sent so far of a type (`AppendEntries`, `RequestVote`, ...).
+    pub fn messages_sent_of_kind(&self, kind: &str) -> u64 {
+        self.sent_by_kind.get(kind).copied().unwrap_or(0)
     }
 
     /// Counters.
@@ -718,6 +729,7 @@ impl Cluster {
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
         self.stats.messages_sent += 1;
+        *self.sent_by_kind.entry(message.kind_name()).or_insert(0) += 1;
         let fate = self.network.route(from, to);
         self.trace.record(
             self.now,
@@ -854,8 +866,9 @@ impl Cluster {
             }
         };
         let text = match action {
-            FaultAction::Crash(id) => {
+            FaultAction::Crash(id) | FaultAction::CrashTorn(id) => {
                 check(*id)?;
+                let tear = self.config.torn_writes || matches!(action, FaultAction::CrashTorn(_));
                 let slot = &mut self.slots[(*id - 1) as usize];
                 if slot.node.is_none() {
                     return Err(format!("n{id} is already down"));
@@ -866,7 +879,7 @@ impl Cluster {
                 slot.paused_inbox.clear();
                 slot.held.clear();
                 slot.timer_at = None;
-                let loss = slot.disk.crash(&mut self.disk_rng, self.config.torn_writes);
+                let loss = slot.disk.crash(&mut self.disk_rng, tear);
                 self.stats.crashes += 1;
                 self.observations.push(Observation::Crashed { node: *id });
                 if loss.unsynced_bytes > 0 {

@@ -21,5 +21,6 @@ pub mod network;
 pub mod queue;
 pub mod rng;
 pub mod run;
+pub mod scenario;
 pub mod trace;
 pub mod workload;

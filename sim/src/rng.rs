@@ -25,6 +25,8 @@ pub enum Stream {
     Disk = 5,
     /// Swarm configuration of a fuzz seed (cluster size, timings, fault mix).
     Swarm = 6,
+    /// A scenario's `random` node choices.
+    Scenario = 7,
 }
 
 /// The random stream of `stream` for the run seeded with `seed`.

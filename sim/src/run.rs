@@ -8,14 +8,17 @@
 //!    corrupting; paused nodes resume; crashed nodes restart — and clients stop starting new
 //!    operations. Within `liveness_ticks_max` a leader must exist and every pending client
 //!    operation must complete, or the Liveness property fails.
+//!
 //! Then the client history is checked for linearizability.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use raftsim_protocol::node::ApplyOutcome;
 use raftsim_protocol::node::{ClientResponse, READ_SEQ_BASE};
-use raftsim_protocol::types::{NodeId, Tick};
+use raftsim_protocol::types::{ClientId, NodeId, Seq, Tick};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 use crate::checker::linearizability::{self, HistoryOp, Limits, Verdict};
 use crate::checker::{Checkers, Violation};
@@ -161,7 +164,10 @@ pub struct Sim {
     notes: Vec<ClientNote>,
     note_text: String,
     failure: Option<Failure>,
-    touched: Vec<NodeId>,
+    observations: Vec<Observation>,
+    /// When on (scenarios), how many times each node's current state machine applied each
+    /// write: (node, client id, seq) → count.
+    applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
 }
 
 impl Sim {
@@ -201,7 +207,8 @@ impl Sim {
             notes: Vec::new(),
             note_text: String::new(),
             failure: None,
-            touched: Vec::new(),
+            observations: Vec::new(),
+            applied_counts: None,
             config,
         };
         sim.reschedule_client_timer();
@@ -314,13 +321,11 @@ impl Sim {
         };
         match self.cluster.dispatch(event) {
             None => {}
-            Some(Event::ClientTimer) => {
-                if self.client_timer_at == Some(now) {
-                    self.client_timer_at = None;
-                    self.workload
-                        .handle_tick(now, &mut self.sends, &mut self.notes);
-                    self.flush_client_output();
-                }
+            Some(Event::ClientTimer) if self.client_timer_at == Some(now) => {
+                self.client_timer_at = None;
+                self.workload
+                    .handle_tick(now, &mut self.sends, &mut self.notes);
+                self.flush_client_output();
             }
             Some(Event::Response { from, reply }) => {
                 let acknowledged_write = reply.seq < READ_SEQ_BASE
@@ -338,23 +343,19 @@ impl Sim {
                     .handle_reply(now, from, reply, &mut self.sends, &mut self.notes);
                 self.flush_client_output();
             }
-            Some(Event::FaultTimer) => {
-                if self.faults_active {
-                    if let Some((action, later)) = self.faults.draw(&self.cluster) {
-                        self.apply_fault_now(&action);
-                        for (delay, action) in later {
-                            self.cluster.schedule(now + delay, Event::Fault(action));
-                        }
+            Some(Event::FaultTimer) if self.faults_active => {
+                if let Some((action, later)) = self.faults.draw(&self.cluster) {
+                    self.apply_fault_now(&action);
+                    for (delay, action) in later {
+                        self.cluster.schedule(now + delay, Event::Fault(action));
                     }
-                    if let Some(t) = self.faults.next_fault_tick(now) {
-                        self.cluster.schedule(t, Event::FaultTimer);
-                    }
+                }
+                if let Some(t) = self.faults.next_fault_tick(now) {
+                    self.cluster.schedule(t, Event::FaultTimer);
                 }
             }
-            Some(Event::Fault(action)) => {
-                if self.faults_active {
-                    self.apply_fault_now(&action);
-                }
+            Some(Event::Fault(action)) if self.faults_active => {
+                self.apply_fault_now(&action);
             }
             Some(_) => {}
         }
@@ -377,26 +378,53 @@ impl Sim {
 
     fn check(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
         let now = self.cluster.now();
+        self.observations.clear();
+        self.observations.extend(self.cluster.drain_observations());
+        if let Some(counts) = self.applied_counts.as_mut() {
+            for o in &self.observations {
+                match o {
+                    Observation::Applied { node, applied } => {
+                        if let Some((client, seq, op)) = &applied.command {
+                            if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_))
+                            {
+                                *counts.entry((*node, *client, *seq)).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                    Observation::Restarted { node } | Observation::Crashed { node } => {
+                        counts.retain(|k, _| k.0 != *node);
+                    }
+                    _ => {}
+                }
+            }
+        }
         let Some(checkers) = self.checkers.as_mut() else {
-            self.cluster.drain_observations();
             return Ok(());
         };
-        self.touched.clear();
-        if let Some(t) = target {
-            self.touched.push(t);
-        }
-        let observations: Vec<Observation> = self.cluster.drain_observations().collect();
-        for o in &observations {
+        for o in &self.observations {
             checkers
                 .observe(now, o, &self.cluster)
                 .map_err(Failure::Violation)?;
         }
-        for &node in &self.touched {
+        if let Some(node) = target {
             checkers
                 .check_node(now, node, &self.cluster)
                 .map_err(Failure::Violation)?;
         }
         Ok(())
+    }
+
+    /// Start counting applications per node (scenario `expect applied`).
+    pub fn record_applied_counts(&mut self) {
+        self.applied_counts.get_or_insert_with(BTreeMap::new);
+    }
+
+    /// How many times `node`'s current state machine applied the write `(client, seq)`.
+    pub fn applied_count(&self, node: NodeId, client: ClientId, seq: Seq) -> u64 {
+        self.applied_counts
+            .as_ref()
+            .and_then(|c| c.get(&(node, client, seq)).copied())
+            .unwrap_or(0)
     }
 
     fn flush_client_output(&mut self) {
@@ -477,26 +505,38 @@ impl Sim {
         self.has_stable_leader() && self.workload.pending_count() == 0
     }
 
-    /// Whether exactly one node up is leader, in the highest term among nodes up.
+    /// The leader of the highest term any running node holds, if exactly one node leads that
+    /// term. Leaders of older terms (cut off, not yet told) do not count: they are stale.
+    pub fn stable_leader(&self) -> Option<NodeId> {
+        let c = &self.cluster;
+        let max_term = (1..=c.nodes_count())
+            .filter_map(|id| c.node(id).map(|n| n.term()))
+            .max()?;
+        let leaders: Vec<NodeId> = c
+            .leaders()
+            .into_iter()
+            .filter(|&l| c.node(l).is_some_and(|n| n.term() == max_term))
+            .collect();
+        match leaders[..] {
+            [leader] => Some(leader),
+            _ => None,
+        }
+    }
+
+    /// Whether there is a [`Sim::stable_leader`].
     pub fn has_stable_leader(&self) -> bool {
-        let leaders = self.cluster.leaders();
-        let [leader] = leaders[..] else {
-            return false;
-        };
-        let max_term = (1..=self.cluster.nodes_count())
-            .filter_map(|id| self.cluster.node(id).map(|n| n.term()))
-            .max()
-            .unwrap_or(0);
-        self.cluster
-            .node(leader)
-            .is_some_and(|n| n.term() == max_term)
+        self.stable_leader().is_some()
     }
 
     /// Run the heal phase to convergence within `liveness_ticks_max`. Returns the ticks it took.
     pub fn run_liveness(&mut self) -> Result<Tick, Failure> {
+        self.run_liveness_within(self.config.liveness_ticks_max)
+    }
+
+    /// Run the heal phase to convergence within `bound` ticks. Returns the ticks it took.
+    pub fn run_liveness_within(&mut self, bound: Tick) -> Result<Tick, Failure> {
         let start = self.cluster.now();
         self.heal();
-        let bound = self.config.liveness_ticks_max;
         if self.run_while(start + bound, Sim::converged)? {
             return Ok(self.cluster.now() - start);
         }
@@ -521,13 +561,24 @@ impl Sim {
         self.workload.history()
     }
 
-    /// Check the history for linearizability; a violation fails the run.
-    pub fn check_linearizability(&mut self) -> Verdict {
+    /// The linearizability verdict on the history so far (no effect on the run).
+    pub fn linearizability_verdict(&self) -> Verdict {
         let limits = Limits {
             steps_max: self.config.linearizability_steps_max,
         };
-        let report = linearizability::check(self.workload.history(), None, &limits);
-        if let Verdict::NotLinearizable { key, ops } = &report.verdict {
+        linearizability::check(self.workload.history(), None, &limits).verdict
+    }
+
+    /// Record a failure found outside the event loop (a scenario expectation); the first one
+    /// wins.
+    pub fn record_failure(&mut self, failure: Failure) {
+        self.fail(failure);
+    }
+
+    /// Check the history for linearizability; a violation fails the run.
+    pub fn check_linearizability(&mut self) -> Verdict {
+        let verdict = self.linearizability_verdict();
+        if let Verdict::NotLinearizable { key, ops } = &verdict {
             let mut detail = format!("key {key:?}: no linearization of these operations:");
             for op in ops {
                 detail.push_str(&format!(
@@ -546,7 +597,7 @@ impl Sim {
                 detail,
             }));
         }
-        report.verdict
+        verdict
     }
 
     /// Finish the run: close the history, write the summary, and build the report.

@@ -105,3 +105,75 @@ fn many_seeds_with_every_fault_hold_every_property() {
     assert!(totals.2 > 10, "corrupt messages rejected {}", totals.2);
     assert!(totals.3 > 1_000, "client ops ok {}", totals.3);
 }
+
+mod failures {
+    use raftsim::cli::SimArgs;
+    use raftsim::cluster::{Event, FaultAction, Payload};
+    use raftsim::run::{Failure, Sim, LIVENESS};
+    use raftsim::trace::Trace;
+    use raftsim_protocol::kv::Op;
+    use raftsim_protocol::raft::Message;
+
+    fn sim(seed: u64) -> Sim {
+        let config = SimArgs::defaults(seed).to_config().unwrap();
+        Sim::new(config, Trace::off()).unwrap()
+    }
+
+    #[test]
+    fn a_panic_inside_a_node_is_caught_and_reported() {
+        let mut s = sim(3);
+        s.run_until(100).unwrap();
+        // A message claiming to come from its own receiver breaks a node precondition.
+        s.cluster_mut().schedule(
+            101,
+            Event::Deliver {
+                to: 1,
+                from: 1,
+                payload: Payload::Intact(Message::Vote {
+                    term: 1,
+                    granted: true,
+                    pre_vote: false,
+                }),
+            },
+        );
+        match s.run_until(200) {
+            Err(Failure::Panic { message, tick }) => {
+                assert_eq!(tick, 101);
+                assert!(message.contains("invalid sender"), "{message}");
+            }
+            other => panic!("expected a caught panic, got {other:?}"),
+        }
+        assert!(s.failure().is_some(), "the run remembers its failure");
+    }
+
+    #[test]
+    fn liveness_fails_when_no_quorum_can_come_back() {
+        let mut s = sim(4);
+        s.run_until(1_000).unwrap();
+        // Two of three disks rot and their nodes crash: on heal they refuse to restart from a
+        // corrupt WAL, so no quorum exists and a pending write can never complete.
+        for id in [1, 2] {
+            s.apply_fault(&FaultAction::Rot(id)).unwrap();
+            s.apply_fault(&FaultAction::Crash(id)).unwrap();
+        }
+        s.workload_mut().set_generating(false);
+        s.submit(
+            1,
+            Op::Put {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            None,
+            Some(3),
+        )
+        .unwrap();
+        match s.run_liveness_within(2_000) {
+            Err(Failure::Violation(v)) => {
+                assert_eq!(v.property, LIVENESS);
+                assert!(v.detail.contains("pending"), "{}", v.detail);
+            }
+            other => panic!("expected a liveness violation, got {other:?}"),
+        }
+        assert!(s.cluster().is_disk_corrupt(1) && s.cluster().is_disk_corrupt(2));
+    }
+}

@@ -198,28 +198,26 @@ impl RaftSafety {
         let i = (node - 1) as usize;
         // Leader Append-Only.
         if state.role == Role::Leader {
-            match self.leader_watch[i] {
-                Some(w) if w.term == state.term => {
-                    if state.truncations_total != w.truncations_total
-                        || state.last_index < w.last_index
-                    {
-                        return Err(Violation {
-                            property: LEADER_APPEND_ONLY,
-                            tick: now,
-                            nodes: vec![node],
-                            detail: format!(
-                                "leader n{node} of term {} removed entries: last index {} -> {}, \
+            if let Some(w) = self.leader_watch[i] {
+                if w.term == state.term
+                    && (state.truncations_total != w.truncations_total
+                        || state.last_index < w.last_index)
+                {
+                    return Err(Violation {
+                        property: LEADER_APPEND_ONLY,
+                        tick: now,
+                        nodes: vec![node],
+                        detail: format!(
+                            "leader n{node} of term {} removed entries: last index {} -> {}, \
                                  truncations {} -> {}",
-                                state.term,
-                                w.last_index,
-                                state.last_index,
-                                w.truncations_total,
-                                state.truncations_total
-                            ),
-                        });
-                    }
+                            state.term,
+                            w.last_index,
+                            state.last_index,
+                            w.truncations_total,
+                            state.truncations_total
+                        ),
+                    });
                 }
-                _ => {}
             }
             self.leader_watch[i] = Some(LeaderWatch {
                 term: state.term,

@@ -9,6 +9,7 @@
 //! - [`dedup`]: the client session table that makes retries exactly-once.
 //! - [`node`]: the contract every node implements ([`node::Node`]) and its output buffer.
 //! - [`raft`]: the Raft node.
+//! - [`replication`]: the leader-follower replicated store (fixed leader, LWW, WAL shipping).
 //!
 //! ## Driving a node
 //!
@@ -32,7 +33,7 @@
 //!     if now == 1_000 {
 //!         let leader = nodes.iter_mut().find(|n| n.is_leader()).expect("a leader by now");
 //!         let op = Op::Put { key: "x".into(), value: "1".into() };
-//!         leader.handle_request(now, ClientRequest { client: 1, seq: 1, op });
+//!         leader.handle_request(now, ClientRequest { client: 1, seq: 1, op, timestamp: now });
 //!     }
 //!     for node in nodes.iter_mut() {
 //!         if node.next_deadline_tick().is_some_and(|t| t <= now) {
@@ -63,6 +64,7 @@ pub mod dedup;
 pub mod kv;
 pub mod node;
 pub mod raft;
+pub mod replication;
 pub mod types;
 pub mod wal;
 

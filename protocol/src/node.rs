@@ -49,6 +49,9 @@ pub struct ClientRequest {
     pub seq: Seq,
     /// What to do.
     pub op: Op,
+    /// The writer's clock when it sent the request, for protocols that order writes by
+    /// timestamp (last-writer-wins). Raft orders writes by its log and ignores it.
+    pub timestamp: Tick,
 }
 
 /// A node's answer to a client request.

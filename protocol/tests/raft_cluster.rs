@@ -134,7 +134,15 @@ impl Cluster {
         self.nodes[to as usize - 1]
             .as_mut()
             .expect("node is up")
-            .handle_request(now, ClientRequest { client, seq, op });
+            .handle_request(
+                now,
+                ClientRequest {
+                    client,
+                    seq,
+                    op,
+                    timestamp: now,
+                },
+            );
         self.drain(to);
     }
 

@@ -18,29 +18,30 @@
 
 use std::collections::VecDeque;
 
-use raftsim_protocol::node::WireMessage;
-use raftsim_protocol::node::{Applied, ClientRequest, Node, NodeEvent, Reply, Role};
-use raftsim_protocol::raft::{Config as RaftConfig, Message, RaftNode};
+use raftsim_protocol::node::{Applied, ClientRequest, NodeEvent, Reply, Role};
 use raftsim_protocol::types::{NodeId, Term, Tick};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::disk::Disk;
 use crate::network::{DropReason, Fate, Network, NetworkConfig};
+use crate::node::{AnyMessage, AnyNode, Drained, ProtocolConfig};
 use crate::queue::EventQueue;
 use crate::rng::{stream, Stream};
 use crate::trace::{Trace, TraceEvent};
 
 /// Largest clock drift a node may be given, in parts per million (±10%).
 pub const DRIFT_PPM_MAX: i32 = 100_000;
+/// Protocol notes kept for scenario expectations.
+pub const NOTES_MAX: usize = 10_000;
 /// Bound on queued events; a run that needs more has a feedback loop.
 pub const QUEUED_EVENTS_MAX: usize = 4_000_000;
 
 /// What the cluster is built from.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// The Raft configuration every node shares.
-    pub raft: RaftConfig,
+    /// The protocol every node runs, with its configuration.
+    pub protocol: ProtocolConfig,
     /// Network knobs.
     pub network: NetworkConfig,
     /// Ticks from a write to its sync completing (0: synchronous).
@@ -54,7 +55,7 @@ pub struct ClusterConfig {
 #[derive(Debug)]
 pub enum Payload {
     /// An intact message.
-    Intact(Message),
+    Intact(AnyMessage),
     /// A corrupted encoding.
     Corrupt(Vec<u8>),
 }
@@ -179,13 +180,11 @@ pub enum Observation {
 #[derive(Debug)]
 struct Held {
     watermark: usize,
-    messages: Vec<(NodeId, Message)>,
-    replies: Vec<Reply>,
-    applied: Vec<Applied>,
+    drained: Drained,
 }
 
 struct NodeSlot {
-    node: Option<RaftNode>,
+    node: Option<AnyNode>,
     disk: Disk,
     incarnation: u32,
     paused: bool,
@@ -266,10 +265,9 @@ pub struct Cluster {
     stats: ClusterStats,
     /// Messages sent, by type name (scenario expectations count them).
     sent_by_kind: std::collections::BTreeMap<&'static str, u64>,
-    scratch_messages: Vec<(NodeId, Message)>,
-    scratch_replies: Vec<Reply>,
-    scratch_applied: Vec<Applied>,
-    scratch_events: Vec<NodeEvent>,
+    /// Protocol status notes, newest last, at most `NOTES_MAX` (older ones are dropped).
+    notes: VecDeque<(Tick, NodeId, String)>,
+    scratch: Drained,
     wire_scratch: Vec<u8>,
 }
 
@@ -299,13 +297,13 @@ fn global_time(local: Tick, drift_ppm: i32) -> Tick {
 impl Cluster {
     /// Build a cluster of fresh nodes at tick 0.
     pub fn new(config: ClusterConfig, seed: u64, trace: Trace) -> Result<Cluster, String> {
-        config.raft.validate().map_err(|e| e.to_string())?;
+        config.protocol.validate()?;
         config.network.validate()?;
-        let n = config.raft.nodes_count;
+        let n = config.protocol.nodes_count();
         let mut timer_rng = stream(seed, Stream::Timers);
         let mut slots = Vec::with_capacity(n as usize);
         for id in 1..=n {
-            let node = RaftNode::new(id, config.raft.clone(), timer_rng.gen(), 0);
+            let node = AnyNode::new(&config.protocol, id, timer_rng.gen(), 0);
             slots.push(NodeSlot {
                 node: Some(node),
                 disk: Disk::new(),
@@ -328,12 +326,10 @@ impl Cluster {
             observations: Vec::new(),
             stats: ClusterStats::default(),
             sent_by_kind: std::collections::BTreeMap::new(),
+            notes: VecDeque::new(),
             slots,
             config,
-            scratch_messages: Vec::new(),
-            scratch_replies: Vec::new(),
-            scratch_applied: Vec::new(),
-            scratch_events: Vec::new(),
+            scratch: Drained::default(),
             wire_scratch: Vec::new(),
         };
         for id in 1..=n {
@@ -351,7 +347,7 @@ impl Cluster {
 
     /// Number of nodes.
     pub fn nodes_count(&self) -> u32 {
-        self.config.raft.nodes_count
+        self.config.protocol.nodes_count()
     }
 
     /// The configuration.
@@ -360,7 +356,7 @@ impl Cluster {
     }
 
     /// A running node (None while crashed).
-    pub fn node(&self, id: NodeId) -> Option<&RaftNode> {
+    pub fn node(&self, id: NodeId) -> Option<&AnyNode> {
         self.slots[(id - 1) as usize].node.as_ref()
     }
 
@@ -392,6 +388,16 @@ impl Cluster {
     /// Replace the network knobs.
     pub fn set_network_config(&mut self, config: NetworkConfig) {
         self.network.set_config(config);
+    }
+
+    /// The most recent protocol notes: (tick, node, text).
+    pub fn notes(&self) -> &VecDeque<(Tick, NodeId, String)> {
+        &self.notes
+    }
+
+    /// Messages sent so far, by type.
+    pub fn messages_sent_by_kind(&self) -> &std::collections::BTreeMap<&'static str, u64> {
+        &self.sent_by_kind
     }
 
     /// Messages sent so far of a type (`AppendEntries`, `RequestVote`, ...).
@@ -583,62 +589,47 @@ impl Cluster {
         let Some(node) = slot.node.as_mut() else {
             return;
         };
-        let out = node.output();
-        std::mem::swap(&mut self.scratch_events, &mut out.events);
-        std::mem::swap(&mut self.scratch_messages, &mut out.messages);
-        std::mem::swap(&mut self.scratch_replies, &mut out.replies);
-        std::mem::swap(&mut self.scratch_applied, &mut out.applied);
-        let persist_len = out.persist.len();
-        let mut watermark = None;
-        if persist_len > 0 {
-            watermark = Some(slot.disk.write(&out.persist));
-            out.persist.clear();
-        }
-
+        let watermark = node.drain_output(&mut slot.disk, &mut self.scratch);
         // Events are internal state changes: trace them now.
-        let events = std::mem::take(&mut self.scratch_events);
-        for event in &events {
-            self.note_event(id, event);
+        let mut events = std::mem::take(&mut self.scratch.events);
+        for event in events.drain(..) {
+            self.note_event(id, &event);
         }
-        self.scratch_events = events;
-        self.scratch_events.clear();
+        self.scratch.events = events;
 
         let slot = &mut self.slots[i];
         let must_wait =
             !slot.held.is_empty() || (watermark.is_some() && self.config.disk_sync_ticks > 0);
         if must_wait {
-            let watermark = watermark
+            let incarnation = slot.incarnation;
+            let wait_for = watermark
                 .or_else(|| slot.held.back().map(|h| h.watermark))
                 .expect("waiting needs a watermark");
-            if persist_len > 0 {
-                let incarnation = slot.incarnation;
+            if self.scratch.is_empty() && watermark.is_none() {
+                // Nothing to hold back.
+            } else {
+                slot.held.push_back(Held {
+                    watermark: wait_for,
+                    drained: std::mem::take(&mut self.scratch),
+                });
+            }
+            if watermark.is_some() {
                 self.queue.push(
                     self.now + self.config.disk_sync_ticks,
                     Event::SyncDone {
                         node: id,
                         incarnation,
-                        watermark,
+                        watermark: wait_for,
                     },
                 );
             }
-            let slot = &mut self.slots[i];
-            slot.held.push_back(Held {
-                watermark,
-                messages: std::mem::take(&mut self.scratch_messages),
-                replies: std::mem::take(&mut self.scratch_replies),
-                applied: std::mem::take(&mut self.scratch_applied),
-            });
         } else {
             if let Some(w) = watermark {
                 slot.disk.sync_to(w);
             }
-            let mut messages = std::mem::take(&mut self.scratch_messages);
-            let mut replies = std::mem::take(&mut self.scratch_replies);
-            let mut applied = std::mem::take(&mut self.scratch_applied);
-            self.release(id, &mut messages, &mut replies, &mut applied);
-            self.scratch_messages = messages;
-            self.scratch_replies = replies;
-            self.scratch_applied = applied;
+            let mut drained = std::mem::take(&mut self.scratch);
+            self.release(id, &mut drained);
+            self.scratch = drained;
         }
         self.reschedule_timer(id);
     }
@@ -653,18 +644,12 @@ impl Cluster {
                 _ => break,
             }
             let mut held = slot.held.pop_front().expect("checked");
-            self.release(id, &mut held.messages, &mut held.replies, &mut held.applied);
+            self.release(id, &mut held.drained);
         }
     }
 
-    fn release(
-        &mut self,
-        id: NodeId,
-        messages: &mut Vec<(NodeId, Message)>,
-        replies: &mut Vec<Reply>,
-        applied: &mut Vec<Applied>,
-    ) {
-        for a in applied.drain(..) {
+    fn release(&mut self, id: NodeId, drained: &mut Drained) {
+        for a in drained.applied.drain(..) {
             self.trace.record(
                 self.now,
                 &TraceEvent::Apply {
@@ -692,10 +677,10 @@ impl Cluster {
                 applied: a,
             });
         }
-        for (to, message) in messages.drain(..) {
+        for (to, message) in drained.messages.drain(..) {
             self.send(id, to, message);
         }
-        for reply in replies.drain(..) {
+        for reply in drained.replies.drain(..) {
             let fate = self.network.route_client();
             self.trace.record(
                 self.now,
@@ -727,7 +712,7 @@ impl Cluster {
         }
     }
 
-    fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
+    fn send(&mut self, from: NodeId, to: NodeId, message: AnyMessage) {
         self.stats.messages_sent += 1;
         *self.sent_by_kind.entry(message.kind_name()).or_insert(0) += 1;
         let fate = self.network.route(from, to);
@@ -765,7 +750,7 @@ impl Cluster {
         }
     }
 
-    fn payload(&mut self, message: &Message, corrupt: bool, _copy: bool) -> Payload {
+    fn payload(&mut self, message: &AnyMessage, corrupt: bool, _copy: bool) -> Payload {
         if !corrupt {
             return Payload::Intact(message.clone());
         }
@@ -797,6 +782,12 @@ impl Cluster {
             NodeEvent::CorruptRejected { .. } => self.stats.corrupt_rejected += 1,
             NodeEvent::LeaseRead { .. } => self.stats.lease_reads += 1,
             NodeEvent::LogConflict { .. } => self.stats.log_conflicts += 1,
+            NodeEvent::Note(text) => {
+                if self.notes.len() == NOTES_MAX {
+                    self.notes.pop_front();
+                }
+                self.notes.push_back((self.now, id, text.clone()));
+            }
             _ => {}
         }
         self.trace
@@ -984,21 +975,21 @@ impl Cluster {
         }
         let seed = self.timer_rng.gen();
         let local = local_time(self.now, self.slots[i].drift_ppm);
-        let restored = RaftNode::restore(
+        let restored = AnyNode::restore(
+            &self.config.protocol,
             id,
-            self.config.raft.clone(),
             seed,
             local,
             self.slots[i].disk.contents(),
         );
         let text = match restored {
-            Ok((node, report)) => {
+            Ok(report) => {
                 let slot = &mut self.slots[i];
                 if report.torn_tail {
                     slot.disk.truncate(report.valid_bytes);
                     self.stats.torn_writes_recovered += 1;
                 }
-                slot.node = Some(node);
+                slot.node = Some(report.node);
                 slot.disk_corrupt = false;
                 self.stats.restarts += 1;
                 self.observations.push(Observation::Restarted { node: id });

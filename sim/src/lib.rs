@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod disk;
 pub mod faults;
 pub mod network;
+pub mod node;
 pub mod queue;
 pub mod rng;
 pub mod run;

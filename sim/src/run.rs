@@ -25,6 +25,7 @@ use crate::checker::{Checkers, Violation};
 use crate::cluster::{Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation};
 use crate::faults::{FaultConfig, FaultScheduler};
 use crate::network::NetworkConfig;
+use crate::node::ProtocolConfig;
 use crate::rng::{stream, Stream};
 use crate::trace::{Trace, TraceEvent};
 use crate::workload::{ClientNote, ClientSend, Workload, WorkloadConfig, WorkloadStats};
@@ -39,6 +40,8 @@ thread_local! {
 
 /// Property name for the liveness check.
 pub const LIVENESS: &str = "Liveness";
+/// Property name for the convergence check (leader-follower store).
+pub const CONVERGENCE: &str = "Convergence";
 /// Property name for the linearizability check.
 pub const LINEARIZABILITY: &str = "Linearizability";
 
@@ -140,6 +143,11 @@ pub struct RunReport {
     pub failure_detail: Option<Failure>,
     /// Whether the linearizability checker gave up.
     pub linearizability_unknown: bool,
+    /// The properties this run checked.
+    pub properties: Vec<&'static str>,
+    /// Leader-follower store: the largest lag (records behind the leader) each follower had
+    /// at a heartbeat round.
+    pub max_lag: BTreeMap<NodeId, u64>,
 }
 
 impl RunReport {
@@ -165,6 +173,8 @@ pub struct Sim {
     note_text: String,
     failure: Option<Failure>,
     observations: Vec<Observation>,
+    /// Leader-follower store: largest lag seen per follower.
+    max_lag: BTreeMap<NodeId, u64>,
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
@@ -187,7 +197,7 @@ impl Sim {
             kind: "header",
             text: &header,
         });
-        for (node, ppm) in faults.initial_drift(config.cluster.raft.nodes_count) {
+        for (node, ppm) in faults.initial_drift(config.cluster.protocol.nodes_count()) {
             cluster.apply_fault(&FaultAction::Drift(node, ppm))?;
         }
         if let Some(t) = faults.next_fault_tick(0) {
@@ -195,7 +205,7 @@ impl Sim {
         }
         let checkers = config
             .checkers
-            .then(|| Checkers::new(config.cluster.raft.nodes_count));
+            .then(|| Checkers::new(&config.cluster.protocol));
         let mut sim = Sim {
             cluster,
             workload,
@@ -208,6 +218,7 @@ impl Sim {
             note_text: String::new(),
             failure: None,
             observations: Vec::new(),
+            max_lag: BTreeMap::new(),
             applied_counts: None,
             config,
         };
@@ -319,8 +330,16 @@ impl Sim {
             Event::Deliver { to, .. } | Event::Request { to, .. } => Some(*to),
             _ => None,
         };
+        let timer_of = match &event {
+            Event::NodeTimer { node } => Some(*node),
+            _ => None,
+        };
         match self.cluster.dispatch(event) {
-            None => {}
+            None => {
+                if let Some(node) = timer_of {
+                    self.sample_lag(node);
+                }
+            }
             Some(Event::ClientTimer) if self.client_timer_at == Some(now) => {
                 self.client_timer_at = None;
                 self.workload
@@ -360,6 +379,20 @@ impl Sim {
             Some(_) => {}
         }
         self.check(target)
+    }
+
+    /// At the leader-follower leader's timer (its heartbeat rounds), note each follower's lag.
+    fn sample_lag(&mut self, node: NodeId) {
+        let Some(replica) = self.cluster.node(node).and_then(|n| n.as_replica()) else {
+            return;
+        };
+        if !replica.is_leader() {
+            return;
+        }
+        for (follower, lag) in replica.follower_lags() {
+            let max = self.max_lag.entry(follower).or_insert(0);
+            *max = (*max).max(lag);
+        }
     }
 
     fn apply_fault_now(&mut self, action: &FaultAction) {
@@ -501,8 +534,45 @@ impl Sim {
 
     /// Whether the cluster is live: one leader among the nodes up, of the highest term any
     /// of them holds, and no client operation pending.
+    ///
+    /// For the leader-follower store, every running follower must also hold and have applied
+    /// everything the leader has (replicas caught up).
     pub fn converged(&self) -> bool {
-        self.has_stable_leader() && self.workload.pending_count() == 0
+        let Some(leader) = self.stable_leader() else {
+            return false;
+        };
+        if self.workload.pending_count() != 0 {
+            return false;
+        }
+        let c = &self.cluster;
+        match &self.config.cluster.protocol {
+            ProtocolConfig::Raft(_) => true,
+            ProtocolConfig::Replication(_) => {
+                let last = c.node(leader).map_or(0, |n| n.last_index());
+                (1..=c.nodes_count())
+                    .filter_map(|id| c.node(id))
+                    .all(|n| n.last_index() == last && n.applied_index() == last)
+            }
+        }
+    }
+
+    /// Convergence (leader-follower store): every running replica holds the same store.
+    pub fn check_convergence(&mut self) -> Result<(), Failure> {
+        let c = &self.cluster;
+        let digests: Vec<(NodeId, u64)> = (1..=c.nodes_count())
+            .filter_map(|id| c.node(id).map(|n| (id, n.kv().digest())))
+            .collect();
+        if digests.windows(2).all(|w| w[0].1 == w[1].1) {
+            return Ok(());
+        }
+        let f = Failure::Violation(Violation {
+            property: CONVERGENCE,
+            tick: c.now(),
+            nodes: digests.iter().map(|d| d.0).collect(),
+            detail: format!("replicas hold different stores after healing: digests {digests:x?}"),
+        });
+        self.fail(f.clone());
+        Err(f)
     }
 
     /// The leader of the highest term any running node holds, if exactly one node leads that
@@ -538,6 +608,9 @@ impl Sim {
         let start = self.cluster.now();
         self.heal();
         if self.run_while(start + bound, Sim::converged)? {
+            if self.config.cluster.protocol.replication().is_some() {
+                self.check_convergence()?;
+            }
             return Ok(self.cluster.now() - start);
         }
         let f = Failure::Violation(Violation {
@@ -554,6 +627,32 @@ impl Sim {
         });
         self.fail(f.clone());
         Err(f)
+    }
+
+    /// The names of the properties this run checks.
+    pub fn properties(&self) -> Vec<&'static str> {
+        let mut p = match &self.config.cluster.protocol {
+            ProtocolConfig::Raft(_) => vec![
+                crate::checker::raft::ELECTION_SAFETY,
+                crate::checker::raft::LEADER_APPEND_ONLY,
+                crate::checker::raft::LOG_MATCHING,
+                crate::checker::raft::LEADER_COMPLETENESS,
+                crate::checker::raft::STATE_MACHINE_SAFETY,
+                crate::checker::client::EXACTLY_ONCE,
+                crate::checker::client::DURABILITY,
+                LIVENESS,
+            ],
+            ProtocolConfig::Replication(_) => vec![
+                crate::checker::client::EXACTLY_ONCE,
+                crate::checker::client::QUORUM_DURABILITY,
+                LIVENESS,
+                CONVERGENCE,
+            ],
+        };
+        if self.config.linearizability {
+            p.push(LINEARIZABILITY);
+        }
+        p
     }
 
     /// The client history so far.
@@ -638,6 +737,7 @@ impl Sim {
             kind: "summary",
             text: &summary,
         });
+        let properties = self.properties();
         let hash = format!("{:016x}", self.cluster.trace().hash());
         let hash_line = format!("trace-hash={hash}");
         let mut trace = self.cluster.into_trace();
@@ -661,6 +761,8 @@ impl Sim {
             clients,
             failure_detail: failure,
             linearizability_unknown: unknown,
+            properties,
+            max_lag: self.max_lag,
         };
         (report, trace)
     }
@@ -678,26 +780,42 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
 
 /// The trace header: every setting that shapes the run.
 pub fn header_line(config: &RunConfig) -> String {
-    let r = &config.cluster.raft;
     let n = &config.cluster.network;
     let f = &config.faults;
+    let protocol = match &config.cluster.protocol {
+        ProtocolConfig::Raft(r) => format!(
+            "protocol=raft nodes={} election={}..{} heartbeat={} pre_vote={} check_quorum={} \
+             lease_reads={}",
+            r.nodes_count,
+            r.election_timeout_ticks_min,
+            r.election_timeout_ticks_max,
+            r.heartbeat_ticks,
+            r.pre_vote,
+            r.check_quorum,
+            r.lease_reads,
+        ),
+        ProtocolConfig::Replication(r) => format!(
+            "protocol=replication nodes={} leader=n{} quorum={} heartbeat={} keepalive={} \
+             pipeline={} read_from_follower={} retain={}",
+            r.nodes_count,
+            r.leader,
+            r.quorum,
+            r.heartbeat_ticks,
+            r.keepalive_timeout_ticks,
+            r.pipeline,
+            r.read_from_follower,
+            r.wal_retain_records,
+        ),
+    };
     format!(
-        "seed={} raftsim={} protocol=raft nodes={} ticks={} clients={} keys={} \
-         election={}..{} heartbeat={} pre_vote={} check_quorum={} lease_reads={} \
+        "seed={} raftsim={} {protocol} ticks={} clients={} keys={} \
          delay={}..{} loss={} dup={} corrupt={} sync={} torn={} partitions={} one_way={} \
          crashes={} pauses={} rot={} drift={}",
         config.seed,
         env!("CARGO_PKG_VERSION"),
-        r.nodes_count,
         config.fault_ticks,
         config.workload.clients_count,
         config.workload.keys_count,
-        r.election_timeout_ticks_min,
-        r.election_timeout_ticks_max,
-        r.heartbeat_ticks,
-        r.pre_vote,
-        r.check_quorum,
-        r.lease_reads,
         n.delay_ticks_min,
         n.delay_ticks_max,
         n.loss_probability,

@@ -19,6 +19,7 @@ use raftsim_protocol::types::{ClientId, NodeId, Tick};
 use serde_json::json;
 
 use crate::network::{DropReason, Fate};
+use crate::node::AnyMessage;
 
 /// How a trace is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub enum TraceEvent<'a> {
         /// Receiver.
         to: NodeId,
         /// The message.
-        message: &'a Message,
+        message: &'a AnyMessage,
         /// Its fate.
         fate: Fate,
         /// The tick it was sent at (arrival ticks are `sent + delay`).
@@ -171,7 +172,18 @@ fn fate_hash(fate: &Fate, h: &mut Fnv1a64) {
     }
 }
 
-fn message_hash(m: &Message, h: &mut Fnv1a64) {
+fn message_hash(m: &AnyMessage, h: &mut Fnv1a64, scratch: &mut String) {
+    let m = match m {
+        AnyMessage::Raft(m) => m,
+        AnyMessage::Replication(m) => {
+            // Rarer protocol, simpler fingerprint: its rendered line.
+            scratch.clear();
+            let _ = write!(scratch, "{m}");
+            h.write_u64(9);
+            h.write_framed(scratch.as_bytes());
+            return;
+        }
+    };
     match m {
         Message::RequestVote {
             term,
@@ -380,7 +392,7 @@ impl TraceEvent<'_> {
             } => {
                 h.write_u64(1);
                 h.write_u64(u64::from(*from) << 8 | u64::from(*to));
-                message_hash(message, h);
+                message_hash(message, h, scratch);
                 fate_hash(fate, h);
             }
             TraceEvent::Apply { node, applied } => {
@@ -612,15 +624,15 @@ mod tests {
     use super::*;
     use crate::network::Copy;
 
-    fn send() -> Message {
-        Message::AppendEntries {
+    fn send() -> AnyMessage {
+        AnyMessage::Raft(Message::AppendEntries {
             term: 3,
             prev_index: 17,
             prev_term: 3,
             entries: vec![],
             commit: 16,
             sent_at: 120,
-        }
+        })
     }
 
     #[test]

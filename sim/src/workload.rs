@@ -200,6 +200,10 @@ pub struct WorkloadConfig {
     /// Bytes that generated appends may add to one key over the whole run; past it, appends to
     /// that key are generated as puts. Bounds every value a key can hold.
     pub append_bytes_per_key_max: usize,
+    /// Per-client clock skew in ticks (index `client - 1`; missing entries are 0): a client
+    /// stamps each write with `invoke tick + skew`, the timestamp last-writer-wins protocols
+    /// order writes by. Skewed clocks are how LWW loses acknowledged writes.
+    pub clock_skew_ticks: Vec<i64>,
 }
 
 impl Default for WorkloadConfig {
@@ -215,6 +219,7 @@ impl Default for WorkloadConfig {
             backoff_ticks: 30,
             ops_per_client_max: 0,
             append_bytes_per_key_max: 4096,
+            clock_skew_ticks: Vec::new(),
         }
     }
 }
@@ -668,6 +673,8 @@ struct InFlight {
     /// Redirects followed since the last timeout or backoff.
     redirects_chain: u32,
     wait: Wait,
+    /// The client's clock when it invoked the operation; every retry carries the same stamp.
+    timestamp: Tick,
 }
 
 #[derive(Debug, Clone)]
@@ -1085,6 +1092,13 @@ impl Workload {
             op: op.clone(),
             to: target,
         });
+        let skew = self
+            .config
+            .clock_skew_ticks
+            .get(index)
+            .copied()
+            .unwrap_or(0);
+        let timestamp = (now as i64).saturating_add(skew).max(0) as Tick;
         client.in_flight = Some(InFlight {
             history_index: self.history.len() - 1,
             seq,
@@ -1092,6 +1106,7 @@ impl Workload {
             target,
             redirects_chain: 0,
             wait: Wait::Reply { deadline_tick: now },
+            timestamp,
         });
         client.ops_count += 1;
         client.next_op_tick = None;
@@ -1128,6 +1143,7 @@ impl Workload {
                 client: client.client_id,
                 seq: in_flight.seq,
                 op: in_flight.op.clone(),
+                timestamp: in_flight.timestamp,
             },
         });
         self.rearm(index);
@@ -2180,7 +2196,8 @@ mod tests {
                 request: ClientRequest {
                     client: 2,
                     seq: 7,
-                    op: put("k3", "z")
+                    op: put("k3", "z"),
+                    timestamp: 0,
                 }
             }]
         );

@@ -109,6 +109,7 @@ fn many_seeds_with_every_fault_hold_every_property() {
 mod failures {
     use raftsim::cli::SimArgs;
     use raftsim::cluster::{Event, FaultAction, Payload};
+    use raftsim::node::AnyMessage;
     use raftsim::run::{Failure, Sim, LIVENESS};
     use raftsim::trace::Trace;
     use raftsim_protocol::kv::Op;
@@ -129,11 +130,11 @@ mod failures {
             Event::Deliver {
                 to: 1,
                 from: 1,
-                payload: Payload::Intact(Message::Vote {
+                payload: Payload::Intact(AnyMessage::Raft(Message::Vote {
                     term: 1,
                     granted: true,
                     pre_vote: false,
-                }),
+                })),
             },
         );
         match s.run_until(200) {
@@ -175,5 +176,61 @@ mod failures {
             other => panic!("expected a liveness violation, got {other:?}"),
         }
         assert!(s.cluster().is_disk_corrupt(1) && s.cluster().is_disk_corrupt(2));
+    }
+}
+
+mod replication {
+    use super::run_args;
+    use raftsim::cli::{ProtocolArg, SimArgs};
+    use raftsim::trace::{Trace, TraceFormat};
+
+    fn faulty(seed: u64) -> SimArgs {
+        SimArgs {
+            protocol: ProtocolArg::Replication,
+            nodes: 3 + (seed % 3) as u32,
+            ticks: 3_000,
+            loss: 0.05,
+            dup: 0.02,
+            corrupt: 0.01,
+            delay_max: 10,
+            partitions: true,
+            one_way: seed % 2 == 0,
+            crashes: true,
+            torn_writes: true,
+            pauses: true,
+            sequential: seed % 4 == 1,
+            retain: if seed % 5 == 0 { 8 } else { 10_000 },
+            ..SimArgs::defaults(seed)
+        }
+    }
+
+    #[test]
+    fn replication_runs_are_deterministic() {
+        for seed in [1, 9] {
+            let args = faulty(seed);
+            let (a, ta) = run_args(&args, Trace::buffer(TraceFormat::Text));
+            let (b, tb) = run_args(&args, Trace::buffer(TraceFormat::Text));
+            assert_eq!(ta, tb, "seed {seed}");
+            assert_eq!(a.trace_hash, b.trace_hash);
+            assert!(a.commits > 10, "seed {seed} committed {}", a.commits);
+        }
+    }
+
+    #[test]
+    fn many_replication_seeds_with_faults_hold_every_property() {
+        let mut commits = 0;
+        for seed in 0..100 {
+            let args = faulty(seed);
+            let (report, _) = run_args(&args, Trace::off());
+            assert!(
+                report.passed(),
+                "seed {seed} failed: {}\nreplay: {}",
+                report.failure.as_deref().unwrap_or(""),
+                args.replay_command()
+            );
+            assert!(report.properties.contains(&"Convergence"));
+            commits += report.commits;
+        }
+        assert!(commits > 2_000, "commits {commits}");
     }
 }

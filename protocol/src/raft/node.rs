@@ -1122,7 +1122,9 @@ impl Node for RaftNode {
     }
 
     fn handle_request(&mut self, now: Tick, request: ClientRequest) {
-        let ClientRequest { client, seq, op } = request;
+        let ClientRequest {
+            client, seq, op, ..
+        } = request;
         let reply = |response| Reply {
             client,
             seq,

@@ -19,6 +19,8 @@ use crate::cluster::Observation;
 pub const EXACTLY_ONCE: &str = "Exactly-Once";
 /// Property name.
 pub const DURABILITY: &str = "Durability";
+/// Property name.
+pub const QUORUM_DURABILITY: &str = "Quorum Durability";
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -148,6 +150,82 @@ impl Durability {
     }
 }
 
+/// Leader-follower store: when a client is told a write succeeded, at least `quorum` replicas
+/// hold it durably. A replica holds LSN `l` durably once it reported applying `l` (nodes report
+/// applications only after syncing them) or, while running, holds a log through `l`.
+#[derive(Debug, Default)]
+pub struct QuorumDurability {
+    quorum: u32,
+    /// Highest LSN each replica reported applying (index `node - 1`).
+    durable_lsn: Vec<LogIndex>,
+    /// Where each write was committed: (client, seq) → LSN.
+    committed_at: BTreeMap<(ClientId, Seq), LogIndex>,
+}
+
+impl QuorumDurability {
+    /// Fresh state for `nodes_count` replicas and a write quorum of `quorum`.
+    pub fn new(nodes_count: u32, quorum: u32) -> QuorumDurability {
+        QuorumDurability {
+            quorum,
+            durable_lsn: vec![0; nodes_count as usize],
+            committed_at: BTreeMap::new(),
+        }
+    }
+
+    /// Feed one observation.
+    pub fn observe(&mut self, observation: &Observation) {
+        if let Observation::Applied { node, applied } = observation {
+            let slot = &mut self.durable_lsn[(*node - 1) as usize];
+            *slot = (*slot).max(applied.index);
+            if let Some((client, seq, op)) = &applied.command {
+                if !op.is_read() {
+                    self.committed_at
+                        .entry((*client, *seq))
+                        .or_insert(applied.index);
+                }
+            }
+        }
+    }
+
+    /// A client got an acknowledgement of `(client, seq)`.
+    pub fn acknowledged(
+        &mut self,
+        now: Tick,
+        client: ClientId,
+        seq: Seq,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        let Some(&lsn) = self.committed_at.get(&(client, seq)) else {
+            return Err(Violation {
+                property: QUORUM_DURABILITY,
+                tick: now,
+                nodes: vec![],
+                detail: format!("c{client}#{seq} was acknowledged but no replica applied it"),
+            });
+        };
+        let holders: Vec<u32> = (1..=self.durable_lsn.len() as u32)
+            .filter(|&n| {
+                self.durable_lsn[(n - 1) as usize] >= lsn
+                    || view.node_state(n).is_some_and(|s| s.last_index >= lsn)
+            })
+            .collect();
+        if (holders.len() as u32) < self.quorum {
+            return Err(Violation {
+                property: QUORUM_DURABILITY,
+                tick: now,
+                nodes: holders.clone(),
+                detail: format!(
+                    "c{client}#{seq} (lsn {lsn}) was acknowledged while only {} replicas hold it \
+                     ({holders:?}); the quorum is {}",
+                    holders.len(),
+                    self.quorum
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +264,21 @@ mod tests {
         // After a restart the replica re-applies its log: allowed.
         c.observe(4, &Observation::Restarted { node: 2 }).unwrap();
         c.observe(5, &put_applied(2, 3, 1)).unwrap();
+    }
+
+    #[test]
+    fn quorum_durability_fires_on_an_ack_held_by_too_few() {
+        let mut fake = FakeCluster::default();
+        fake.set(1, Role::Leader, 1, vec![(1, 0), (1, 0)]);
+        fake.set(2, Role::Follower, 1, vec![(1, 0)]);
+        fake.set(3, Role::Follower, 1, vec![(1, 0)]);
+        let mut q = QuorumDurability::new(3, 2);
+        q.observe(&put_applied(1, 2, 1));
+        let v = q.acknowledged(1, 7, 1, &fake).unwrap_err();
+        assert_eq!(v.property, QUORUM_DURABILITY);
+        // Once a follower reports holding lsn 2, the ack is backed by a quorum.
+        q.observe(&put_applied(2, 2, 1));
+        q.acknowledged(2, 7, 1, &fake).unwrap();
     }
 
     #[test]

@@ -218,8 +218,9 @@ pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> R
         report.steps += steps;
         match found {
             Found::Linearizable => {}
-            Found::NotLinearizable => {
-                let (witness, witness_steps) = shrink(ops, initial, limits.steps_max);
+            Found::NotLinearizable { frontier_tick } => {
+                let (witness, witness_steps) =
+                    shrink(ops, initial, limits.steps_max, frontier_tick);
                 report.witness_steps = witness_steps;
                 report.verdict = Verdict::NotLinearizable {
                     key: (*key).to_owned(),
@@ -243,15 +244,26 @@ pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> R
     report
 }
 
-/// Shrinks the history of one unlinearizable key to a witness; returns it with the steps
-/// spent. The witness is the key's `Ok` operations that could not be relaxed.
-fn shrink(ops: &[&HistoryOp], initial: Option<&str>, steps_max: u64) -> (Vec<HistoryOp>, u64) {
+/// Shrinks the history of one unlinearizable key, whose search never got past
+/// `frontier_tick`, to a witness; returns it with the steps spent. The witness is the key's
+/// `Ok` operations that could not be relaxed.
+fn shrink(
+    ops: &[&HistoryOp],
+    initial: Option<&str>,
+    steps_max: u64,
+    frontier_tick: Tick,
+) -> (Vec<HistoryOp>, u64) {
     let mut shrinker = Shrinker {
         ops,
         initial,
         relaxed: vec![false; ops.len()],
         steps_left: steps_max,
     };
+    shrinker.relax_after(frontier_tick);
+    eprintln!(
+        "SHRINK frontier {frontier_tick} relaxed {}",
+        shrinker.relaxed.iter().filter(|&&r| r).count()
+    );
     shrinker.run();
     let mut witness: Vec<HistoryOp> = ops
         .iter()
@@ -285,17 +297,14 @@ struct Shrinker<'a, 'h> {
 impl Shrinker<'_, '_> {
     /// Shrinks until done or out of budget. Every committed state is known unlinearizable.
     fn run(&mut self) {
-        let _out_of_steps = self
-            .cut_after()
-            .and_then(|()| self.cut_before())
-            .and_then(|()| {
-                let mut order: Vec<usize> = self.remaining();
-                order.sort_by_key(|&i| self.ops[i].invoke_tick);
-                for i in order {
-                    self.try_relax(|j| j == i)?;
-                }
-                Some(())
-            });
+        let _out_of_steps = self.cut_before().and_then(|()| {
+            let mut order: Vec<usize> = self.remaining();
+            order.sort_by_key(|&i| self.ops[i].invoke_tick);
+            for i in order {
+                self.try_relax(|j| j == i)?;
+            }
+            Some(())
+        });
     }
 
     /// Indices of definite operations not yet relaxed.
@@ -305,51 +314,52 @@ impl Shrinker<'_, '_> {
             .collect()
     }
 
-    /// Relaxes every operation invoked after the earliest cut-off tick that keeps the history
-    /// unlinearizable. Monotone: a later cut-off relaxes less, so binary search applies.
-    fn cut_after(&mut self) -> Option<()> {
-        let mut ticks: Vec<Tick> = self
-            .remaining()
-            .iter()
-            .map(|&i| self.ops[i].invoke_tick)
-            .collect();
-        ticks.sort_unstable();
-        ticks.dedup();
-        // Relaxing after the last invoke tick relaxes nothing: known unlinearizable.
-        let (mut lo, mut hi) = (0, ticks.len().saturating_sub(1));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (ops, cut_tick) = (self.ops, ticks[mid]);
-            if self.try_relax(|i| ops[i].invoke_tick > cut_tick)? {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
+    /// Relaxes every operation invoked after `frontier_tick`, where a failed search never got
+    /// past: those operations never became candidates (a candidate's call precedes the first
+    /// pending return, and no return the search waited on was later) nor observers the
+    /// lookahead relied on, so the same search fails without them. This costs no search.
+    fn relax_after(&mut self, frontier_tick: Tick) {
+        for (relaxed, op) in self.relaxed.iter_mut().zip(self.ops) {
+            *relaxed |= op.invoke_tick > frontier_tick;
         }
-        Some(())
     }
 
     /// Relaxes every operation completed at or before the latest start tick that keeps the
-    /// history unlinearizable. Monotone: an earlier start relaxes less.
+    /// history unlinearizable. Monotone: a later start relaxes more and so fails less. The
+    /// search goes backwards from the end, doubling its stride, because the latest starts
+    /// leave the fewest required operations and so are the cheapest to check; then it
+    /// bisects.
     fn cut_before(&mut self) -> Option<()> {
         let mut ticks: Vec<Tick> = self
             .remaining()
             .iter()
             .filter_map(|&i| self.ops[i].complete_tick)
             .collect();
-        ticks.sort_unstable();
+        ticks.sort_unstable_by(|a, b| b.cmp(a));
         ticks.dedup();
-        // `count` ticks relaxed: 0 is known unlinearizable, all of them relaxes every
-        // definite operation and so is linearizable.
-        let (mut lo, mut hi) = (0, ticks.len());
+        // fails(k): the history still fails with every remaining operation completed at or
+        // before ticks[k] relaxed. fails(0) relaxes them all, so it is false; the history as
+        // it stands, "fails(len)", is true.
+        let ops = self.ops;
+        let fails = |shrinker: &mut Self, k: usize| {
+            let start_tick = ticks[k];
+            shrinker.try_relax(|i| ops[i].complete_tick.is_some_and(|t| t <= start_tick))
+        };
+        let (mut lo, mut hi, mut stride) = (0, ticks.len(), 1);
+        while lo + stride < hi {
+            if fails(self, lo + stride)? {
+                hi = lo + stride;
+                break;
+            }
+            lo += stride;
+            stride *= 2;
+        }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            let (ops, start_tick) = (self.ops, ticks[mid - 1]);
-            let relax = |i: usize| ops[i].complete_tick.is_some_and(|t| t <= start_tick);
-            if self.try_relax(relax)? {
-                lo = mid;
-            } else {
+            if fails(self, mid)? {
                 hi = mid;
+            } else {
+                lo = mid;
             }
         }
         Some(())
@@ -367,10 +377,18 @@ impl Shrinker<'_, '_> {
         }
         let mut plan = Plan::new(self.ops, &candidate, self.initial);
         let (found, steps) = plan.search(self.steps_left);
+        eprintln!(
+            "SHRINK try relaxed={} required={} -> {:?} steps={}",
+            candidate.iter().filter(|&&r| r).count(),
+            plan.ops.iter().filter(|o| o.role == Role::Required).count(),
+            found,
+            steps
+        );
         self.steps_left -= steps;
         match found {
-            Found::NotLinearizable => {
+            Found::NotLinearizable { frontier_tick } => {
                 self.relaxed = candidate;
+                self.relax_after(frontier_tick);
                 Some(true)
             }
             Found::Linearizable => Some(false),
@@ -384,6 +402,11 @@ type StateId = u32;
 
 /// The absent register.
 const ABSENT: StateId = 0;
+
+const LOOKAHEAD_EVENTS: u32 = 8;
+
+/// In a cache key: some present value no pending operation can see (see [`Search::enter`]).
+const DEAD: StateId = u32::MAX - 1;
 
 /// "No node" in the intrusive lists and cache chains.
 const NIL: u32 = u32::MAX;
@@ -447,7 +470,9 @@ impl StateTable {
 
     fn insert(&mut self, value: String) -> StateId {
         let id = StateId::try_from(self.values.len() + 1)
-            .expect("linearizability: fewer than 2^32 distinct values per key");
+            .ok()
+            .filter(|&id| id < DEAD)
+            .expect("linearizability: fewer than 2^32 - 2 distinct values per key");
         self.ids.insert(value.clone(), id);
         self.values.push(value);
         id
@@ -477,7 +502,7 @@ impl StateTable {
 }
 
 /// What an operation does to the register, with its values interned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Effect<'h> {
     Get,
     Put(StateId),
@@ -529,15 +554,32 @@ struct PlanOp<'h> {
     /// The recorded result; `None` for operations whose result is not checked.
     expect: Option<Res>,
     invoke_tick: Tick,
-    /// Meaningful unless the role is [`Role::Info`].
+    /// `Tick::MAX` (never) for [`Role::Info`].
     complete_tick: Tick,
     /// Position among the key's operations, for deterministic tie-breaking.
     origin: usize,
+    /// For a read-only operation: the one state it accepts.
+    target: Option<StateId>,
+    /// The present values this operation compares the register with for equality, `NIL` for
+    /// none: a `Cas` expectation, and a checked `Get` or `CasMismatch` result. A value that no
+    /// pending operation's target starts with can never be seen again (see
+    /// [`Search::is_observable`]).
+    observes: [StateId; 2],
+    /// For an indeterminate operation: the latest indeterminate operation invoked before it
+    /// with the same effect, or `NIL`. See [`Search::run`]'s indeterminate phase.
+    twin_before: u32,
     /// A required operation that leaves the state unchanged in *every* state whose result
     /// matches its recorded one: a `Get`, a `Cas` answered `CasMismatch` (or expecting the
     /// value it sets), a `Delete` answered `NotFound`. (A `Put` of the value already there
     /// is not: elsewhere it would change the state.)
     read_only: bool,
+}
+
+impl PlanOp<'_> {
+    /// True if the operation may change the state: not a read, nor a read-only result.
+    fn is_writer(&self) -> bool {
+        !self.read_only && !matches!(self.effect, Effect::Get)
+    }
 }
 
 /// One event of the main list: a call or a return of an operation with a finite window.
@@ -557,11 +599,11 @@ struct Plan<'h> {
     ops: Vec<PlanOp<'h>>,
     /// How many operations have a finite window (the first `finite_count` of `ops`).
     finite_count: usize,
-    /// Every value some operation compares the register with for equality (a checked `Get`
-    /// or `CasMismatch` result, a `Cas` expectation), sorted: see [`Plan::is_observable`].
-    targets: Vec<&'h str>,
-    /// Memo of [`Plan::is_observable`].
-    observable: FastMap<StateId, bool>,
+    /// Every value some operation compares the register with for equality (see
+    /// [`PlanOp::observes`]), sorted by value.
+    targets: Vec<StateId>,
+    /// Memo of [`Plan::targets_extending`].
+    extending: FastMap<StateId, Vec<StateId>>,
 }
 
 impl<'h> Plan<'h> {
@@ -571,28 +613,10 @@ impl<'h> Plan<'h> {
         let mut states = StateTable::default();
         let initial = states.intern(initial);
         let mut plan_ops = Vec::with_capacity(ops.len());
-        let mut targets = Vec::new();
         for (origin, (&op, &relaxed)) in ops.iter().zip(relaxed).enumerate() {
             let Some(role) = role_of(op, relaxed) else {
                 continue;
             };
-            if let Op::Cas {
-                expected: Some(expected),
-                ..
-            } = &op.op
-            {
-                targets.push(expected.as_str());
-            }
-            if let (Outcome::Ok(result), Role::Required) = (&op.outcome, role) {
-                match result {
-                    OpResult::Value(value)
-                    | OpResult::CasMismatch {
-                        current: Some(value),
-                    } => targets.push(value.as_str()),
-                    OpResult::Ok | OpResult::NotFound | OpResult::CasMismatch { current: None } => {
-                    }
-                }
-            }
             let effect = match &op.op {
                 Op::Get { .. } => Effect::Get,
                 Op::Put { value, .. } => Effect::Put(states.intern(Some(value))),
@@ -622,23 +646,57 @@ impl<'h> Plan<'h> {
                 (Effect::Cas { expected, new }, Some(_)) => expected == new,
                 (Effect::Put(_) | Effect::Append(_) | Effect::Delete, Some(_)) => false,
             };
+            let target = match (read_only, effect, expect) {
+                (false, _, _) => None,
+                (true, _, Some(Res::Value(state) | Res::CasMismatch(state))) => Some(state),
+                (true, _, Some(Res::NotFound)) => Some(ABSENT),
+                (true, Effect::Cas { expected, .. }, Some(Res::Ok)) => Some(expected),
+                // A result this operation can never give (a `Get` answered `Ok`, say).
+                (true, _, _) => None,
+            };
+            // The values this operation compares the register with for equality.
+            let observes = [
+                match effect {
+                    Effect::Cas { expected, .. } if expected != ABSENT => expected,
+                    _ => NIL,
+                },
+                match expect {
+                    Some(Res::Value(value) | Res::CasMismatch(value)) if value != ABSENT => value,
+                    _ => NIL,
+                },
+            ];
             plan_ops.push(PlanOp {
                 role,
                 effect,
                 expect,
+                target,
+                observes,
+                twin_before: NIL,
                 read_only,
                 invoke_tick: op.invoke_tick,
-                complete_tick: op.complete_tick.unwrap_or(Tick::MAX),
+                complete_tick: match role {
+                    Role::Info => Tick::MAX,
+                    Role::Required | Role::Optional => op.complete_tick.expect("completed"),
+                },
                 origin,
             });
         }
         plan_ops.sort_by_key(|op| (op.role == Role::Info, op.invoke_tick, op.origin));
         let finite_count = plan_ops.iter().filter(|op| op.role != Role::Info).count();
+        let mut last_twin: FastMap<Effect<'h>, u32> = FastMap::default();
+        for (op, plan_op) in plan_ops.iter_mut().enumerate().skip(finite_count) {
+            plan_op.twin_before = last_twin.insert(plan_op.effect, op as u32).unwrap_or(NIL);
+        }
         assert!(
             u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
             "linearizability: too many operations on one key"
         );
-        targets.sort_unstable();
+        let mut targets: Vec<StateId> = plan_ops
+            .iter()
+            .flat_map(|op| op.observes)
+            .filter(|&target| target != NIL)
+            .collect();
+        targets.sort_unstable_by_key(|&target| states.value(target));
         targets.dedup();
         Plan {
             states,
@@ -646,27 +704,30 @@ impl<'h> Plan<'h> {
             ops: plan_ops,
             finite_count,
             targets,
-            observable: FastMap::default(),
+            extending: FastMap::default(),
         }
     }
 
-    /// True if some operation of the key could see `state`'s content: the value is a prefix
-    /// of a target (appends may extend it into that target). An optional operation that
-    /// produces an unobservable value without changing whether the key is present can only
-    /// be seen through appends, presence checks and overwrites, all of which would behave the
-    /// same without it; so the search leaves it out.
-    fn is_observable(&mut self, state: StateId) -> bool {
-        if let Some(&observable) = self.observable.get(&state) {
-            return observable;
+    /// The targets (see [`PlanOp::observes`]) whose value starts with `state`'s value, which
+    /// must be present: those that could see it, directly or after appends.
+    fn targets_extending(&mut self, state: StateId) -> &[StateId] {
+        if !self.extending.contains_key(&state) {
+            let value = self.states.value(state).expect("a present value");
+            let first = self
+                .targets
+                .partition_point(|&target| self.states.value(target) < Some(value));
+            let extending: Vec<StateId> = self.targets[first..]
+                .iter()
+                .copied()
+                .take_while(|&target| {
+                    self.states
+                        .value(target)
+                        .is_some_and(|target| target.starts_with(value))
+                })
+                .collect();
+            self.extending.insert(state, extending);
         }
-        let observable = self.states.value(state).is_some_and(|value| {
-            let first = self.targets.partition_point(|target| *target < value);
-            self.targets
-                .get(first)
-                .is_some_and(|target| target.starts_with(value))
-        });
-        self.observable.insert(state, observable);
-        observable
+        &self.extending[&state]
     }
 
     /// Applies operation `op` to `state`: the next state and the result.
@@ -697,7 +758,12 @@ impl<'h> Plan<'h> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Found {
     Linearizable,
-    NotLinearizable,
+    /// No linearization, and the search never had to look at an operation invoked after
+    /// `frontier_tick` to find that out: no candidate, and no writer or observer that the
+    /// lookahead relied on to prune.
+    NotLinearizable {
+        frontier_tick: Tick,
+    },
     OutOfSteps,
 }
 
@@ -838,8 +904,8 @@ fn encode_set(words: &[u64], out: &mut Vec<u64>) {
 enum Resume {
     /// Nowhere: the operation was a forced move, so the node has no other alternative.
     Forced,
-    /// After this call in the main list.
-    Main(u32),
+    /// After this call in the main list, in the same pass.
+    Main { node: u32, promising: bool },
     /// After this call in the indeterminate list, bounded by the node's first return.
     Info { node: u32, first_return: u32 },
     /// The node's last alternative (skipping an optional operation) was taken.
@@ -861,8 +927,9 @@ enum Cursor {
     /// Look for a forced move among the calls of the main list from this node on, up to the
     /// first return; then go on with `Main` from the first call.
     Forced(u32),
-    /// Try the calls of the main list from this node on, up to the first return.
-    Main(u32),
+    /// Try the calls of the main list from this node on, up to the first return: first the
+    /// promising ones (see [`Search::is_promising`]), then in a second pass the others.
+    Main { node: u32, promising: bool },
     /// Try the indeterminate calls from this node on that precede the first return.
     Info { node: u32, first_return: u32 },
     /// Skip the operation of the first return if it is optional, else backtrack.
@@ -893,6 +960,19 @@ struct Search {
     /// When the last move linearized an optional or indeterminate operation: the state before
     /// it, which the next linearized operation must tell apart from `state`. Else `NIL`.
     unobserved: StateId,
+    /// Counts moves and undos, so that `targets` knows when it is stale.
+    generation: u64,
+    /// The targets of the pending read-only operations at the node of `targets_generation`.
+    targets: Vec<StateId>,
+    targets_generation: u64,
+    /// Scratch space for [`Search::observers_can_succeed`].
+    observers: Vec<(StateId, Tick, Tick)>,
+    writers: Vec<u32>,
+    reach: Vec<bool>,
+    /// The latest tick the search depended on: see [`Found::NotLinearizable`].
+    frontier_tick: Tick,
+    /// Per target (see [`PlanOp::observes`]): how many operations not yet done compare with it.
+    live: Vec<u32>,
     required_left: usize,
     steps: u64,
 }
@@ -939,6 +1019,12 @@ impl Search {
             *node = i as u32 + 1;
         }
 
+        let mut live = vec![0; plan.states.values.len() + 1];
+        for target in plan.ops.iter().flat_map(|op| op.observes) {
+            if target != NIL {
+                live[target as usize] += 1;
+            }
+        }
         Search {
             main: Links::new(2 * finite.len()),
             events,
@@ -952,6 +1038,14 @@ impl Search {
             stack: Vec::new(),
             state: plan.initial,
             unobserved: NIL,
+            generation: 0,
+            targets: Vec::new(),
+            targets_generation: u64::MAX,
+            observers: Vec::new(),
+            writers: Vec::new(),
+            reach: Vec::new(),
+            frontier_tick: 0,
+            live,
             required_left: plan
                 .ops
                 .iter()
@@ -962,11 +1056,17 @@ impl Search {
     }
 
     fn run(&mut self, plan: &mut Plan<'_>, steps_max: u64) -> Found {
+        if let Some(deadline_tick) = self.unreachable_observer(plan) {
+            return Found::NotLinearizable {
+                frontier_tick: deadline_tick,
+            };
+        }
         let mut cursor = Cursor::Forced(self.main.first());
         loop {
             // Success is every required operation linearized: the optional and indeterminate
             // ones left may simply not have taken effect.
             if self.required_left == 0 {
+                self.assert_linearization(plan);
                 return Found::Linearizable;
             }
             if self.steps >= steps_max {
@@ -982,7 +1082,11 @@ impl Search {
                     );
                     let event = self.events[node as usize];
                     if event.is_return {
-                        Cursor::Main(self.main.first())
+                        self.frontier_tick = self.frontier_tick.max(event.tick);
+                        Cursor::Main {
+                            node: self.main.first(),
+                            promising: true,
+                        }
                     } else {
                         match self.try_force(plan, event.op) {
                             None => Cursor::Forced(self.main.next(node)),
@@ -992,7 +1096,7 @@ impl Search {
                         }
                     }
                 }
-                Cursor::Main(node) => {
+                Cursor::Main { node, promising } => {
                     // A required operation is still pending, so its return is still listed.
                     assert_ne!(
                         node,
@@ -1000,25 +1104,34 @@ impl Search {
                         "linearizability: a return is pending"
                     );
                     let event = self.events[node as usize];
-                    if event.is_return {
+                    if event.is_return && promising {
+                        Cursor::Main {
+                            node: self.main.first(),
+                            promising: false,
+                        }
+                    } else if event.is_return {
                         Cursor::Info {
                             node: self.info.first(),
                             first_return: node,
                         }
-                    } else if self.try_linearize(plan, event.op, Resume::Main(node)) {
+                    } else if self.try_mutate(plan, event.op, node, promising) {
                         Cursor::Forced(self.main.first())
                     } else {
-                        Cursor::Main(self.main.next(node))
+                        Cursor::Main {
+                            node: self.main.next(node),
+                            promising,
+                        }
                     }
                 }
                 Cursor::Info { node, first_return } => {
-                    let op = plan.finite_count as u32 + node - 1;
-                    let is_candidate = node != self.info.tail()
-                        && plan.ops[op as usize].invoke_tick
-                            <= self.events[first_return as usize].tick;
-                    if !is_candidate {
+                    let node = self.next_info_candidate(plan, node, first_return);
+                    if node == self.info.tail() {
                         Cursor::Skip { first_return }
-                    } else if self.try_linearize(plan, op, Resume::Info { node, first_return }) {
+                    } else if self.try_linearize(
+                        plan,
+                        plan.finite_count as u32 + node - 1,
+                        Resume::Info { node, first_return },
+                    ) {
                         Cursor::Forced(self.main.first())
                     } else {
                         Cursor::Info {
@@ -1037,11 +1150,16 @@ impl Search {
                 }
                 Cursor::Backtrack => {
                     let Some(frame) = self.stack.pop() else {
-                        return Found::NotLinearizable;
+                        return Found::NotLinearizable {
+                            frontier_tick: self.frontier_tick,
+                        };
                     };
                     self.undo(plan, frame);
                     match frame.resume {
-                        Resume::Main(node) => Cursor::Main(self.main.next(node)),
+                        Resume::Main { node, promising } => Cursor::Main {
+                            node: self.main.next(node),
+                            promising,
+                        },
                         Resume::Info { node, first_return } => Cursor::Info {
                             node: self.info.next(node),
                             first_return,
@@ -1051,6 +1169,47 @@ impl Search {
                 }
             };
         }
+    }
+
+    /// In the main pass `promising`, linearizes `op` if it belongs to that pass and
+    /// [`Search::try_linearize`] allows it.
+    fn try_mutate(&mut self, plan: &mut Plan<'_>, op: u32, node: u32, promising: bool) -> bool {
+        let Some(state) = self.check_move(plan, op) else {
+            return false;
+        };
+        if self.is_promising(plan, state) != promising {
+            return false;
+        }
+        self.enter_linearized(plan, op, state, Resume::Main { node, promising })
+    }
+
+    /// True if `state` is, or could be extended by appends into, the value some pending
+    /// read-only operation expects. Moves to promising states are tried first: they follow the
+    /// observations, so a depth-first search that orders them first rarely has to backtrack
+    /// over the many orders of concurrent writes that nobody observed. This is only an order;
+    /// every move is still tried.
+    fn is_promising(&mut self, plan: &Plan<'_>, state: StateId) -> bool {
+        if self.targets_generation != self.generation {
+            self.targets.clear();
+            let mut node = self.main.first();
+            while !self.events[node as usize].is_return {
+                let op = &plan.ops[self.events[node as usize].op as usize];
+                if let Some(target) = op.target {
+                    self.targets.push(target);
+                }
+                node = self.main.next(node);
+            }
+            self.targets_generation = self.generation;
+        }
+        let value = plan.states.value(state);
+        self.targets.iter().any(|&target| {
+            target == state
+                || value.is_some_and(|value| {
+                    plan.states
+                        .value(target)
+                        .is_some_and(|target| target.starts_with(value))
+                })
+        })
     }
 
     /// The state after linearizing `op` at the current node, if the model agrees with its
@@ -1065,7 +1224,8 @@ impl Search {
         // one whose effect nothing can observe may as well not have either.
         if plan_op.role != Role::Required
             && (state == self.state
-                || ((state == ABSENT) == (self.state == ABSENT) && !plan.is_observable(state)))
+                || ((state == ABSENT) == (self.state == ABSENT)
+                    && !self.is_observable(plan, state)))
         {
             return None;
         }
@@ -1110,7 +1270,7 @@ impl Search {
 
     fn enter_linearized(
         &mut self,
-        plan: &Plan<'_>,
+        plan: &mut Plan<'_>,
         op: u32,
         state: StateId,
         resume: Resume,
@@ -1123,11 +1283,191 @@ impl Search {
         if required {
             self.required_left -= 1;
         }
+        if !self.observers_can_succeed(plan) {
+            let frame = self.stack.pop().expect("just pushed");
+            self.undo(plan, frame);
+            return false;
+        }
         true
     }
 
+    /// Lookahead after a move: false if some pending read-only operation (one whose call is
+    /// before the first pending return) can no longer see the value it expects before it
+    /// completes, whatever the operations still to be linearized do. The register's value can
+    /// only be reached by overwriting it (`Put`, a successful `Cas`, `Delete`) and then
+    /// appending, so the check asks whether the expected value is the current value, or a
+    /// value some pending writer sets, followed by suffixes of pending appends (in any number
+    /// and order: an over-approximation, so a node is never pruned wrongly). This catches a
+    /// wrong guess among concurrent writes as soon as an observer rules it out, instead of
+    /// when that observer's deadline arrives.
+    fn observers_can_succeed(&mut self, plan: &Plan<'_>) -> bool {
+        let mut observers = std::mem::take(&mut self.observers);
+        observers.clear();
+        let mut node = self.main.first();
+        let mut extra = 0;
+        while node != self.main.tail() && extra < LOOKAHEAD_EVENTS {
+            let event = self.events[node as usize];
+            if event.is_return {
+                extra += 1;
+            } else {
+                let op = &plan.ops[event.op as usize];
+                if let Some(target) = op.target.filter(|&target| target != self.state) {
+                    observers.push((target, op.invoke_tick, op.complete_tick));
+                }
+            }
+            node = self.main.next(node);
+        }
+        let Some(horizon_tick) = observers.iter().map(|&(_, _, tick)| tick).max() else {
+            self.observers = observers;
+            return true;
+        };
+        // Writers not yet linearized that are invoked by the horizon.
+        self.writers.clear();
+        let mut node = self.main.first();
+        while node != self.main.tail() && self.events[node as usize].tick <= horizon_tick {
+            let event = self.events[node as usize];
+            if !event.is_return && plan.ops[event.op as usize].is_writer() {
+                self.writers.push(event.op);
+            }
+            node = self.main.next(node);
+        }
+        let mut node = self.info.first();
+        while node != self.info.tail() {
+            let op = plan.finite_count as u32 + node - 1;
+            if plan.ops[op as usize].invoke_tick > horizon_tick {
+                break;
+            }
+            self.writers.push(op);
+            node = self.info.next(node);
+        }
+        let dead = observers
+            .iter()
+            .find(|&&(target, _, deadline_tick)| !self.can_reach(plan, target, deadline_tick))
+            .copied();
+        self.observers = observers;
+        match dead {
+            // The verdict now depends on this observer and on every writer invoked by its
+            // deadline: see `Found::NotLinearizable`.
+            Some((_, _, deadline_tick)) => {
+                self.frontier_tick = self.frontier_tick.max(deadline_tick);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// A cheap check before the search: the earliest deadline (completion tick) of a required
+    /// read-only operation whose value nothing in the whole history could produce by then (not
+    /// the initial value, no `Put` or `Cas` setting it, no `Append` of one of its suffixes, no
+    /// `Delete` for absence), if there is one. Such a history fails at once, whatever the
+    /// order, and the verdict depends on nothing invoked after that deadline.
+    fn unreachable_observer(&self, plan: &Plan<'_>) -> Option<Tick> {
+        let mut set_tick: FastMap<StateId, Tick> = FastMap::default();
+        let mut append_tick: FastMap<&str, Tick> = FastMap::default();
+        let mut delete_tick = Tick::MAX;
+        for op in plan.ops.iter().filter(|op| op.is_writer()) {
+            let earliest = match op.effect {
+                Effect::Put(value) | Effect::Cas { new: value, .. } => {
+                    set_tick.entry(value).or_insert(Tick::MAX)
+                }
+                Effect::Append(suffix) => append_tick.entry(suffix).or_insert(Tick::MAX),
+                Effect::Delete => &mut delete_tick,
+                Effect::Get => continue,
+            };
+            *earliest = (*earliest).min(op.invoke_tick);
+        }
+        let by =
+            |tick: Option<&Tick>, deadline_tick: Tick| tick.is_some_and(|&t| t <= deadline_tick);
+        plan.ops[..plan.finite_count]
+            .iter()
+            .filter(|op| op.role == Role::Required)
+            .filter(|op| {
+                let Some(target) = op.target else {
+                    return false;
+                };
+                let deadline_tick = op.complete_tick;
+                let reachable = target == plan.initial
+                    || match plan.states.value(target) {
+                        None => delete_tick <= deadline_tick,
+                        Some(value) => {
+                            by(set_tick.get(&target), deadline_tick)
+                                || value
+                                    .char_indices()
+                                    .map(|(i, _)| &value[i..])
+                                    .chain([""])
+                                    .any(|suffix| by(append_tick.get(suffix), deadline_tick))
+                        }
+                    };
+                !reachable
+            })
+            .map(|op| op.complete_tick)
+            .min()
+    }
+
+    /// True if the writers in `self.writers` invoked by `deadline_tick` could take the register
+    /// from its current state to `target` (over-approximated: see
+    /// [`Search::observers_can_succeed`]).
+    fn can_reach(&mut self, plan: &Plan<'_>, target: StateId, deadline_tick: Tick) -> bool {
+        let writers = self
+            .writers
+            .iter()
+            .map(|&op| &plan.ops[op as usize])
+            .filter(|op| op.invoke_tick <= deadline_tick);
+        let Some(target) = plan.states.value(target) else {
+            return writers
+                .clone()
+                .any(|op| matches!(op.effect, Effect::Delete));
+        };
+        let target = target.as_bytes();
+        // reach[i]: the register can hold target[..i] (as a present value).
+        self.reach.clear();
+        self.reach.resize(target.len() + 1, false);
+        let seed = |reach: &mut Vec<bool>, value: &[u8]| {
+            if target.starts_with(value) {
+                reach[value.len()] = true;
+            }
+        };
+        // Starting from absent, the first append creates the key.
+        let mut from_absent = match plan.states.value(self.state) {
+            Some(value) => {
+                seed(&mut self.reach, value.as_bytes());
+                false
+            }
+            None => true,
+        };
+        for op in writers.clone() {
+            match op.effect {
+                Effect::Put(value) | Effect::Cas { new: value, .. } => {
+                    let value = plan.states.value(value).expect("writes a value");
+                    seed(&mut self.reach, value.as_bytes());
+                }
+                Effect::Delete => from_absent = true,
+                Effect::Get | Effect::Append(_) => {}
+            }
+        }
+        let suffixes = writers.filter_map(|op| match op.effect {
+            Effect::Append(suffix) => Some(suffix.as_bytes()),
+            _ => None,
+        });
+        if from_absent {
+            for suffix in suffixes.clone() {
+                seed(&mut self.reach, suffix);
+            }
+        }
+        for i in 0..target.len() {
+            if self.reach[i] {
+                for suffix in suffixes.clone().filter(|s| !s.is_empty()) {
+                    if target[i..].starts_with(suffix) {
+                        self.reach[i + suffix.len()] = true;
+                    }
+                }
+            }
+        }
+        self.reach[target.len()]
+    }
+
     /// Decides that optional `op` never took effect, if the node that leads to is new.
-    fn try_skip(&mut self, plan: &Plan<'_>, op: u32) -> bool {
+    fn try_skip(&mut self, plan: &mut Plan<'_>, op: u32) -> bool {
         self.enter(plan, op, self.state, NIL, Resume::Skipped)
     }
 
@@ -1135,7 +1475,7 @@ impl Search {
     /// before.
     fn enter(
         &mut self,
-        plan: &Plan<'_>,
+        plan: &mut Plan<'_>,
         op: u32,
         state: StateId,
         unobserved: StateId,
@@ -1146,7 +1486,14 @@ impl Search {
         encode_set(&self.done_finite, &mut self.key);
         // The pruning rule makes the allowed futures depend on it, so it is part of the node.
         self.key.push(u64::from(unobserved));
-        if !self.cache.insert(&self.key, state, &self.done_info) {
+        // All present values that no pending operation can see behave alike from here on:
+        // every comparison rejects them and appending keeps them unseen. So they are one node.
+        let key_state = if state != ABSENT && !self.is_observable(plan, state) {
+            DEAD
+        } else {
+            state
+        };
+        if !self.cache.insert(&self.key, key_state, &self.done_info) {
             self.toggle_done(plan, op);
             return false;
         }
@@ -1158,6 +1505,7 @@ impl Search {
         });
         self.state = state;
         self.unobserved = unobserved;
+        self.generation += 1;
         if (op as usize) < plan.finite_count {
             self.main.unlink(self.call_node[op as usize]);
             self.main.unlink(self.return_node[op as usize]);
@@ -1179,19 +1527,136 @@ impl Search {
         self.toggle_done(plan, frame.op);
         self.state = frame.state_before;
         self.unobserved = frame.unobserved_before;
+        self.generation += 1;
         if plan.ops[op].role == Role::Required {
             self.required_left += 1;
         }
     }
 
-    fn toggle_done(&mut self, plan: &Plan<'_>, op: u32) {
+    /// The first node of the indeterminate list, from `node` on, whose operation is invoked
+    /// before `first_return` and is worth a try; the list's tail if none. The operations
+    /// passed over are those [`Search::check_move`] would refuse for reasons known without
+    /// applying them, or twins (below); skipping them is cheap, so it costs no search step.
+    fn next_info_candidate(
+        &mut self,
+        plan: &mut Plan<'_>,
+        mut node: u32,
+        first_return: u32,
+    ) -> u32 {
+        let bound_tick = self.events[first_return as usize].tick;
+        while node != self.info.tail() {
+            let op = plan.finite_count as u32 + node - 1;
+            let plan_op = plan.ops[op as usize];
+            if plan_op.invoke_tick > bound_tick {
+                return self.info.tail();
+            }
+            // Indeterminate operations with the same effect are interchangeable, and the
+            // earliest invoked may stand in for any later one (its window starts earlier and
+            // never ends). So only the earliest pending one is tried, which spares the search
+            // every other choice among twins.
+            let worth = self.is_first_twin(plan, op)
+                && match plan_op.effect {
+                    // A blind write never tells the states before and after an optional
+                    // operation apart, never changes a state into itself, and must be seen.
+                    Effect::Put(value) => {
+                        self.unobserved == NIL
+                            && value != self.state
+                            && (self.state == ABSENT || self.is_observable(plan, value))
+                    }
+                    Effect::Delete => self.unobserved == NIL && self.state != ABSENT,
+                    Effect::Get | Effect::Append(_) | Effect::Cas { .. } => true,
+                };
+            if worth {
+                return node;
+            }
+            node = self.info.next(node);
+        }
+        node
+    }
+
+    /// Replays the linearization on the stack against the model and asserts that it is one:
+    /// every required operation once, with its recorded result, and no operation before one
+    /// that completed before it was invoked. The pruning rules are subtle; this keeps a bug
+    /// in them from ever passing a history silently.
+    fn assert_linearization(&self, plan: &mut Plan<'_>) {
+        let mut state = plan.initial;
+        let mut invoke_tick_max = 0;
+        let mut required = 0;
+        for frame in self
+            .stack
+            .iter()
+            .filter(|f| !matches!(f.resume, Resume::Skipped))
+        {
+            let op = plan.ops[frame.op as usize];
+            assert!(
+                op.complete_tick >= invoke_tick_max,
+                "linearizability: linearized {op:?} after an operation invoked after it completed"
+            );
+            invoke_tick_max = invoke_tick_max.max(op.invoke_tick);
+            let (next, result) = plan.apply(state, frame.op);
+            assert!(
+                op.expect.map_or(true, |expected| expected == result),
+                "linearizability: linearized {op:?} with the wrong result {result:?}"
+            );
+            state = next;
+            required += usize::from(op.role == Role::Required);
+        }
+        let required_total = plan
+            .ops
+            .iter()
+            .filter(|op| op.role == Role::Required)
+            .count();
+        assert_eq!(
+            required, required_total,
+            "linearizability: a required operation is missing"
+        );
+    }
+
+    /// True unless an indeterminate twin of `op` invoked before it is still pending.
+    fn is_first_twin(&self, plan: &Plan<'_>, op: u32) -> bool {
+        let twin = plan.ops[op as usize].twin_before;
+        twin == NIL || self.is_done(plan, twin)
+    }
+
+    fn is_done(&self, plan: &Plan<'_>, op: u32) -> bool {
         let op = op as usize;
         let (set, bit) = if op < plan.finite_count {
-            (&mut self.done_finite, op)
+            (&self.done_finite, op)
         } else {
-            (&mut self.done_info, op - plan.finite_count)
+            (&self.done_info, op - plan.finite_count)
+        };
+        set[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    /// Marks `op` done or not done, and counts the targets it can still see.
+    fn toggle_done(&mut self, plan: &Plan<'_>, op: u32) {
+        let index = op as usize;
+        let (set, bit) = if index < plan.finite_count {
+            (&mut self.done_finite, index)
+        } else {
+            (&mut self.done_info, index - plan.finite_count)
         };
         set[bit / 64] ^= 1 << (bit % 64);
+        let now_done = set[bit / 64] & (1 << (bit % 64)) != 0;
+        for target in plan.ops[index].observes {
+            if target != NIL {
+                let live = &mut self.live[target as usize];
+                *live = if now_done { *live - 1 } else { *live + 1 };
+            }
+        }
+    }
+
+    /// True if some pending operation could still see `state`'s value: it is a prefix of
+    /// (appends may extend it into) a value a pending operation compares with. An optional
+    /// operation that produces an unseeable value without changing whether the key is present
+    /// can only matter through appends, presence checks and overwrites, all of which would
+    /// behave the same without it; so the search leaves it out.
+    fn is_observable(&self, plan: &mut Plan<'_>, state: StateId) -> bool {
+        state != ABSENT
+            && plan
+                .targets_extending(state)
+                .iter()
+                .any(|&target| self.live[target as usize] > 0)
     }
 }
 
@@ -1978,6 +2443,222 @@ mod tests {
                     ops: vec![history[i].clone()],
                 };
                 prop_assert_eq!(report.verdict, expected);
+            }
+        }
+
+        /// One operation for [`brute_force`]: `expect: None` accepts any result; an optional
+        /// operation may also not take effect at all.
+        #[derive(Debug, Clone)]
+        struct BruteOp {
+            op: Op,
+            invoke_tick: Tick,
+            /// `None`: never completes.
+            complete_tick: Option<Tick>,
+            expect: Option<OpResult>,
+            optional: bool,
+        }
+
+        impl BruteOp {
+            /// How `check` sees `op`; `None` if it drops it. Relaxed operations become optional
+            /// within their windows.
+            fn of(op: &HistoryOp, relaxed: bool) -> Option<BruteOp> {
+                let (expect, optional, complete_tick) = match (&op.outcome, op.complete_tick) {
+                    (Outcome::Fail, _) => return None,
+                    (Outcome::Ok(result), Some(tick)) if !relaxed => {
+                        (Some(result.clone()), false, Some(tick))
+                    }
+                    (Outcome::Ok(_), Some(tick)) => (None, true, Some(tick)),
+                    (Outcome::Ok(_), None) | (Outcome::Info, _) => (None, true, None),
+                };
+                Some(BruteOp {
+                    op: op.op.clone(),
+                    invoke_tick: op.invoke_tick,
+                    complete_tick,
+                    expect,
+                    optional,
+                })
+            }
+        }
+
+        /// Exhaustive reference: tries every order (and every subset of the optional
+        /// operations) that respects real time, with calls at a tick before returns at it.
+        fn brute_force(ops: &[BruteOp], initial: Option<&str>) -> bool {
+            fn search(
+                ops: &[BruteOp],
+                done: u32,
+                store: &KvStore,
+                failed: &mut std::collections::BTreeSet<(u32, Option<String>)>,
+            ) -> bool {
+                if (0..ops.len()).all(|i| done & (1 << i) != 0 || ops[i].optional) {
+                    return true;
+                }
+                let key = (done, store.get("k").map(str::to_owned));
+                if failed.contains(&key) {
+                    return false;
+                }
+                for i in (0..ops.len()).filter(|&i| done & (1 << i) == 0) {
+                    // An optional operation may be dropped at any time.
+                    if ops[i].optional && search(ops, done | 1 << i, store, failed) {
+                        return true;
+                    }
+                    // Nothing still pending may have completed before `i` was invoked.
+                    let blocked = (0..ops.len()).any(|j| {
+                        j != i
+                            && done & (1 << j) == 0
+                            && ops[j].complete_tick.is_some_and(|c| c < ops[i].invoke_tick)
+                    });
+                    if blocked {
+                        continue;
+                    }
+                    let mut next = store.clone();
+                    let result = next.apply(&ops[i].op);
+                    if ops[i].expect.as_ref().map_or(true, |e| *e == result)
+                        && search(ops, done | 1 << i, &next, failed)
+                    {
+                        return true;
+                    }
+                }
+                failed.insert(key);
+                false
+            }
+            assert!(ops.len() < 32);
+            assert!(ops.iter().all(|op| op.op.key() == "k"));
+            let mut store = KvStore::new();
+            if let Some(initial) = initial {
+                store.apply(&put("k", initial));
+            }
+            search(ops, 0, &store, &mut Default::default())
+        }
+
+        fn any_small_op() -> impl Strategy<Value = Op> {
+            let v = prop_oneof![Just(s("0")), Just(s("1")), Just(s(""))];
+            let expected = proptest::option::of(prop_oneof![
+                Just(s("0")),
+                Just(s("1")),
+                Just(s("")),
+                Just(s("01")),
+            ]);
+            prop_oneof![
+                3 => Just(get("k")),
+                2 => v.clone().prop_map(|v| put("k", &v)),
+                2 => v.clone().prop_map(|v| append("k", &v)),
+                1 => Just(delete("k")),
+                2 => (expected, v).prop_map(|(e, v)| cas("k", e.as_deref(), &v)),
+            ]
+        }
+
+        /// A result `op` could plausibly give (`pick` chooses which), so that corrupted
+        /// histories are subtly wrong rather than obviously impossible.
+        fn plausible_result(op: &Op, pick: u8) -> OpResult {
+            const VALUES: [&str; 5] = ["", "0", "1", "01", "10"];
+            let some_value = || Some(s(VALUES[usize::from(pick / 2) % VALUES.len()]));
+            match (op, pick % 2) {
+                (Op::Get { .. }, 0) => OpResult::NotFound,
+                (Op::Get { .. }, _) => OpResult::Value(some_value().unwrap()),
+                (Op::Delete { .. }, 0) => OpResult::NotFound,
+                (Op::Cas { .. }, 0) if pick % 4 == 0 => OpResult::CasMismatch { current: None },
+                (Op::Cas { .. }, 0) => OpResult::CasMismatch {
+                    current: some_value(),
+                },
+                _ => OpResult::Ok,
+            }
+        }
+
+        /// A small history: operations with random windows, executed at a random instant of
+        /// their window (so the history is linearizable) unless `corrupt` replaces one result.
+        fn any_small_history() -> impl Strategy<Value = (Vec<HistoryOp>, Option<String>)> {
+            let one = (
+                any_small_op(),
+                0..20u64,
+                0..12u64,
+                0..=100u64,
+                0..20u8,
+                any::<u8>(),
+            );
+            (
+                proptest::collection::vec(one, 0..9),
+                proptest::option::of(any::<prop::sample::Index>()),
+                prop_oneof![Just(None), Just(Some(s(""))), Just(Some(s("0")))],
+            )
+                .prop_map(|(raw, corrupt, initial)| {
+                    let mut store = KvStore::new();
+                    if let Some(initial) = &initial {
+                        store.apply(&put("k", initial));
+                    }
+                    // (instant, index, applied)
+                    let mut order: Vec<(u64, usize, bool)> = Vec::new();
+                    let mut history: Vec<HistoryOp> = Vec::new();
+                    for (i, (op, invoke, len, at_percent, fate, _)) in raw.iter().enumerate() {
+                        let complete = invoke + len;
+                        let at = invoke * 100 + len * at_percent;
+                        let (outcome, complete_tick, applied) = match fate {
+                            0..=13 => (Outcome::Ok(OpResult::Ok), Some(complete), true),
+                            14 | 15 => (Outcome::Info, Some(complete), true),
+                            16 => (Outcome::Info, Some(complete), false),
+                            17 => (Outcome::Fail, Some(complete), false),
+                            18 => (Outcome::Info, None, true),
+                            _ => (Outcome::Ok(OpResult::Ok), None, false),
+                        };
+                        order.push((at, i, applied));
+                        history.push(HistoryOp {
+                            client: i as u64,
+                            op: op.clone(),
+                            invoke_tick: *invoke,
+                            complete_tick,
+                            outcome,
+                        });
+                    }
+                    order.sort_unstable();
+                    for (_, i, applied) in order {
+                        if applied {
+                            let result = store.apply(&history[i].op);
+                            if let Outcome::Ok(r) = &mut history[i].outcome {
+                                *r = result;
+                            }
+                        }
+                    }
+                    if let Some(pick) = corrupt {
+                        let i = pick.index(raw.len().max(1));
+                        if let Some(op) = history.get_mut(i) {
+                            if matches!(op.outcome, Outcome::Ok(_)) {
+                                op.outcome = Outcome::Ok(plausible_result(&op.op, raw[i].5));
+                            }
+                        }
+                    }
+                    (history, initial)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// The checker agrees with exhaustive search, both ways, on small histories; and a
+            /// witness is a proof: it fails on its own, and with every other operation of the
+            /// history relaxed.
+            #[test]
+            fn agrees_with_brute_force((history, initial) in any_small_history()) {
+                let initial = initial.as_deref();
+                let report = check(&history, initial, &Limits::default());
+                let brute: Vec<BruteOp> =
+                    history.iter().filter_map(|op| BruteOp::of(op, false)).collect();
+                let expected = brute_force(&brute, initial);
+                match &report.verdict {
+                    Verdict::Linearizable => prop_assert!(expected, "checker says linearizable"),
+                    Verdict::Unknown { .. } => prop_assert!(false, "small history: {:?}", report),
+                    Verdict::NotLinearizable { key, ops } => {
+                        prop_assert!(!expected, "checker says not linearizable: {:?}", ops);
+                        prop_assert_eq!(key.as_str(), "k");
+                        let alone: Vec<BruteOp> =
+                            ops.iter().filter_map(|op| BruteOp::of(op, false)).collect();
+                        prop_assert_eq!(alone.len(), ops.len());
+                        prop_assert!(!brute_force(&alone, initial), "witness alone: {:?}", ops);
+                        let relaxed: Vec<BruteOp> = history
+                            .iter()
+                            .filter_map(|op| BruteOp::of(op, !ops.contains(op)))
+                            .collect();
+                        prop_assert!(!brute_force(&relaxed, initial), "witness in context: {:?}", ops);
+                    }
+                }
             }
         }
     }

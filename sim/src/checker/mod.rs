@@ -16,6 +16,7 @@ use raftsim_protocol::raft::Command;
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
 use crate::cluster::{Cluster, Observation};
+use crate::node::ProtocolConfig;
 
 /// A broken property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,10 @@ pub trait ClusterView {
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term>;
     /// Fingerprint of a node's log entry's command.
     fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64>;
+    /// Whether a node is running.
+    fn is_up(&self, node: NodeId) -> bool {
+        self.node_state(node).is_some()
+    }
 }
 
 /// A stable fingerprint of a command (what a log entry does).
@@ -89,41 +94,50 @@ impl ClusterView for Cluster {
         self.node(node).map(|n| NodeState {
             role: n.role(),
             term: n.term(),
-            last_index: n.log().last_index(),
+            last_index: n.last_index(),
             commit_index: n.commit_index(),
-            truncations_total: n.truncations_total(),
+            truncations_total: n.as_raft().map_or(0, |r| r.truncations_total()),
         })
     }
 
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term> {
-        self.node(node).and_then(|n| n.log().term(index))
+        self.node(node)
+            .and_then(|n| n.as_raft())
+            .and_then(|n| n.log().term(index))
     }
 
     fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
         self.node(node)
+            .and_then(|n| n.as_raft())
             .and_then(|n| n.log().entry(index))
             .map(|e| command_fingerprint(&e.command))
     }
 }
 
-/// Every online checker, run together.
+/// Every online checker that applies to the run's protocol, run together.
 #[derive(Debug, Default)]
 pub struct Checkers {
-    /// The Raft paper's five properties.
-    pub raft: raft::RaftSafety,
+    /// The Raft paper's five properties (Raft only).
+    pub raft: Option<raft::RaftSafety>,
     /// Exactly-once application per replica.
     pub exactly_once: client::ExactlyOnce,
-    /// Acknowledged writes survive in every later leader.
-    pub durability: client::Durability,
+    /// Acknowledged writes survive in every later leader (Raft only).
+    pub durability: Option<client::Durability>,
+    /// Acknowledged writes are on a quorum of replicas (leader-follower store only).
+    pub quorum_durability: Option<client::QuorumDurability>,
 }
 
 impl Checkers {
-    /// Fresh checkers for `nodes_count` nodes.
-    pub fn new(nodes_count: u32) -> Checkers {
+    /// Fresh checkers for a cluster running `protocol`.
+    pub fn new(protocol: &ProtocolConfig) -> Checkers {
+        let n = protocol.nodes_count();
         Checkers {
-            raft: raft::RaftSafety::new(nodes_count),
-            exactly_once: client::ExactlyOnce::new(nodes_count),
-            durability: client::Durability::default(),
+            raft: protocol.raft().map(|_| raft::RaftSafety::new(n)),
+            exactly_once: client::ExactlyOnce::new(n),
+            durability: protocol.raft().map(|_| client::Durability::default()),
+            quorum_durability: protocol
+                .replication()
+                .map(|c| client::QuorumDurability::new(n, c.quorum as u32)),
         }
     }
 
@@ -134,9 +148,16 @@ impl Checkers {
         observation: &Observation,
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
-        self.raft.observe(now, observation, view)?;
+        if let Some(r) = self.raft.as_mut() {
+            r.observe(now, observation, view)?;
+        }
         self.exactly_once.observe(now, observation)?;
-        self.durability.observe(now, observation, view)?;
+        if let Some(d) = self.durability.as_mut() {
+            d.observe(now, observation, view)?;
+        }
+        if let Some(q) = self.quorum_durability.as_mut() {
+            q.observe(observation);
+        }
         Ok(())
     }
 
@@ -147,7 +168,10 @@ impl Checkers {
         node: NodeId,
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
-        self.raft.check_node(now, node, view)
+        match self.raft.as_mut() {
+            Some(r) => r.check_node(now, node, view),
+            None => Ok(()),
+        }
     }
 
     /// A client received an acknowledgement for a write.
@@ -158,7 +182,13 @@ impl Checkers {
         seq: Seq,
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
-        self.durability.acknowledged(now, client, seq, view)
+        if let Some(d) = self.durability.as_mut() {
+            d.acknowledged(now, client, seq, view)?;
+        }
+        if let Some(q) = self.quorum_durability.as_mut() {
+            q.acknowledged(now, client, seq, view)?;
+        }
+        Ok(())
     }
 }
 

@@ -306,6 +306,23 @@ pub enum Expectation {
     /// `expect converged`: every running node holds the same store (the leader-follower
     /// protocol's convergence).
     Converged,
+    /// `expect note "text"` / `expect note <node> "text"`: some node (or that node) reported a
+    /// status line containing the text (protocol notes such as `2/2 followers responded`).
+    Note {
+        /// The node, if one is named.
+        node: Option<NodeRef>,
+        /// Text the note must contain.
+        text: String,
+    },
+    /// `expect stat <name> <cmp> N`: a run counter (`commits`, `corrupt-rejected`, ...).
+    Stat {
+        /// The counter's name.
+        name: String,
+        /// Comparison.
+        cmp: Cmp,
+        /// Value.
+        value: u64,
+    },
 }
 
 /// A client operation in a script.
@@ -414,6 +431,8 @@ pub enum Command {
     },
     /// `print "text"`: print a line to the scenario output.
     Print(String),
+    /// `print stat <name>`: print a run counter (see `expect stat`).
+    PrintStat(String),
     /// `heal-all within N ticks`: the heal phase — stop all faults, restart/resume every node,
     /// and require liveness (a leader, every pending operation done) within the bound.
     Liveness {

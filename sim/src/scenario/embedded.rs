@@ -40,6 +40,16 @@ pub const RAFT: &[Embedded] = &[
     scenario!("raft", 6, "full pipeline", "full-pipeline.scn"),
 ];
 
+/// The leader-follower harness (W11 R1–R7).
+pub const REPLICATION: &[Embedded] = &[
+    scenario!("replication", 1, "connectivity", "connectivity.scn"),
+    scenario!("replication", 2, "log shipping", "log-shipping.scn"),
+    scenario!("replication", 3, "quorum ack", "quorum-ack.scn"),
+    scenario!("replication", 4, "conflict lww", "conflict-lww.scn"),
+    scenario!("replication", 5, "failure rejoin", "failure-rejoin.scn"),
+    scenario!("replication", 6, "full pipeline", "full-pipeline.scn"),
+];
+
 /// Further Raft scenarios (not part of the harness count, but snapshotted and run by tests).
 pub const RAFT_BONUS: &[Embedded] = &[
     scenario!("raft", 7, "prevote", "prevote.scn"),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use raftsim_protocol::kv::OpResult;
 use raftsim_protocol::node::{ClientResponse, Role};
 use raftsim_protocol::raft::Config as RaftConfig;
+use raftsim_protocol::replication::Config as ReplicationConfig;
 use raftsim_protocol::types::{NodeId, Tick};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,7 @@ use crate::checker::linearizability::Verdict;
 use crate::cluster::{ClusterConfig, FaultAction};
 use crate::faults::FaultConfig;
 use crate::network::NetworkConfig;
+use crate::node::ProtocolConfig;
 use crate::rng::{stream, Stream};
 use crate::run::{Failure, RunConfig, RunReport, Sim};
 use crate::trace::{Trace, TraceEvent};
@@ -65,31 +67,117 @@ impl ScenarioOutcome {
     }
 }
 
+fn parse_on_off(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!(
+            "cluster setting `{key}` takes on|off, not `{value}`"
+        )),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+    value
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("cluster setting `{key}` takes a number, not `{value}`"))
+}
+
 /// Build the run configuration a scenario's `cluster` line describes.
+///
+/// Settings beyond the common ones (`extra` in the syntax tree): for every protocol
+/// `client-skew=S1,S2,...` (each client's clock skew in ticks, signed); for
+/// `protocol=replication` also `keepalive=N`, `pipeline=on|off`, `read-from-follower=on|off`,
+/// `retain=N` (records the leader keeps for catch-up), `leader=N` and `client-timestamps=on|off`
+/// (order writes by the clients' clocks instead of the leader's).
 pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunConfig, String> {
-    if spec.protocol == Some(Protocol::Replication) {
-        return Err(
-            "protocol=replication: the leader-follower store is not part of this build yet".into(),
-        );
-    }
-    if let Some((key, _)) = spec.extra.first() {
-        return Err(format!("unknown cluster setting `{key}` for protocol=raft"));
-    }
     let nodes = spec.nodes.unwrap_or(3);
-    let (election_min, election_max) = spec.election_ticks.unwrap_or((150, 300));
-    let lease_reads = spec.lease_reads.unwrap_or(false);
-    let raft = RaftConfig {
+    let protocol_kind = spec.protocol.unwrap_or(Protocol::Raft);
+    let mut clock_skew_ticks = Vec::new();
+    let mut replication = ReplicationConfig {
         nodes_count: nodes,
-        election_timeout_ticks_min: election_min,
-        election_timeout_ticks_max: election_max,
-        heartbeat_ticks: spec.heartbeat_ticks.unwrap_or(50),
-        pre_vote: spec.pre_vote.unwrap_or(false),
-        check_quorum: spec.check_quorum.unwrap_or(lease_reads),
-        lease_reads,
-        lease_ticks: spec.lease_ticks.unwrap_or(100),
-        ..RaftConfig::default()
+        ..ReplicationConfig::default()
     };
-    raft.validate().map_err(|e| e.to_string())?;
+    if let Some(q) = spec.quorum {
+        replication.quorum = q as usize;
+    }
+    if let Some(h) = spec.heartbeat_ticks {
+        replication.heartbeat_ticks = h;
+    }
+    for (key, value) in &spec.extra {
+        match (key.as_str(), protocol_kind) {
+            ("client-skew", _) => {
+                clock_skew_ticks = value
+                    .split(',')
+                    .map(|v| parse_number::<i64>(key, v.trim()))
+                    .collect::<Result<_, _>>()?;
+            }
+            ("keepalive", Protocol::Replication) => {
+                replication.keepalive_timeout_ticks = parse_number(key, value)?
+            }
+            ("pipeline", Protocol::Replication) => replication.pipeline = parse_on_off(key, value)?,
+            ("read-from-follower", Protocol::Replication) => {
+                replication.read_from_follower = parse_on_off(key, value)?
+            }
+            ("client-timestamps", Protocol::Replication) => {
+                replication.client_timestamps = parse_on_off(key, value)?
+            }
+            ("retain", Protocol::Replication) => {
+                replication.wal_retain_records = parse_number(key, value)?
+            }
+            ("leader", Protocol::Replication) => {
+                replication.leader = parse_number(key, value.trim_start_matches('n'))?
+            }
+            _ => {
+                return Err(format!(
+                    "unknown cluster setting `{key}` for protocol={}",
+                    match protocol_kind {
+                        Protocol::Raft => "raft",
+                        Protocol::Replication => "replication",
+                    }
+                ))
+            }
+        }
+    }
+    let protocol = match protocol_kind {
+        Protocol::Raft => {
+            let (election_min, election_max) = spec.election_ticks.unwrap_or((150, 300));
+            let lease_reads = spec.lease_reads.unwrap_or(false);
+            if spec.quorum.is_some() {
+                return Err("`quorum` is a protocol=replication setting".into());
+            }
+            ProtocolConfig::Raft(RaftConfig {
+                nodes_count: nodes,
+                election_timeout_ticks_min: election_min,
+                election_timeout_ticks_max: election_max,
+                heartbeat_ticks: spec.heartbeat_ticks.unwrap_or(50),
+                pre_vote: spec.pre_vote.unwrap_or(false),
+                check_quorum: spec.check_quorum.unwrap_or(lease_reads),
+                lease_reads,
+                lease_ticks: spec.lease_ticks.unwrap_or(100),
+                ..RaftConfig::default()
+            })
+        }
+        Protocol::Replication => {
+            for (set, name) in [
+                (spec.election_ticks.is_some(), "election"),
+                (spec.pre_vote.is_some(), "pre-vote"),
+                (spec.check_quorum.is_some(), "check-quorum"),
+                (spec.lease_reads.is_some(), "lease-reads"),
+                (spec.lease_ticks.is_some(), "lease"),
+            ] {
+                if set {
+                    return Err(format!("`{name}` is a protocol=raft setting"));
+                }
+            }
+            if spec.quorum.is_none() {
+                replication.quorum = nodes as usize / 2 + 1;
+            }
+            ProtocolConfig::Replication(replication)
+        }
+    };
+    protocol.validate()?;
     let (delay_min, delay_max) = spec.delay_ticks.unwrap_or((1, 3));
     let network = NetworkConfig {
         delay_ticks_min: delay_min,
@@ -104,13 +192,14 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
         nodes_count: nodes,
         keys_count: spec.keys.unwrap_or(4),
         request_timeout_ticks: spec.client_timeout_ticks.unwrap_or(400),
+        clock_skew_ticks,
         ..WorkloadConfig::default()
     };
     workload.validate().map_err(|e| e.to_string())?;
     Ok(RunConfig {
         seed: seed_override.or(spec.seed).unwrap_or(1),
         cluster: ClusterConfig {
-            raft,
+            protocol,
             network,
             disk_sync_ticks: spec.sync_ticks.unwrap_or(0),
             torn_writes: spec.torn_writes.unwrap_or(false),
@@ -425,6 +514,11 @@ impl Interp {
                 self.print(text.clone());
                 Ok(())
             }
+            Command::PrintStat(name) => {
+                let value = self.stat(name)?;
+                self.print(format!("{name} = {value}"));
+                Ok(())
+            }
             Command::Liveness { within_ticks } => {
                 let r = self.sim.run_liveness_within(*within_ticks);
                 match r {
@@ -452,17 +546,12 @@ impl Interp {
     }
 
     fn message_counts(&self) -> BTreeMap<String, u64> {
-        [
-            "RequestVote",
-            "PreVote",
-            "Vote",
-            "PreVoteResponse",
-            "AppendEntries",
-            "AppendResponse",
-        ]
-        .iter()
-        .map(|k| (k.to_string(), self.sim.cluster().messages_sent_of_kind(k)))
-        .collect()
+        self.sim
+            .cluster()
+            .messages_sent_by_kind()
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
     }
 
     fn describe_state(&self) -> String {
@@ -666,7 +755,7 @@ impl Interp {
                 let Some(n) = self.sim.cluster().node(id) else {
                     return fail(format!("n{id} is down"));
                 };
-                let view = raftsim_protocol::node::Node::view(n);
+                let view = n.view();
                 if view.voted_for == want {
                     Ok(())
                 } else {
@@ -825,6 +914,42 @@ impl Interp {
                 }
             }
             Expectation::CheckersOk => self.checked(Ok(())),
+            Expectation::Note { node, text } => {
+                let node = match node {
+                    Some(r) => Some(self.resolve(r)?),
+                    None => None,
+                };
+                let found = self.sim.cluster().notes().iter().any(|(_, n, t)| {
+                    node.is_none_or(|want| want == *n) && t.contains(text.as_str())
+                });
+                if found {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "no note containing \"{text}\"{}; the latest: {:?}",
+                        node.map_or(String::new(), |n| format!(" from n{n}")),
+                        self.sim
+                            .cluster()
+                            .notes()
+                            .iter()
+                            .rev()
+                            .take(3)
+                            .map(|(t, n, s)| format!("t={t} n{n} {s}"))
+                            .collect::<Vec<_>>()
+                    ))
+                }
+            }
+            Expectation::Stat { name, cmp, value } => {
+                let got = self.stat(name)?;
+                if cmp.holds(got, *value) {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "expected {name} {} {value}, it is {got}",
+                        cmp.symbol()
+                    ))
+                }
+            }
             Expectation::Converged => {
                 let mut digests = Vec::new();
                 for id in 1..=self.sim.cluster().nodes_count() {
@@ -839,6 +964,45 @@ impl Interp {
                 }
             }
         }
+    }
+
+    /// A run counter by name (for `expect stat` and `print stat`).
+    fn stat(&self, name: &str) -> Result<u64, String> {
+        let c = self.sim.cluster().stats();
+        let w = self.sim.workload().stats();
+        Ok(match name {
+            "ticks" => self.now(),
+            "events" => c.events,
+            "commits" => c.commits,
+            "elections" => c.elections,
+            "leaders-elected" => c.leaders_elected,
+            "messages-sent" => c.messages_sent,
+            "messages-dropped" => c.messages_dropped,
+            "messages-duplicated" => c.messages_duplicated,
+            "messages-corrupted" => c.messages_corrupted,
+            "corrupt-rejected" => c.corrupt_rejected,
+            "duplicates-applied" => c.duplicates_applied,
+            "crashes" => c.crashes,
+            "restarts" => c.restarts,
+            "torn-writes-recovered" => c.torn_writes_recovered,
+            "corruption-detected" => c.corruption_detected,
+            "lease-reads" => c.lease_reads,
+            "ops-ok" => w.ops_ok,
+            "ops-fail" => w.ops_fail,
+            "ops-info" => w.ops_info,
+            "retries" => w.retries,
+            "timeouts" => w.timeouts,
+            "redirects" => w.redirects_followed,
+            _ => {
+                return Err(format!(
+                    "unknown counter `{name}`; known: ticks, events, commits, elections, \
+                     leaders-elected, messages-sent, messages-dropped, messages-duplicated, \
+                     messages-corrupted, corrupt-rejected, duplicates-applied, crashes, restarts, \
+                     torn-writes-recovered, corruption-detected, lease-reads, ops-ok, ops-fail, \
+                     ops-info, retries, timeouts, redirects"
+                ))
+            }
+        })
     }
 
     fn committed_on(&self, index: u64) -> u32 {

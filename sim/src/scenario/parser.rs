@@ -75,6 +75,8 @@ pub const EXPECTATIONS: &[&str] = &[
     "linearizable",
     "checkers",
     "converged",
+    "note",
+    "stat",
 ];
 
 /// The words a `run until` condition starts with.
@@ -1142,6 +1144,9 @@ impl<'p, 'a> Cursor<'p, 'a> {
                 client: self.client()?,
             });
         }
+        if self.eat_word("stat") {
+            return Ok(Command::PrintStat(self.key(false)?));
+        }
         let text = self
             .quoted("`latency <client>` or text", "print \"phase two\"")
             .map_err(|e| e.with_expected(EXPECTED))?;
@@ -1549,6 +1554,23 @@ impl<'p, 'a> Cursor<'p, 'a> {
             "checkers" => {
                 self.keyword("ok", &[])?;
                 Expectation::CheckersOk
+            }
+            "note" => {
+                let node = if matches!(self.peek_kind(), Some(TokenKind::Str(_))) {
+                    None
+                } else {
+                    Some(self.node()?)
+                };
+                let text = self.quoted("the note's text", "expect note \"2/2 followers\"")?;
+                Expectation::Note { node, text }
+            }
+            "stat" => {
+                let name = self.key(false)?;
+                let cmp = self.cmp();
+                let (value, _) = self
+                    .number("a counter value")
+                    .map_err(|e| e.with_expected(EXPECTED_CMP))?;
+                Expectation::Stat { name, cmp, value }
             }
             _ => Expectation::Converged,
         })

@@ -63,6 +63,7 @@ pub mod codec;
 pub mod dedup;
 pub mod kv;
 pub mod node;
+pub mod planted;
 pub mod raft;
 pub mod replication;
 pub mod types;

@@ -179,6 +179,18 @@ pub struct SimArgs {
     /// Process pauses (GC pauses): the classic way a stale leader returns.
     #[arg(long)]
     pub pauses: bool,
+    /// Shortest gap between two random faults, ticks.
+    #[arg(long, default_value_t = 200)]
+    pub fault_interval_min: Tick,
+    /// Longest gap between two random faults, ticks.
+    #[arg(long, default_value_t = 1_500)]
+    pub fault_interval_max: Tick,
+    /// Shortest time a fault lasts (crash downtime, partition, pause), ticks.
+    #[arg(long, default_value_t = 100)]
+    pub fault_duration_min: Tick,
+    /// Longest time a fault lasts, ticks.
+    #[arg(long, default_value_t = 2_000)]
+    pub fault_duration_max: Tick,
     /// Clock drift: each node's clock runs at a rate within ±2%.
     #[arg(long)]
     pub drift: bool,
@@ -230,6 +242,12 @@ pub struct SimArgs {
     /// Search budget of the linearizability checker, per key.
     #[arg(long, default_value_t = 5_000_000)]
     pub linearizability_steps: u64,
+    /// Plant a classic Raft bug (builds with the `planted-bugs` feature only): double-vote,
+    /// vote-not-persisted, commit-previous-term, leader-keeps-leading, skip-crc,
+    /// dedup-only-on-leader, lease-without-validity.
+    #[cfg(feature = "planted-bugs")]
+    #[arg(long, value_parser = parse_bug)]
+    pub plant: Option<raftsim_protocol::planted::Bug>,
     /// Write the trace to this file.
     #[arg(long)]
     pub trace: Option<PathBuf>,
@@ -239,6 +257,18 @@ pub struct SimArgs {
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parse a planted bug's name.
+#[cfg(feature = "planted-bugs")]
+pub fn parse_bug(name: &str) -> Result<raftsim_protocol::planted::Bug, String> {
+    raftsim_protocol::planted::Bug::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = raftsim_protocol::planted::Bug::ALL
+            .iter()
+            .map(|b| b.name())
+            .collect();
+        format!("unknown bug `{name}`; planted bugs: {}", names.join(", "))
+    })
 }
 
 /// Clock drift bound used by `--drift`, in ppm.
@@ -319,8 +349,14 @@ impl SimArgs {
             pauses: self.pauses,
             rot: self.rot,
             drift_ppm_max: drift,
-            ..FaultConfig::default()
+            fault_interval_ticks_min: self.fault_interval_min,
+            fault_interval_ticks_max: self.fault_interval_max,
+            fault_ticks_min: self.fault_duration_min,
+            fault_ticks_max: self.fault_duration_max,
         };
+        faults.validate().map_err(|e| {
+            format!("{e} (flags --fault-interval-min/max, --fault-duration-min/max)")
+        })?;
         Ok(RunConfig {
             seed: self.seed,
             cluster: ClusterConfig {
@@ -376,6 +412,10 @@ impl SimArgs {
         flag!(torn_writes, "torn-writes");
         flag!(rot, "rot");
         flag!(pauses, "pauses");
+        value!(fault_interval_min, "fault-interval-min");
+        value!(fault_interval_max, "fault-interval-max");
+        value!(fault_duration_min, "fault-duration-min");
+        value!(fault_duration_max, "fault-duration-max");
         flag!(drift, "drift");
         flag!(pre_vote, "pre-vote");
         flag!(check_quorum, "check-quorum");
@@ -395,6 +435,10 @@ impl SimArgs {
         value!(liveness_ticks, "liveness-ticks");
         flag!(no_linearizability, "no-linearizability");
         value!(linearizability_steps, "linearizability-steps");
+        #[cfg(feature = "planted-bugs")]
+        if let Some(bug) = self.plant {
+            s.push_str(&format!(" --plant {}", bug.name()));
+        }
         s
     }
 
@@ -448,6 +492,8 @@ fn open_trace(path: &Option<PathBuf>, format: Option<FormatArg>) -> Result<Trace
 }
 
 fn cmd_sim(args: &SimArgs) -> i32 {
+    #[cfg(feature = "planted-bugs")]
+    raftsim_protocol::planted::set(args.plant);
     let config = match args.to_config() {
         Ok(c) => c,
         Err(e) => {

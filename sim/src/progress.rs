@@ -47,7 +47,7 @@ pub fn stderr_is_terminal() -> bool {
 
 /// Which display to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Display {
+pub enum Mode {
     /// An indicatif bar on stderr.
     Bar,
     /// A plain line on stderr every few seconds.
@@ -56,13 +56,13 @@ pub enum Display {
     Off,
 }
 
-impl Display {
+impl Mode {
     /// The bar if stderr is a terminal and `bar_wanted`, else plain lines.
-    pub fn choose(bar_wanted: bool) -> Display {
+    pub fn choose(bar_wanted: bool) -> Mode {
         if bar_wanted && stderr_is_terminal() {
-            Display::Bar
+            Mode::Bar
         } else {
-            Display::Plain
+            Mode::Plain
         }
     }
 }
@@ -83,11 +83,11 @@ pub struct Progress {
 
 impl Progress {
     /// Start a phase named `label` of `total` seeds; the stopwatch starts now.
-    pub fn new(label: &'static str, total: u64, display: Display) -> Progress {
-        let bar = (display == Display::Bar).then(|| {
+    pub fn new(label: &'static str, total: u64, display: Mode) -> Progress {
+        let bar = (display == Mode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{prefix}: [{elapsed_precise}] {wide_bar} {pos}/{len} seeds {msg} (eta {eta})",
+                "{prefix}: [{elapsed_precise}] {bar:40} {pos}/{len} seeds {msg} (eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
@@ -103,7 +103,7 @@ impl Progress {
             failures: AtomicU64::new(0),
             events: AtomicU64::new(0),
             bar,
-            plain: display == Display::Plain,
+            plain: display == Mode::Plain,
             last_plain_s: Mutex::new(0.0),
         }
     }
@@ -121,7 +121,9 @@ impl Progress {
     /// One seed finished with `events` events; `failed` if it found a failure.
     pub fn seed_done(&self, events: u64, failed: bool) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let failures = self.failures.fetch_add(u64::from(failed), Ordering::Relaxed)
+        let failures = self
+            .failures
+            .fetch_add(u64::from(failed), Ordering::Relaxed)
             + u64::from(failed);
         let events = self.events.fetch_add(events, Ordering::Relaxed) + events;
         let elapsed = self.elapsed_s();
@@ -199,7 +201,7 @@ mod tests {
 
     #[test]
     fn counts_seeds_from_many_threads() {
-        let p = Progress::new("test", 8, Display::Off);
+        let p = Progress::new("test", 8, Mode::Off);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {

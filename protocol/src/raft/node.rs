@@ -22,6 +22,7 @@ use crate::node::{
     Applied, ApplyOutcome, ClientRequest, ClientResponse, Node, NodeEvent, NodeView, Output, Reply,
     Role,
 };
+use crate::planted::{self, Bug};
 use crate::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 use crate::wal::{self, DecodeError, RecordKind};
 
@@ -587,7 +588,9 @@ impl RaftNode {
         let matches = &mut matches[..n];
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matches[quorum - 1];
-        if candidate > self.commit_index && self.log.term(candidate) == Some(self.term) {
+        let current_term =
+            self.log.term(candidate) == Some(self.term) || planted::active(Bug::CommitPreviousTerm);
+        if candidate > self.commit_index && current_term {
             self.commit_index = candidate;
             self.apply_committed();
             // Tell followers promptly, as etcd does, so their state machines keep up.
@@ -618,8 +621,18 @@ impl RaftNode {
             let (command, outcome, response) = match &entry.command {
                 Command::Noop => (None, None, None),
                 Command::Client { client, seq, op } => {
-                    let (outcome, response) =
-                        apply_client(&mut self.kv, &mut self.dedup, *client, *seq, op, index);
+                    // Planted bug: followers skip the session table altogether.
+                    let dedup = !(planted::active(Bug::DedupOnlyOnLeader)
+                        && !matches!(self.role, RoleState::Leader(_)));
+                    let (outcome, response) = apply_client(
+                        &mut self.kv,
+                        &mut self.dedup,
+                        *client,
+                        *seq,
+                        op,
+                        index,
+                        dedup,
+                    );
                     (
                         Some((*client, *seq, op.clone())),
                         Some(outcome),
@@ -691,12 +704,16 @@ impl RaftNode {
         // Figure 2: grant if we have not voted for someone else this term and the candidate's
         // log is at least as up to date as ours. The vote is persisted before the reply leaves
         // (the driver syncs `persist` before releasing messages).
-        let can_vote = self.voted_for.is_none() || self.voted_for == Some(from);
+        let can_vote = self.voted_for.is_none()
+            || self.voted_for == Some(from)
+            || planted::active(Bug::DoubleVote);
         let granted = can_vote && !self.is_leader() && self.log_up_to_date(last_index, last_term);
         if granted {
             if self.voted_for != Some(from) {
                 self.voted_for = Some(from);
-                self.persist_hard_state();
+                if !planted::active(Bug::VoteNotPersisted) {
+                    self.persist_hard_state();
+                }
             }
             // §5.2: granting a vote resets the election timer.
             self.reset_election_deadline(now);
@@ -840,6 +857,11 @@ impl RaftNode {
             Some(t) => self.log.last_index_of_term(t).map_or(h.index, |i| i + 1),
             None => h.index,
         });
+        if success && match_index > last_index {
+            // A follower cannot hold more than the leader sent; a response claiming so is not
+            // from this leader's term (or not well-formed). Ignore it.
+            return;
+        }
         let Some(state) = self.leader_mut() else {
             return;
         };
@@ -870,7 +892,7 @@ impl RaftNode {
         } else {
             let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
             // Never go back below what the follower confirmed, never past the end.
-            p.next_index = resume_at.clamp(p.match_index + 1, last_index + 1);
+            p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
             self.send_append(now, from);
         }
     }
@@ -958,8 +980,9 @@ fn apply_client(
     seq: Seq,
     op: &Op,
     index: LogIndex,
+    deduplicate: bool,
 ) -> (ApplyOutcome, ClientResponse) {
-    if op.is_read() {
+    if op.is_read() || !deduplicate {
         let result = kv.apply(op);
         return (
             ApplyOutcome::Applied(result.clone()),
@@ -1049,7 +1072,11 @@ impl Node for RaftNode {
                     return;
                 }
             }
-            if !granted_pre_vote {
+            if self.is_leader() && planted::active(Bug::LeaderKeepsLeading) {
+                self.term = term;
+                self.voted_for = None;
+                self.persist_hard_state();
+            } else if !granted_pre_vote {
                 // §5.1: a higher term always wins; for a leader this is the fencing point (W12
                 // R5) — it stops accepting writes before handling anything else.
                 let leader = matches!(message, Message::AppendEntries { .. }).then_some(from);
@@ -1103,12 +1130,12 @@ impl Node for RaftNode {
                 sent_at,
                 ..
             } => {
-                assert!(
-                    !self.is_leader(),
-                    "n{}: two leaders in term {} (n{from} also sends AppendEntries)",
-                    self.id,
-                    self.term
-                );
+                if self.is_leader() {
+                    // Two leaders in one term: impossible in correct Raft (Election Safety, §5.2).
+                    // Refuse the message rather than follow it; the simulator's Election Safety
+                    // checker reports the broken invariant by name.
+                    return;
+                }
                 self.handle_append(now, from, prev_index, prev_term, entries, commit, sent_at)
             }
             Message::AppendResponse {
@@ -1140,7 +1167,8 @@ impl Node for RaftNode {
         }
         if op.is_read() {
             if self.config.lease_reads {
-                if self.lease_valid(now)
+                let lease = self.lease_valid(now) || planted::active(Bug::LeaseWithoutValidity);
+                if lease
                     && self.committed_in_current_term()
                     && self.applied_index == self.commit_index
                 {

@@ -74,10 +74,11 @@ impl ExactlyOnce {
 /// See the module docs.
 #[derive(Debug, Default)]
 pub struct Durability {
-    /// Where each write took effect: (client, seq) → (index, term).
-    applied_at: BTreeMap<(ClientId, Seq), (LogIndex, Term)>,
-    /// Acknowledged writes: (index, term, client, seq).
-    acknowledged: Vec<(LogIndex, Term, ClientId, Seq)>,
+    /// Where each write took effect: (client, seq) → (index, entry term, upper bound on the
+    /// term it was committed in: the smallest current term of a node seen applying it).
+    applied_at: BTreeMap<(ClientId, Seq), (LogIndex, Term, Term)>,
+    /// Acknowledged writes: (index, entry term, commit term bound, client, seq).
+    acknowledged: Vec<(LogIndex, Term, Term, ClientId, Seq)>,
 }
 
 impl Durability {
@@ -89,12 +90,16 @@ impl Durability {
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
         match observation {
-            Observation::Applied { applied, .. } => {
+            Observation::Applied { node, applied } => {
                 if let Some((client, seq, op)) = &applied.command {
                     if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
-                        self.applied_at
-                            .entry((*client, *seq))
-                            .or_insert((applied.index, applied.term));
+                        let term_now = view.node_state(*node).map_or(applied.term, |s| s.term);
+                        let at = self.applied_at.entry((*client, *seq)).or_insert((
+                            applied.index,
+                            applied.term,
+                            term_now,
+                        ));
+                        at.2 = at.2.min(term_now);
                     }
                 }
             }
@@ -103,7 +108,12 @@ impl Durability {
                 role: Role::Leader,
                 term,
             } => {
-                for &(index, entry_term, client, seq) in &self.acknowledged {
+                for &(index, entry_term, committed_in, client, seq) in &self.acknowledged {
+                    // Only leaders of later terms than the commit's are bound (a stale-term
+                    // leader elected late can commit nothing).
+                    if *term <= committed_in {
+                        continue;
+                    }
                     if view.log_term(*node, index) != Some(entry_term) {
                         return Err(Violation {
                             property: DURABILITY,
@@ -131,8 +141,9 @@ impl Durability {
         _view: &dyn ClusterView,
     ) -> Result<(), Violation> {
         match self.applied_at.get(&(client, seq)) {
-            Some(&(index, term)) => {
-                self.acknowledged.push((index, term, client, seq));
+            Some(&(index, term, committed_in)) => {
+                self.acknowledged
+                    .push((index, term, committed_in, client, seq));
                 Ok(())
             }
             None => Err(Violation {

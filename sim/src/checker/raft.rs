@@ -57,6 +57,11 @@ pub struct RaftSafety {
     entries: BTreeMap<(LogIndex, Term), (Term, u64, NodeId)>,
     /// index → (term, command fingerprint, first node that applied it).
     applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
+    /// index → an upper bound on the term in which the entry was committed: the smallest
+    /// current term of any node seen applying it. (The leader that commits an entry applies it
+    /// in its own term; a follower learns of the commit from a leader of its term, so never
+    /// earlier.) Leader Completeness binds leaders of *later* terms than the commit's.
+    commit_term: BTreeMap<LogIndex, Term>,
 }
 
 impl RaftSafety {
@@ -104,6 +109,12 @@ impl RaftSafety {
                         })
                     }
                 };
+                let applier_term = view.node_state(*node).map_or(applied.term, |s| s.term);
+                let bound = self
+                    .commit_term
+                    .entry(applied.index)
+                    .or_insert(applier_term);
+                *bound = (*bound).min(applier_term);
                 match self.applied.get(&applied.index) {
                     None => {
                         self.applied
@@ -163,9 +174,10 @@ impl RaftSafety {
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
         // Every applied entry is committed; entries committed in a term below this leader's
-        // must be in its log.
+        // must be in its log (a leader of an older term, elected late, is bound by nothing).
         for (&index, &(entry_term, _, first)) in &self.applied {
-            if entry_term >= term {
+            let committed_in = self.commit_term.get(&index).copied().unwrap_or(entry_term);
+            if committed_in >= term {
                 continue;
             }
             let has = view.log_term(node, index);
@@ -175,8 +187,9 @@ impl RaftSafety {
                     tick: now,
                     nodes: vec![node, first],
                     detail: format!(
-                        "n{node} became leader of term {term} without committed entry {index} \
-                         (term {entry_term}, applied on n{first}); its log has {}",
+                        "n{node} became leader of term {term} without entry {index} (term \
+                         {entry_term}, committed by term {committed_in}, applied on n{first}); its \
+                         log has {}",
                         has.map_or("nothing there".to_string(), |t| format!("term {t}"))
                     ),
                 });
@@ -196,8 +209,10 @@ impl RaftSafety {
             return Ok(());
         };
         let i = (node - 1) as usize;
-        // Leader Append-Only.
+        // Leader Append-Only (and Election Safety for a leader whose term moved without a
+        // role change, which no correct node does).
         if state.role == Role::Leader {
+            self.check_election_safety(now, node, state.term)?;
             if let Some(w) = self.leader_watch[i] {
                 if w.term == state.term
                     && (state.truncations_total != w.truncations_total

@@ -107,6 +107,15 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
     }
     for (key, value) in &spec.extra {
         match (key.as_str(), protocol_kind) {
+            ("plant", _) => {
+                let bug = raftsim_protocol::planted::Bug::from_name(value)
+                    .ok_or_else(|| format!("unknown planted bug `{value}`"))?;
+                if !raftsim_protocol::planted::set(Some(bug)) {
+                    return Err(format!(
+                        "plant={value}: this raftsim was built without the planted-bugs feature"
+                    ));
+                }
+            }
             ("client-skew", _) => {
                 clock_skew_ticks = value
                     .split(',')

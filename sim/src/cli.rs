@@ -57,6 +57,22 @@ pub enum Command {
     Run(RunArgs),
     /// Run the harness scenarios (compiled in; files on disk take precedence).
     Harness(HarnessArgs),
+    /// Turn a failing seed into a minimal scenario script that fails the same way.
+    Shrink(ShrinkArgs),
+}
+
+/// Flags of `shrink`: the failing run's flags, and where to write the script.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ShrinkArgs {
+    /// The failing run.
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// Write the script here (e.g. scenarios/regressions/NAME.scn).
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// Bound on candidate runs while minimizing.
+    #[arg(long, default_value_t = crate::shrink::SHRINK_RUNS_MAX_DEFAULT)]
+    pub max_runs: usize,
 }
 
 /// Flags of `run`.
@@ -460,6 +476,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Sim(args) | Command::Replay(args) => cmd_sim(&args),
         Command::Run(args) => cmd_run(&args),
         Command::Harness(args) => cmd_harness(&args),
+        Command::Shrink(args) => cmd_shrink(&args),
     }
 }
 
@@ -590,6 +607,34 @@ fn cmd_run(args: &RunArgs) -> i32 {
             println!("  at t={}: {}", f.tick, f.message);
             println!("  replay: {replay}");
             EXIT_FAILED
+        }
+    }
+}
+
+fn cmd_shrink(args: &ShrinkArgs) -> i32 {
+    #[cfg(feature = "planted-bugs")]
+    raftsim_protocol::planted::set(args.sim.plant);
+    match crate::shrink::shrink(&args.sim, args.max_runs) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+        Ok(shrunk) => {
+            if let Err(e) = std::fs::write(&args.output, &shrunk.script) {
+                eprintln!("error: cannot write {}: {e}", args.output.display());
+                return EXIT_USAGE;
+            }
+            println!(
+                "shrunk {}: {} fault actions -> {}, {} candidate runs",
+                shrunk.property, shrunk.faults_before, shrunk.faults_after, shrunk.runs
+            );
+            println!(
+                "wrote {} ({} lines)",
+                args.output.display(),
+                shrunk.script.lines().count()
+            );
+            println!("replay: raftsim run {}", args.output.display());
+            EXIT_OK
         }
     }
 }

@@ -26,5 +26,6 @@ pub mod queue;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod workload;

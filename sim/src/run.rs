@@ -148,6 +148,11 @@ pub struct RunReport {
     /// Leader-follower store: the largest lag (records behind the leader) each follower had
     /// at a heartbeat round.
     pub max_lag: BTreeMap<NodeId, u64>,
+    /// Every fault or operator action applied during the fault phase, with its tick.
+    #[serde(skip)]
+    pub faults_applied: Vec<(Tick, FaultAction)>,
+    /// When the run failed, if it did.
+    pub failure_tick: Option<Tick>,
 }
 
 impl RunReport {
@@ -175,6 +180,8 @@ pub struct Sim {
     observations: Vec<Observation>,
     /// Leader-follower store: largest lag seen per follower.
     max_lag: BTreeMap<NodeId, u64>,
+    /// Every fault or operator action applied, with its tick (the shrinker replays them).
+    fault_log: Vec<(Tick, FaultAction)>,
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
@@ -197,8 +204,11 @@ impl Sim {
             kind: "header",
             text: &header,
         });
+        let mut fault_log = Vec::new();
         for (node, ppm) in faults.initial_drift(config.cluster.protocol.nodes_count()) {
-            cluster.apply_fault(&FaultAction::Drift(node, ppm))?;
+            let action = FaultAction::Drift(node, ppm);
+            cluster.apply_fault(&action)?;
+            fault_log.push((0, action));
         }
         if let Some(t) = faults.next_fault_tick(0) {
             cluster.schedule(t, Event::FaultTimer);
@@ -219,6 +229,7 @@ impl Sim {
             failure: None,
             observations: Vec::new(),
             max_lag: BTreeMap::new(),
+            fault_log,
             applied_counts: None,
             config,
         };
@@ -397,12 +408,20 @@ impl Sim {
 
     fn apply_fault_now(&mut self, action: &FaultAction) {
         // Random faults can be moot (restarting a node a scenario already restarted): skip.
-        let _ = self.cluster.apply_fault(action);
+        if self.cluster.apply_fault(action).is_ok() {
+            self.fault_log.push((self.cluster.now(), action.clone()));
+        }
+    }
+
+    /// Every fault or operator action applied so far, with its tick.
+    pub fn fault_log(&self) -> &[(Tick, FaultAction)] {
+        &self.fault_log
     }
 
     /// Apply a fault or operator action now, as a scenario does; errors say why it is moot.
     pub fn apply_fault(&mut self, action: &FaultAction) -> Result<(), String> {
         self.cluster.apply_fault(action)?;
+        self.fault_log.push((self.cluster.now(), action.clone()));
         if let Err(f) = self.check(None) {
             self.fail(f);
         }
@@ -661,11 +680,42 @@ impl Sim {
     }
 
     /// The linearizability verdict on the history so far (no effect on the run).
+    ///
+    /// Ticks are refined first: a completion at tick `T` is placed before an invocation at the
+    /// same tick. That is sound here because every message takes at least one tick: an
+    /// operation that completes at `T` took effect at `T - 1` or earlier, and one invoked at `T`
+    /// takes effect at `T + 1` or later, so the first really did precede the second. (The
+    /// checker's own rule treats equal ticks as concurrent, which is right for histories from
+    /// elsewhere but would miss a stale read that follows a write in the very next tick.)
     pub fn linearizability_verdict(&self) -> Verdict {
         let limits = Limits {
             steps_max: self.config.linearizability_steps_max,
         };
-        linearizability::check(self.workload.history(), None, &limits).verdict
+        let refined: Vec<HistoryOp> = self
+            .workload
+            .history()
+            .iter()
+            .map(|op| HistoryOp {
+                invoke_tick: op.invoke_tick * 2 + 1,
+                complete_tick: op.complete_tick.map(|t| t * 2),
+                ..op.clone()
+            })
+            .collect();
+        match linearizability::check(&refined, None, &limits).verdict {
+            // Report ticks as the trace shows them.
+            Verdict::NotLinearizable { key, ops } => Verdict::NotLinearizable {
+                key,
+                ops: ops
+                    .into_iter()
+                    .map(|op| HistoryOp {
+                        invoke_tick: op.invoke_tick / 2,
+                        complete_tick: op.complete_tick.map(|t| t / 2),
+                        ..op
+                    })
+                    .collect(),
+            },
+            other => other,
+        }
     }
 
     /// Record a failure found outside the event loop (a scenario expectation); the first one
@@ -718,6 +768,10 @@ impl Sim {
             }
         };
         let failure = self.failure.clone();
+        let failure_tick = failure.as_ref().map(|f| match f {
+            Failure::Violation(v) => v.tick,
+            Failure::Panic { tick, .. } => *tick,
+        });
         let summary = format!(
             "summary events={} ticks={} elections={} leaders={} commits={} ops ok={} fail={} info={} \
              liveness={} linearizability={} verdict={}",
@@ -763,6 +817,8 @@ impl Sim {
             linearizability_unknown: unknown,
             properties,
             max_lag: self.max_lag,
+            faults_applied: self.fault_log,
+            failure_tick,
         };
         (report, trace)
     }

@@ -7,7 +7,7 @@ use raftsim::trace::{Trace, TraceFormat};
 
 fn all_faults(seed: u64, ticks: u64) -> SimArgs {
     SimArgs {
-        nodes: if seed % 2 == 0 { 3 } else { 5 },
+        nodes: if seed.is_multiple_of(2) { 3 } else { 5 },
         ticks,
         clients: 3,
         loss: 0.05,
@@ -18,7 +18,7 @@ fn all_faults(seed: u64, ticks: u64) -> SimArgs {
         one_way: true,
         crashes: true,
         torn_writes: true,
-        rot: seed % 3 == 0,
+        rot: seed.is_multiple_of(3),
         pauses: true,
         drift: true,
         pre_vote: seed % 4 < 2,
@@ -194,12 +194,12 @@ mod replication {
             corrupt: 0.01,
             delay_max: 10,
             partitions: true,
-            one_way: seed % 2 == 0,
+            one_way: seed.is_multiple_of(2),
             crashes: true,
             torn_writes: true,
             pauses: true,
             sequential: seed % 4 == 1,
-            retain: if seed % 5 == 0 { 8 } else { 10_000 },
+            retain: if seed.is_multiple_of(5) { 8 } else { 10_000 },
             ..SimArgs::defaults(seed)
         }
     }

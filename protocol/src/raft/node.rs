@@ -622,8 +622,8 @@ impl RaftNode {
                 Command::Noop => (None, None, None),
                 Command::Client { client, seq, op } => {
                     // Planted bug: followers skip the session table altogether.
-                    let dedup = !(planted::active(Bug::DedupOnlyOnLeader)
-                        && !matches!(self.role, RoleState::Leader(_)));
+                    let dedup = !planted::active(Bug::DedupOnlyOnLeader)
+                        || matches!(self.role, RoleState::Leader(_));
                     let (outcome, response) = apply_client(
                         &mut self.kv,
                         &mut self.dedup,

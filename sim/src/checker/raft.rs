@@ -339,6 +339,7 @@ mod tests {
         let v = c.observe(7, &leader(2, 2), &fake).unwrap_err();
         assert_eq!(v.property, ELECTION_SAFETY);
         assert_eq!(v.nodes, vec![1, 2]);
+        fake.set(2, Role::Leader, 3, vec![]);
         assert!(c.observe(8, &leader(2, 3), &fake).is_ok());
     }
 

@@ -45,6 +45,8 @@ pub struct ScenarioFailure {
     pub tick: Tick,
     /// What was observed.
     pub message: String,
+    /// The simulator property that failed, when a checker (not an expectation) stopped the run.
+    pub property: Option<String>,
 }
 
 /// The result of a scenario run.
@@ -240,6 +242,8 @@ enum Stop {
     Failed(String),
     /// A checker fired during the run.
     Checker(Failure),
+    /// A command inside a repeat block failed.
+    Nested(ScenarioFailure),
 }
 
 impl From<String> for Stop {
@@ -282,6 +286,7 @@ pub fn run_script(
                     text: "(end of scenario: linearizability of the client history)".into(),
                     tick: interp.sim.cluster().now(),
                     message: format!("the history is not linearizable (key {key:?})"),
+                    property: Some(crate::run::LINEARIZABILITY.to_string()),
                 });
             }
         }
@@ -327,15 +332,26 @@ impl Interp {
                 self.exec(spanned)
             };
             if let Err(stop) = result {
-                let message = match stop {
-                    Stop::Failed(m) => m,
-                    Stop::Checker(f) => format!("checker failed during this command: {f}"),
+                let (message, property) = match stop {
+                    Stop::Failed(m) => (m, None),
+                    Stop::Checker(f) => (
+                        format!("checker failed during this command: {f}"),
+                        Some(f.property().to_string()),
+                    ),
+                    Stop::Nested(inner) => (
+                        format!(
+                            "inside the repeat, line {}: {} — {}",
+                            inner.line, inner.text, inner.message
+                        ),
+                        inner.property,
+                    ),
                 };
                 return Err(ScenarioFailure {
                     line: spanned.span.line,
                     text: spanned.text.clone(),
                     tick: self.sim.cluster().now(),
                     message,
+                    property,
                 });
             }
         }
@@ -482,12 +498,7 @@ impl Interp {
             }
             Command::Repeat { count, body } => {
                 for _ in 0..*count {
-                    if let Err(f) = self.exec_block(body) {
-                        return Err(Stop::Failed(format!(
-                            "inside the repeat, line {}: {} — {}",
-                            f.line, f.text, f.message
-                        )));
-                    }
+                    self.exec_block(body).map_err(Stop::Nested)?;
                 }
                 Ok(())
             }

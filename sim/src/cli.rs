@@ -59,6 +59,14 @@ pub enum Command {
     Harness(HarnessArgs),
     /// Turn a failing seed into a minimal scenario script that fails the same way.
     Shrink(ShrinkArgs),
+    /// Swarm-fuzz a range of seeds, in parallel, with every checker on.
+    Fuzz(crate::fuzz::FuzzArgs),
+    /// Write a run's client history (EDN as Jepsen/Knossos/porcupine read it, or JSON).
+    History(crate::history::HistoryArgs),
+    /// Check a history file (ours or another tool's) for linearizability.
+    CheckHistory(crate::history::CheckHistoryArgs),
+    /// Benchmarks: fixed workloads, one JSON line each.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `shrink`: the failing run's flags, and where to write the script.
@@ -195,6 +203,9 @@ pub struct SimArgs {
     /// Process pauses (GC pauses): the classic way a stale leader returns.
     #[arg(long)]
     pub pauses: bool,
+    /// Chance a client's write skips a sequence number (exercises gap rejection).
+    #[arg(long, default_value_t = 0.0)]
+    pub client_gaps: f64,
     /// Shortest gap between two random faults, ticks.
     #[arg(long, default_value_t = 200)]
     pub fault_interval_min: Tick,
@@ -352,10 +363,17 @@ impl SimArgs {
         if self.keys == 0 || self.keys > 10_000 {
             return Err(format!("--keys must be 1..=10000, got {}", self.keys));
         }
+        if !(0.0..=1.0).contains(&self.client_gaps) {
+            return Err(format!(
+                "--client-gaps must be in 0..=1, got {}",
+                self.client_gaps
+            ));
+        }
         let workload = WorkloadConfig {
             clients_count: self.clients,
             nodes_count: self.nodes,
             keys_count: self.keys,
+            gap_probability: self.client_gaps,
             ..WorkloadConfig::default()
         };
         let faults = FaultConfig {
@@ -428,6 +446,7 @@ impl SimArgs {
         flag!(torn_writes, "torn-writes");
         flag!(rot, "rot");
         flag!(pauses, "pauses");
+        value!(client_gaps, "client-gaps");
         value!(fault_interval_min, "fault-interval-min");
         value!(fault_interval_max, "fault-interval-max");
         value!(fault_duration_min, "fault-duration-min");
@@ -477,6 +496,10 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Run(args) => cmd_run(&args),
         Command::Harness(args) => cmd_harness(&args),
         Command::Shrink(args) => cmd_shrink(&args),
+        Command::Fuzz(args) => crate::fuzz::cmd_fuzz(&args),
+        Command::History(args) => crate::history::cmd_history(&args),
+        Command::CheckHistory(args) => crate::history::cmd_check_history(&args),
+        Command::Bench(args) => crate::bench::cmd_bench(&args),
     }
 }
 

@@ -5,8 +5,9 @@
 //! a target, applies it, and schedules its end (a restart after a crash, a heal after a
 //! partition, a resume after a pause). Faults may pile up — a majority can be down at once —
 //! because safety must hold under any schedule; liveness is only demanded after the heal phase.
-//! Bit rot strikes at most a minority of nodes per run, since a rotten disk keeps its node down
-//! for good and a majority must survive for the liveness phase to mean anything.
+//! Bit rot strikes few enough nodes that the rest can still make progress (a rotten disk keeps
+//! its node down for good, and the liveness phase must mean something): a minority for Raft,
+//! `n - quorum` followers and never the fixed leader for the leader-follower store.
 
 use raftsim_protocol::types::{NodeId, Tick};
 use rand::seq::SliceRandom;
@@ -94,15 +95,29 @@ pub struct FaultScheduler {
     config: FaultConfig,
     rng: ChaCha8Rng,
     rotted: Vec<NodeId>,
+    /// Most nodes bit rot may strike (it keeps them down for good).
+    rot_max: u32,
+    /// Nodes rot never strikes (the leader-follower store's fixed leader: it has no failover).
+    rot_spared: Vec<NodeId>,
 }
 
 impl FaultScheduler {
-    /// A scheduler drawing from `rng` (the run's faults stream).
-    pub fn new(config: FaultConfig, rng: ChaCha8Rng) -> FaultScheduler {
+    /// A scheduler drawing from `rng` (the run's faults stream). Rot strikes at most `rot_max`
+    /// nodes and never those in `rot_spared`, so the nodes left can still make progress in
+    /// the liveness phase: for Raft a minority, `(n - 1) / 2`; for the leader-follower store
+    /// `n - quorum` followers and never the fixed leader.
+    pub fn new(
+        config: FaultConfig,
+        rng: ChaCha8Rng,
+        rot_max: u32,
+        rot_spared: Vec<NodeId>,
+    ) -> FaultScheduler {
         FaultScheduler {
             config,
             rng,
             rotted: Vec::new(),
+            rot_max,
+            rot_spared,
         }
     }
 
@@ -151,7 +166,7 @@ impl FaultScheduler {
         if self.config.pauses {
             kinds.push(Kind::Pause);
         }
-        if self.config.rot && (self.rotted.len() as u32) < (n - 1) / 2 {
+        if self.config.rot && (self.rotted.len() as u32) < self.rot_max {
             kinds.push(Kind::Rot);
         }
         let kind = *kinds.choose(&mut self.rng)?;
@@ -192,8 +207,9 @@ impl FaultScheduler {
                 Some((FaultAction::Pause(id), vec![(d, FaultAction::Resume(id))]))
             }
             Kind::Rot => {
-                let candidates: Vec<NodeId> =
-                    (1..=n).filter(|id| !self.rotted.contains(id)).collect();
+                let candidates: Vec<NodeId> = (1..=n)
+                    .filter(|id| !self.rotted.contains(id) && !self.rot_spared.contains(id))
+                    .collect();
                 let &id = candidates.choose(&mut self.rng)?;
                 self.rotted.push(id);
                 Some((FaultAction::Rot(id), Vec::new()))

@@ -282,6 +282,12 @@ pub fn swarm(seed: u64, protocol: ProtocolArg, ticks: Tick) -> SimArgs {
         ProtocolArg::Raft => swarm_raft(&mut rng, &mut a, &defaults),
         ProtocolArg::Replication => swarm_replication(&mut rng, &mut a),
     }
+    // Misbehaving clients that skip sequence numbers, now and then (gap rejection).
+    a.client_gaps = if rng.gen_range(0..4) == 0 {
+        thousandths(&mut rng, 5, 50)
+    } else {
+        0.0
+    };
     make_valid(&mut a, &defaults);
     a
 }

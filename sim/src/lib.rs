@@ -12,6 +12,7 @@
 //! Determinism: nothing on the simulation path reads wall time, OS randomness, thread ids or
 //! the environment, and only ordered collections are iterated.
 
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod cluster;

@@ -2,30 +2,28 @@
 //!
 //! Ties at the same tick break by insertion order, so the schedule depends only on what was
 //! scheduled and when — never on memory addresses or hash order.
+//!
+//! Events themselves live in a slab; the heap orders small `(tick, seq, slot)` keys, so sifting
+//! moves 24 bytes rather than whole events (messages with their entries).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use raftsim_protocol::types::Tick;
 
-struct Slot<E> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
     tick: Tick,
     seq: u64,
-    event: E,
+    slot: u32,
 }
 
-impl<E> PartialEq for Slot<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.tick, self.seq) == (other.tick, other.seq)
-    }
-}
-impl<E> Eq for Slot<E> {}
-impl<E> PartialOrd for Slot<E> {
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<E> Ord for Slot<E> {
+impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse so the earliest (tick, seq) pops first.
         (other.tick, other.seq).cmp(&(self.tick, self.seq))
@@ -34,7 +32,10 @@ impl<E> Ord for Slot<E> {
 
 /// A deterministic priority queue of events.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Slot<E>>,
+    heap: BinaryHeap<Key>,
+    /// Event storage; `free` lists the empty slots for reuse.
+    slab: Vec<Option<E>>,
+    free: Vec<u32>,
     next_seq: u64,
     /// Bound on queued events; exceeding it is a simulator bug (a runaway feedback loop).
     events_max: usize,
@@ -45,6 +46,8 @@ impl<E> EventQueue<E> {
     pub fn new(events_max: usize) -> Self {
         EventQueue {
             heap: BinaryHeap::with_capacity(1024),
+            slab: Vec::with_capacity(1024),
+            free: Vec::new(),
             next_seq: 0,
             events_max,
         }
@@ -57,17 +60,32 @@ impl<E> EventQueue<E> {
             "event queue over its bound of {} events",
             self.events_max
         );
-        self.heap.push(Slot {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slab.push(Some(event));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Key {
             tick,
             seq: self.next_seq,
-            event,
+            slot,
         });
         self.next_seq += 1;
     }
 
     /// Remove and return the earliest event.
     pub fn pop(&mut self) -> Option<(Tick, E)> {
-        self.heap.pop().map(|s| (s.tick, s.event))
+        let key = self.heap.pop()?;
+        let event = self.slab[key.slot as usize]
+            .take()
+            .expect("a queued key points at a stored event");
+        self.free.push(key.slot);
+        Some((key.tick, event))
     }
 
     /// Tick of the earliest event.

@@ -197,8 +197,17 @@ impl Sim {
             stream(config.seed, Stream::Clients),
             0,
         );
-        let mut faults =
-            FaultScheduler::new(config.faults.clone(), stream(config.seed, Stream::Faults));
+        let n = config.cluster.protocol.nodes_count();
+        let (rot_max, rot_spared) = match &config.cluster.protocol {
+            ProtocolConfig::Raft(_) => ((n - 1) / 2, Vec::new()),
+            ProtocolConfig::Replication(r) => (n.saturating_sub(r.quorum as u32), vec![r.leader]),
+        };
+        let mut faults = FaultScheduler::new(
+            config.faults.clone(),
+            stream(config.seed, Stream::Faults),
+            rot_max,
+            rot_spared,
+        );
         let header = header_line(&config);
         cluster.record(&TraceEvent::Line {
             kind: "header",

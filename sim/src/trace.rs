@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use raftsim_protocol::codec::Fnv1a64;
 use raftsim_protocol::node::{
     request_label, Applied, ApplyOutcome, ClientRequest, NodeEvent, Reply,
 };
@@ -124,6 +123,53 @@ pub enum TraceEvent<'a> {
     },
 }
 
+/// The trace hash: one multiply-rotate-xor round per 64-bit word (in the style of FxHash) —
+/// an eighth of the cost of byte-wise FNV on the hot path — finished with a 64-bit avalanche.
+/// Only integer arithmetic, so it is the same on every platform and build.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceHasher(u64);
+
+impl TraceHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    /// A fresh hasher.
+    pub fn new() -> TraceHasher {
+        TraceHasher(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// Mix in one word.
+    #[inline]
+    pub fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(Self::K);
+    }
+
+    /// Mix in bytes with their length.
+    pub fn write_framed(&mut self, bytes: &[u8]) {
+        self.write_u64(bytes.len() as u64);
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    /// The hash so far.
+    pub fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+}
+
+impl Default for TraceHasher {
+    fn default() -> Self {
+        TraceHasher::new()
+    }
+}
+
 enum Sink {
     Off,
     Buffer(Vec<u8>),
@@ -134,7 +180,7 @@ enum Sink {
 pub struct Trace {
     sink: Sink,
     format: TraceFormat,
-    hash: Fnv1a64,
+    hash: TraceHasher,
     events_count: u64,
     line: String,
     io_error: Option<io::Error>,
@@ -160,7 +206,7 @@ fn fate_text(fate: &Fate, now: Tick, out: &mut String) {
     }
 }
 
-fn fate_hash(fate: &Fate, h: &mut Fnv1a64) {
+fn fate_hash(fate: &Fate, h: &mut TraceHasher) {
     match fate {
         Fate::Dropped(reason) => h.write_u64(1 + *reason as u64),
         Fate::Deliver(a, b) => {
@@ -172,7 +218,7 @@ fn fate_hash(fate: &Fate, h: &mut Fnv1a64) {
     }
 }
 
-fn message_hash(m: &AnyMessage, h: &mut Fnv1a64, scratch: &mut String) {
+fn message_hash(m: &AnyMessage, h: &mut TraceHasher, scratch: &mut String) {
     let m = match m {
         AnyMessage::Raft(m) => m,
         AnyMessage::Replication(m) => {
@@ -381,7 +427,7 @@ impl TraceEvent<'_> {
         }
     }
 
-    fn hash_into(&self, h: &mut Fnv1a64, scratch: &mut String) {
+    fn hash_into(&self, h: &mut TraceHasher, scratch: &mut String) {
         match self {
             TraceEvent::Send {
                 from,
@@ -525,7 +571,7 @@ impl Trace {
         Trace {
             sink,
             format,
-            hash: Fnv1a64::new(),
+            hash: TraceHasher::new(),
             events_count: 0,
             line: String::with_capacity(256),
             io_error: None,

@@ -177,7 +177,7 @@ impl Default for OpMix {
 }
 
 /// How the simulated clients behave. See the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadConfig {
     /// Number of logical clients, `c1..=cN` (`1..=CLIENTS_COUNT_MAX`).
     pub clients_count: u32,
@@ -204,6 +204,9 @@ pub struct WorkloadConfig {
     /// stamps each write with `invoke tick + skew`, the timestamp last-writer-wins protocols
     /// order writes by. Skewed clocks are how LWW loses acknowledged writes.
     pub clock_skew_ticks: Vec<i64>,
+    /// Chance that a generated write skips a sequence number (a buggy or restarted client), to
+    /// exercise the dedup table's gap rejection; the client carries on at its own number.
+    pub gap_probability: f64,
 }
 
 impl Default for WorkloadConfig {
@@ -220,6 +223,7 @@ impl Default for WorkloadConfig {
             ops_per_client_max: 0,
             append_bytes_per_key_max: 4096,
             clock_skew_ticks: Vec::new(),
+            gap_probability: 0.0,
         }
     }
 }
@@ -1034,7 +1038,12 @@ impl Workload {
                     return;
                 }
                 let op = self.generate_op(index);
-                self.invoke(index, now, op, None, None, sends, notes);
+                // Draw only when gaps are on, so runs without them keep their streams.
+                let gap = !op.is_read()
+                    && self.config.gap_probability > 0.0
+                    && self.rng.gen_bool(self.config.gap_probability);
+                let seq = gap.then(|| self.clients[index].write_seq_next + 1);
+                self.invoke(index, now, op, seq, None, sends, notes);
             }
             Some(Wait::Reply { .. }) => self.time_out(index, now, sends, notes),
             Some(Wait::Backoff { .. }) => {

@@ -340,15 +340,6 @@ fn throughput() {
 }
 
 #[test]
-#[ignore]
-fn tmp_campaign_from_env() {
-    let words = std::env::var("FUZZ_ARGS").unwrap();
-    let a = parse(&words).unwrap();
-    let s = run_campaign(&a).unwrap();
-    print!("{}", render(&s, a.json));
-}
-
-#[test]
 fn out_writes_a_trace_per_failing_seed_only() {
     let dir = std::env::temp_dir().join(format!("raftsim-fuzz-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

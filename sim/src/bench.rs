@@ -1,0 +1,356 @@
+//! `raftsim bench`: fixed, documented workloads that measure how many schedules raftsim checks
+//! per CPU-second. Each workload prints one JSON line with at least `workload`, `wall_s`,
+//! `events`, `events_per_s`, `commits_per_s`, `ticks_per_s` and `peak_rss_bytes`.
+//!
+//! Wall-clock time is read here (and in `progress.rs`) only: never on a simulation path.
+//!
+//! 1. `commit-batch1`: 3 Raft nodes, reliable network, 1-tick delivery, synchronous disk,
+//!    100,000 proposals (16-byte key, 16-byte value), one per tick, sent straight to the leader
+//!    through the full scheduler (queue, network, disks, nodes), checkers and tracing off.
+//! 2. `commit-batch64`: the same with 64 proposals per tick.
+//! 3. `fuzz-standard`: 5-node runs with every fault on and every checker on, over a fixed seed
+//!    set, with one thread and with two (`jobs`), reporting events/s and seeds/s.
+//! 4. `check-history`: the linearizability checker on generated histories of 1, 10 and 50
+//!    clients.
+//! 5. `long-run`: `commit-batch1`'s workload for 10,000,000 ticks, reporting peak RSS at 1M and
+//!    10M ticks: with log compaction memory must stay flat.
+
+use std::time::Instant;
+
+use clap::Args;
+use raftsim_protocol::kv::Op;
+use raftsim_protocol::node::ClientRequest;
+use raftsim_protocol::raft::Config as RaftConfig;
+use raftsim_protocol::types::Tick;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::cli::{SimArgs, EXIT_OK, EXIT_USAGE};
+use crate::cluster::{Cluster, ClusterConfig, Event};
+use crate::network::NetworkConfig;
+use crate::node::ProtocolConfig;
+use crate::run::run;
+use crate::trace::Trace;
+
+/// Flags of `bench`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct BenchArgs {
+    /// Print JSON lines only (one per workload).
+    #[arg(long)]
+    pub json: bool,
+    /// Run only these workloads (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Scale every workload's size by this factor (e.g. 0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+}
+
+/// Peak resident set size of this process so far, from `/proc/self/status` (`VmHWM`); 0 where
+/// that file does not exist.
+pub fn peak_rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Current resident set size (`VmRSS`).
+pub fn rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The result of one commit workload.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitRun {
+    /// Seconds of wall time.
+    pub wall_s: f64,
+    /// Events handled.
+    pub events: u64,
+    /// Client commands committed (applied by the leader).
+    pub commits: u64,
+    /// Virtual ticks simulated.
+    pub ticks: Tick,
+}
+
+fn commit_cluster() -> Cluster {
+    let config = ClusterConfig {
+        protocol: ProtocolConfig::Raft(RaftConfig {
+            nodes_count: 3,
+            pending_requests_max: 1 << 20,
+            ..RaftConfig::default()
+        }),
+        network: NetworkConfig {
+            delay_ticks_min: 1,
+            delay_ticks_max: 1,
+            ..NetworkConfig::default()
+        },
+        disk_sync_ticks: 0,
+        torn_writes: false,
+    };
+    Cluster::new(config, 1, Trace::off()).expect("bench config is valid")
+}
+
+/// Drive `proposals` client commands through the full scheduler, `per_tick` at a time, and
+/// call `sample(tick)` every `sample_every` ticks.
+pub fn commit_workload(
+    proposals: u64,
+    per_tick: u64,
+    sample_every: Tick,
+    mut sample: impl FnMut(Tick),
+) -> CommitRun {
+    let mut cluster = commit_cluster();
+    // Elect a leader first (not timed).
+    while cluster.leaders().is_empty() {
+        let Some(event) = cluster.pop() else { break };
+        let _ = cluster.dispatch(event);
+    }
+    let leader = cluster.leaders()[0];
+    let key = "0123456789abcdef".to_string();
+    let value = "fedcba9876543210".to_string();
+    let start = Instant::now();
+    let events_before = cluster.stats().events;
+    let commits_before = cluster.stats().commits;
+    let tick0 = cluster.now();
+    let mut seq = 0u64;
+    let mut tick = tick0;
+    while seq < proposals {
+        tick += 1;
+        for _ in 0..per_tick.min(proposals - seq) {
+            seq += 1;
+            cluster.schedule(
+                tick,
+                Event::Request {
+                    to: leader,
+                    request: ClientRequest {
+                        client: 1,
+                        seq,
+                        op: Op::Put {
+                            key: key.clone(),
+                            value: value.clone(),
+                        },
+                        timestamp: tick,
+                    },
+                },
+            );
+        }
+        while cluster.next_event_tick().is_some_and(|t| t <= tick) {
+            let event = cluster.pop().expect("peeked");
+            let _ = cluster.dispatch(event);
+        }
+        if sample_every > 0 && (tick - tick0) % sample_every == 0 {
+            sample(tick - tick0);
+        }
+    }
+    // Let the last commits land.
+    let end = tick + 10;
+    while cluster.next_event_tick().is_some_and(|t| t <= end) {
+        let event = cluster.pop().expect("peeked");
+        let _ = cluster.dispatch(event);
+    }
+    CommitRun {
+        wall_s: start.elapsed().as_secs_f64(),
+        events: cluster.stats().events - events_before,
+        commits: cluster.stats().commits - commits_before,
+        ticks: end - tick0,
+    }
+}
+
+fn line(workload: &str, r: &CommitRun, extra: serde_json::Value) -> serde_json::Value {
+    let mut v = json!({
+        "workload": workload,
+        "wall_s": r.wall_s,
+        "events": r.events,
+        "events_per_s": r.events as f64 / r.wall_s,
+        "commits": r.commits,
+        "commits_per_s": r.commits as f64 / r.wall_s,
+        "ticks": r.ticks,
+        "ticks_per_s": r.ticks as f64 / r.wall_s,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in more {
+            obj.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+/// The fixed fuzz-standard seed set's flags: 5 nodes, every fault, every checker.
+pub fn fuzz_standard_args(seed: u64) -> SimArgs {
+    SimArgs {
+        nodes: 5,
+        ticks: 5_000,
+        clients: 4,
+        loss: 0.05,
+        dup: 0.02,
+        corrupt: 0.01,
+        delay_max: 8,
+        partitions: true,
+        one_way: true,
+        crashes: true,
+        torn_writes: true,
+        pauses: true,
+        drift: true,
+        pre_vote: seed % 2 == 0,
+        ..SimArgs::defaults(seed)
+    }
+}
+
+fn fuzz_standard(seeds: u64, jobs: usize) -> serde_json::Value {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .expect("thread pool");
+    let start = Instant::now();
+    let results: Vec<(u64, u64, u64, bool)> = pool.install(|| {
+        (0..seeds)
+            .into_par_iter()
+            .map(|seed| {
+                let config = fuzz_standard_args(seed)
+                    .to_config()
+                    .expect("fuzz-standard flags are valid");
+                let (report, _) = run(config, Trace::off()).expect("run builds");
+                (report.events, report.ticks, report.commits, report.passed())
+            })
+            .collect()
+    });
+    let wall_s = start.elapsed().as_secs_f64();
+    let events: u64 = results.iter().map(|r| r.0).sum();
+    let ticks: u64 = results.iter().map(|r| r.1).sum();
+    let commits: u64 = results.iter().map(|r| r.2).sum();
+    let failures = results.iter().filter(|r| !r.3).count();
+    json!({
+        "workload": "fuzz-standard",
+        "jobs": jobs,
+        "seeds": seeds,
+        "failures": failures,
+        "wall_s": wall_s,
+        "events": events,
+        "events_per_s": events as f64 / wall_s,
+        "events_per_s_per_job": events as f64 / wall_s / jobs as f64,
+        "seeds_per_s": seeds as f64 / wall_s,
+        "commits_per_s": commits as f64 / wall_s,
+        "ticks_per_s": ticks as f64 / wall_s,
+        "peak_rss_bytes": peak_rss_bytes(),
+    })
+}
+
+fn check_history(scale: f64) -> Vec<serde_json::Value> {
+    use crate::checker::linearizability::{check, Limits};
+    let ops = ((5_000.0 * scale) as usize).max(100);
+    [1u32, 10, 50]
+        .iter()
+        .map(|&clients| {
+            let history = crate::history::generate_history(clients, ops, 4, 7);
+            let start = Instant::now();
+            let report = check(&history, Some(""), &Limits::default());
+            let wall_s = start.elapsed().as_secs_f64();
+            json!({
+                "workload": "check-history",
+                "clients": clients,
+                "ops": history.len(),
+                "verdict": format!("{:?}", report.verdict).split(' ').next().unwrap_or("").to_string(),
+                "steps": report.steps,
+                "wall_s": wall_s,
+                "events": history.len(),
+                "events_per_s": history.len() as f64 / wall_s,
+                "commits_per_s": 0.0,
+                "ticks_per_s": 0.0,
+                "peak_rss_bytes": peak_rss_bytes(),
+            })
+        })
+        .collect()
+}
+
+/// Run the benchmarks; returns the exit code.
+pub fn cmd_bench(args: &BenchArgs) -> i32 {
+    let known = [
+        "commit-batch1",
+        "commit-batch64",
+        "fuzz-standard",
+        "check-history",
+        "long-run",
+    ];
+    for name in &args.only {
+        if !known.contains(&name.as_str()) {
+            eprintln!(
+                "error: unknown workload `{name}`; workloads: {}",
+                known.join(", ")
+            );
+            return EXIT_USAGE;
+        }
+    }
+    if !(args.scale > 0.0 && args.scale <= 100.0) {
+        eprintln!("error: --scale must be in (0, 100]");
+        return EXIT_USAGE;
+    }
+    let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let scaled = |n: u64| ((n as f64 * args.scale) as u64).max(1);
+    let emit = |v: serde_json::Value| {
+        if args.json {
+            println!("{v}");
+        } else {
+            println!(
+                "{:<16} {}",
+                v["workload"].as_str().unwrap_or(""),
+                serde_json::to_string(&v).unwrap_or_default()
+            );
+        }
+    };
+    if want("commit-batch1") {
+        let r = commit_workload(scaled(100_000), 1, 0, |_| {});
+        emit(line(
+            "commit-batch1",
+            &r,
+            json!({ "proposals_per_tick": 1 }),
+        ));
+    }
+    if want("commit-batch64") {
+        let r = commit_workload(scaled(100_000), 64, 0, |_| {});
+        emit(line(
+            "commit-batch64",
+            &r,
+            json!({ "proposals_per_tick": 64 }),
+        ));
+    }
+    if want("fuzz-standard") {
+        let seeds = scaled(40);
+        let one = fuzz_standard(seeds, 1);
+        let two = fuzz_standard(seeds, 2);
+        let speedup = two["events_per_s"].as_f64().unwrap_or(0.0)
+            / one["events_per_s"].as_f64().unwrap_or(1.0);
+        emit(one);
+        let mut two = two;
+        if let Some(o) = two.as_object_mut() {
+            o.insert("speedup_vs_jobs1".into(), json!(speedup));
+        }
+        emit(two);
+    }
+    if want("check-history") {
+        for v in check_history(args.scale) {
+            emit(v);
+        }
+    }
+    if want("long-run") {
+        let ticks = scaled(10_000_000);
+        let mut rss_at = Vec::new();
+        let sample_every = (ticks / 10).max(1);
+        let r = commit_workload(ticks, 1, sample_every, |t| {
+            rss_at.push(json!({ "tick": t, "rss_bytes": rss_bytes() }));
+        });
+        emit(line("long-run", &r, json!({ "rss": rss_at })));
+    }
+    EXIT_OK
+}

@@ -149,7 +149,7 @@ pub fn commit_workload(
             let event = cluster.pop().expect("peeked");
             let _ = cluster.dispatch(event);
         }
-        if sample_every > 0 && (tick - tick0) % sample_every == 0 {
+        if sample_every > 0 && (tick - tick0).is_multiple_of(sample_every) {
             sample(tick - tick0);
         }
     }
@@ -203,7 +203,7 @@ pub fn fuzz_standard_args(seed: u64) -> SimArgs {
         torn_writes: true,
         pauses: true,
         drift: true,
-        pre_vote: seed % 2 == 0,
+        pre_vote: seed.is_multiple_of(2),
         ..SimArgs::defaults(seed)
     }
 }

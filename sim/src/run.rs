@@ -68,6 +68,15 @@ pub struct RunConfig {
     pub linearizability_steps_max: u64,
 }
 
+/// An entry of the fault agenda.
+#[derive(Debug, Clone)]
+enum AgendaItem {
+    /// Draw the next random fault.
+    Draw,
+    /// The scheduled end of a fault (a restart after a crash, a heal after a partition).
+    Apply(FaultAction),
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -182,6 +191,12 @@ pub struct Sim {
     max_lag: BTreeMap<NodeId, u64>,
     /// Every fault or operator action applied, with its tick (the shrinker replays them).
     fault_log: Vec<(Tick, FaultAction)>,
+    /// Random faults to come: `(tick, sequence)` → what to do. Kept apart from the event queue
+    /// so that a fault always strikes *first* in its tick, before that tick's events — exactly
+    /// what a script's `advance N ticks` followed by a fault line does, so a shrunk script
+    /// replays the run it came from.
+    fault_agenda: BTreeMap<(Tick, u64), AgendaItem>,
+    agenda_seq: u64,
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
@@ -219,8 +234,9 @@ impl Sim {
             cluster.apply_fault(&action)?;
             fault_log.push((0, action));
         }
+        let mut fault_agenda = BTreeMap::new();
         if let Some(t) = faults.next_fault_tick(0) {
-            cluster.schedule(t, Event::FaultTimer);
+            fault_agenda.insert((t, 0), AgendaItem::Draw);
         }
         let checkers = config
             .checkers
@@ -239,6 +255,8 @@ impl Sim {
             observations: Vec::new(),
             max_lag: BTreeMap::new(),
             fault_log,
+            fault_agenda,
+            agenda_seq: 1,
             applied_counts: None,
             config,
         };
@@ -287,6 +305,17 @@ impl Sim {
         self.run_while(tick, |_| false).map(|_| ())
     }
 
+    /// Process every event due strictly before `tick`, then set the clock to `tick` (events due
+    /// at `tick` stay queued).
+    pub fn run_before(&mut self, tick: Tick) -> Result<(), Failure> {
+        if tick == 0 {
+            return Ok(());
+        }
+        self.run_while(tick - 1, |_| false)?;
+        self.cluster.advance_to(tick);
+        Ok(())
+    }
+
     /// Process events up to `tick` until `stop(self)` holds after an event. Returns whether it
     /// stopped because of the condition.
     pub fn run_while(
@@ -300,9 +329,28 @@ impl Sim {
         if stop(self) {
             return Ok(true);
         }
-        while self.cluster.next_event_tick().is_some_and(|t| t <= tick) {
+        loop {
+            let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
+            let next_fault = self
+                .fault_agenda
+                .keys()
+                .next()
+                .map(|k| k.0)
+                .filter(|&t| t <= tick);
+            let fault_first = match (next_fault, next_event) {
+                (Some(f), Some(e)) => f <= e,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
             CATCHING_PANICS.with(|c| c.set(true));
-            let result = catch_unwind(AssertUnwindSafe(|| self.step()));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                if fault_first {
+                    self.step_fault()
+                } else {
+                    self.step()
+                }
+            }));
             CATCHING_PANICS.with(|c| c.set(false));
             let result = match result {
                 Ok(r) => r,
@@ -382,23 +430,39 @@ impl Sim {
                     .handle_reply(now, from, reply, &mut self.sends, &mut self.notes);
                 self.flush_client_output();
             }
-            Some(Event::FaultTimer) if self.faults_active => {
-                if let Some((action, later)) = self.faults.draw(&self.cluster) {
-                    self.apply_fault_now(&action);
-                    for (delay, action) in later {
-                        self.cluster.schedule(now + delay, Event::Fault(action));
-                    }
-                }
-                if let Some(t) = self.faults.next_fault_tick(now) {
-                    self.cluster.schedule(t, Event::FaultTimer);
-                }
-            }
-            Some(Event::Fault(action)) if self.faults_active => {
-                self.apply_fault_now(&action);
-            }
             Some(_) => {}
         }
         self.check(target)
+    }
+
+    /// Handle the first entry of the fault agenda, at its tick, before that tick's events.
+    fn step_fault(&mut self) -> Result<(), Failure> {
+        let Some(((tick, _), item)) = self.fault_agenda.pop_first() else {
+            return Ok(());
+        };
+        self.cluster.advance_to(tick);
+        if !self.faults_active {
+            return Ok(());
+        }
+        match item {
+            AgendaItem::Draw => {
+                if let Some((action, later)) = self.faults.draw(&self.cluster) {
+                    self.apply_fault_now(&action);
+                    for (delay, action) in later {
+                        self.agenda_seq += 1;
+                        self.fault_agenda
+                            .insert((tick + delay, self.agenda_seq), AgendaItem::Apply(action));
+                    }
+                }
+                if let Some(t) = self.faults.next_fault_tick(tick) {
+                    self.agenda_seq += 1;
+                    self.fault_agenda
+                        .insert((t, self.agenda_seq), AgendaItem::Draw);
+                }
+            }
+            AgendaItem::Apply(action) => self.apply_fault_now(&action),
+        }
+        self.check(None)
     }
 
     /// At the leader-follower leader's timer (its heartbeat rounds), note each follower's lag.

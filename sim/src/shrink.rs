@@ -2,11 +2,11 @@
 //!
 //! 1. Run the seed and keep what happened to the cluster: every fault action with its tick.
 //! 2. Write that as a script: a `cluster` line with every setting of the run (clients keep
-//!    generating their operations from the seed, `workload=on`), then `run N ticks` / fault
-//!    lines in time order, then the heal phase (`heal-all within N ticks`).
-//! 3. Check that the script fails with the same property. (A script applies a fault after
-//!    every event of its tick, where the original run applied it among them, so a schedule can
-//!    drift; a failure that does not survive that is reported, not faked.)
+//!    generating their operations from the seed, `workload=on`), then `advance N ticks` /
+//!    fault lines in time order, then the heal phase (`heal-all within N ticks`).
+//! 3. Check that the script fails with the same property. (`advance` puts a fault first in its
+//!    tick, where the original run applied it wherever its timer fell among that tick's events,
+//!    so a schedule can drift; a failure that does not survive that is reported, not faked.)
 //! 4. Minimize while the same property still fails: drop the fault phase after the failure,
 //!    remove faults by delta debugging (halves, then quarters, ... then single lines), then try
 //!    plainer settings one at a time — no loss, no duplication, no corruption, fixed delays,
@@ -142,6 +142,9 @@ fn cluster_line(args: &SimArgs) -> String {
         args.sync_ticks,
         on_off(args.torn_writes)
     );
+    if args.client_gaps > 0.0 {
+        let _ = write!(s, " client-gaps={}", args.client_gaps);
+    }
     if let Some(bug) = raftsim_protocol::planted::planted() {
         let _ = write!(s, " plant={}", bug.name());
     }
@@ -165,7 +168,7 @@ fn render(c: &Candidate, property: &str, origin: &str) -> String {
             break;
         }
         if *tick > cursor {
-            let _ = writeln!(s, "run {} ticks", tick - cursor);
+            let _ = writeln!(s, "advance {} ticks", tick - cursor);
             cursor = *tick;
         }
         let _ = writeln!(s, "{}", fault_line(action, c.args.nodes));
@@ -294,6 +297,7 @@ pub fn shrink(args: &SimArgs, runs_max: usize) -> Result<Shrunk, String> {
             changed
         },
         |a| std::mem::replace(&mut a.torn_writes, false),
+        |a| std::mem::replace(&mut a.client_gaps, 0.0) != 0.0,
     ];
     for simplify in simplifications {
         let mut c = best.clone();

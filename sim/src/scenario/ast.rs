@@ -359,6 +359,14 @@ pub enum Command {
         /// Ticks to run.
         ticks: u64,
     },
+    /// `advance N ticks`: handle every event due *before* `now + N`, then set the clock to
+    /// `now + N`; events due at that very tick wait for the next command. A command after it
+    /// (a fault) therefore happens first thing in that tick, as a random fault does in a run —
+    /// which is why `raftsim shrink` writes its scripts with it.
+    Advance {
+        /// Ticks to advance.
+        ticks: u64,
+    },
     /// `run until <condition> within N ticks`: fails if the bound passes first.
     RunUntil {
         /// What to wait for.

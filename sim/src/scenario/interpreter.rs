@@ -89,14 +89,19 @@ fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, Strin
 /// Build the run configuration a scenario's `cluster` line describes.
 ///
 /// Settings beyond the common ones (`extra` in the syntax tree): for every protocol
-/// `client-skew=S1,S2,...` (each client's clock skew in ticks, signed); for
+/// `client-skew=S1,S2,...` (each client's clock skew in ticks, signed) and `client-gaps=P`
+/// (chance a generated write skips a sequence number); for
 /// `protocol=replication` also `keepalive=N`, `pipeline=on|off`, `read-from-follower=on|off`,
 /// `retain=N` (records the leader keeps for catch-up), `leader=N` and `client-timestamps=on|off`
-/// (order writes by the clients' clocks instead of the leader's).
+/// (order writes by the clients' clocks instead of the leader's); for `protocol=raft` also
+/// `snapshot-every=N` (log compaction after N applied entries) and `snapshot-chunk=BYTES`
+/// (largest InstallSnapshot chunk).
 pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunConfig, String> {
     let nodes = spec.nodes.unwrap_or(3);
     let protocol_kind = spec.protocol.unwrap_or(Protocol::Raft);
     let mut clock_skew_ticks = Vec::new();
+    let mut gap_probability = 0.0;
+    let mut raft_snapshots = RaftConfig::default();
     let mut replication = ReplicationConfig {
         nodes_count: nodes,
         ..ReplicationConfig::default()
@@ -116,6 +121,12 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
                     return Err(format!(
                         "plant={value}: this raftsim was built without the planted-bugs feature"
                     ));
+                }
+            }
+            ("client-gaps", _) => {
+                gap_probability = parse_number::<f64>(key, value)?;
+                if !(0.0..=1.0).contains(&gap_probability) {
+                    return Err(format!("client-gaps must be in 0..=1, got {value}"));
                 }
             }
             ("client-skew", _) => {
@@ -139,6 +150,12 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
             }
             ("leader", Protocol::Replication) => {
                 replication.leader = parse_number(key, value.trim_start_matches('n'))?
+            }
+            ("snapshot-every", Protocol::Raft) => {
+                raft_snapshots.snapshot_entries_threshold = parse_number(key, value)?
+            }
+            ("snapshot-chunk", Protocol::Raft) => {
+                raft_snapshots.snapshot_chunk_bytes = parse_number(key, value)?
             }
             _ => {
                 return Err(format!(
@@ -167,7 +184,7 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
                 check_quorum: spec.check_quorum.unwrap_or(lease_reads),
                 lease_reads,
                 lease_ticks: spec.lease_ticks.unwrap_or(100),
-                ..RaftConfig::default()
+                ..raft_snapshots
             })
         }
         Protocol::Replication => {
@@ -204,6 +221,7 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
         keys_count: spec.keys.unwrap_or(4),
         request_timeout_ticks: spec.client_timeout_ticks.unwrap_or(400),
         clock_skew_ticks,
+        gap_probability,
         ..WorkloadConfig::default()
     };
     workload.validate().map_err(|e| e.to_string())?;
@@ -375,6 +393,11 @@ impl Interp {
             Command::Run { ticks } => {
                 let until = self.now() + ticks;
                 let r = self.sim.run_until(until);
+                self.checked(r)
+            }
+            Command::Advance { ticks } => {
+                let until = self.now() + ticks;
+                let r = self.sim.run_before(until);
                 self.checked(r)
             }
             Command::RunUntil {
@@ -1007,6 +1030,9 @@ impl Interp {
             "torn-writes-recovered" => c.torn_writes_recovered,
             "corruption-detected" => c.corruption_detected,
             "lease-reads" => c.lease_reads,
+            "snapshots-taken" => c.snapshots_taken,
+            "snapshots-installed" => c.snapshots_installed,
+            "disk-bytes-max" => c.disk_bytes_max,
             "ops-ok" => w.ops_ok,
             "ops-fail" => w.ops_fail,
             "ops-info" => w.ops_info,
@@ -1018,8 +1044,9 @@ impl Interp {
                     "unknown counter `{name}`; known: ticks, events, commits, elections, \
                      leaders-elected, messages-sent, messages-dropped, messages-duplicated, \
                      messages-corrupted, corrupt-rejected, duplicates-applied, crashes, restarts, \
-                     torn-writes-recovered, corruption-detected, lease-reads, ops-ok, ops-fail, \
-                     ops-info, retries, timeouts, redirects"
+                     torn-writes-recovered, corruption-detected, lease-reads, snapshots-taken, \
+                     snapshots-installed, disk-bytes-max, ops-ok, ops-fail, ops-info, retries, \
+                     timeouts, redirects"
                 ))
             }
         })

@@ -38,6 +38,7 @@ use crate::scenario::lexer::{self, LexedLine, Token, TokenKind};
 pub const COMMANDS: &[&str] = &[
     "cluster",
     "run",
+    "advance",
     "crash",
     "restart",
     "pause",
@@ -1083,6 +1084,9 @@ impl<'p, 'a> Cursor<'p, 'a> {
         self.pos = 1;
         let command = match verb {
             "run" => self.run()?,
+            "advance" => Command::Advance {
+                ticks: self.ticks()?,
+            },
             "crash" => {
                 let node = self.node()?;
                 let torn = self.eat_word("torn");

@@ -1254,7 +1254,8 @@ fn pair(file: &str, events: &[Event]) -> Result<Vec<HistoryOp>, HistoryError> {
             ));
         };
         let invoke = &events[at];
-        if invoke.f != e.f || invoke.key != e.key {
+        // A completion may leave out the key (it is the invocation's).
+        if invoke.f != e.f || (!e.key.is_empty() && invoke.key != e.key) {
             return Err(err(
                 e.line,
                 format!(
@@ -1544,16 +1545,17 @@ pub fn cmd_check_history(args: &CheckHistoryArgs) -> i32 {
     };
     let budget = steps_for_time_limit(args.time_limit);
     let report = check_history(&parsed, budget);
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let summary = format!(
-        "{} operations, {} events{}, {} keys checked, {} search steps (budget {budget})",
-        parsed.ops.len(),
-        parsed.events.len(),
+        "{}, {}{}, {} checked, {} search steps (budget {budget})",
+        plural(parsed.ops.len(), "operation"),
+        plural(parsed.events.len(), "event"),
         if parsed.skipped > 0 {
             format!(" ({} non-client events skipped)", parsed.skipped)
         } else {
             String::new()
         },
-        report.keys_checked,
+        plural(report.keys_checked, "key"),
         report.steps
     );
     match &report.verdict {

@@ -265,9 +265,7 @@ pub fn cmd_view(args: &ViewArgs) -> i32 {
         .clone()
         .unwrap_or_else(|| args.trace.with_extension("html"));
     if output == args.trace {
-        eprintln!(
-            "error: the page would overwrite the trace {file}; name it with -o FILE.html"
-        );
+        eprintln!("error: the page would overwrite the trace {file}; name it with -o FILE.html");
         return EXIT_USAGE;
     }
     if let Err(e) = std::fs::write(&output, page.as_bytes()) {

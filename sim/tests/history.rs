@@ -351,11 +351,13 @@ fn real_jepsen_style_edn_parses() {
         #_{:process 9, :type :ok}
         {:index 7, :time 2400, :process 2 :type :invoke :f :cas :value [3 4]}
         {:index 8, :time 2500, :process 2 :type :ok :f :cas :value [3 4] :node "n1" :tags #{:a :b}}
+        {:process 5, :type :invoke, :f :put, :key "other", :value "v"}
+        {:process 5, :type :ok, :f :put, :value "v"}
     "#;
     let parsed = edn(text);
     assert_eq!(parsed.skipped, 1);
-    assert_eq!(parsed.events.len(), 8);
-    assert_eq!(parsed.ops.len(), 4);
+    assert_eq!(parsed.events.len(), 10);
+    assert_eq!(parsed.ops.len(), 5);
     assert_eq!(parsed.events[0].time, Some(1395));
     assert_eq!(parsed.events[0].line, 3);
     assert_eq!(parsed.events[6].line, 12);
@@ -492,4 +494,106 @@ fn format_from_path_and_sniffing() {
         HistoryFormat::sniff("; c\n{:process 0}"),
         HistoryFormat::Edn
     );
+}
+
+#[test]
+fn mangled_histories_never_panic() {
+    let history = generate_history(3, 40, 2, 9);
+    let valid = render_history(&history, HistoryFormat::Edn);
+    let alphabet: Vec<char> = "{}[]()\"\\:#_;, \n0-9anil:process:type:invoke:ok:cas\u{e9}"
+        .chars()
+        .collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let (mut ok, mut errors) = (0, 0);
+    for _ in 0..3_000 {
+        let mut chars: Vec<char> = valid.chars().collect();
+        for _ in 0..1 + next(4) {
+            let at = next(chars.len() + 1);
+            match next(3) {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(at, alphabet[next(alphabet.len())]),
+                _ if at < chars.len() => chars[at] = alphabet[next(alphabet.len())],
+                _ => {}
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        for format in [HistoryFormat::Edn, HistoryFormat::Json] {
+            match read_history("m", &text, format) {
+                Ok(parsed) => {
+                    ok += 1;
+                    check_history(&parsed, 10_000);
+                }
+                Err(e) => {
+                    errors += 1;
+                    assert!(e.line >= 1 && e.to_string().starts_with("m:"), "{e}");
+                }
+            }
+        }
+    }
+    assert!(ok > 0 && errors > 0, "ok={ok} errors={errors}");
+}
+
+#[test]
+fn the_flags_parse_without_clashing_with_the_sim_flags() {
+    use clap::{CommandFactory, Parser, Subcommand};
+    use raftsim::history::{CheckHistoryArgs, HistoryArgs};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+    #[derive(Subcommand)]
+    #[allow(clippy::large_enum_variant)]
+    enum Command {
+        History(HistoryArgs),
+        CheckHistory(CheckHistoryArgs),
+    }
+    Cli::command().debug_assert();
+    let cli = Cli::try_parse_from([
+        "raftsim",
+        "history",
+        "--seed",
+        "3",
+        "--crashes",
+        "-o",
+        "h.json",
+        "--history-format",
+        "edn",
+        "--trace",
+        "t.jsonl",
+        "--format",
+        "json",
+    ])
+    .unwrap();
+    let Command::History(args) = cli.command else {
+        panic!("not history");
+    };
+    assert_eq!(args.sim.seed, 3);
+    assert!(args.sim.crashes);
+    assert_eq!(args.history_format, Some(HistoryFormat::Edn));
+    assert_eq!(args.output.as_deref(), Some(std::path::Path::new("h.json")));
+    let cli = Cli::try_parse_from([
+        "raftsim",
+        "check-history",
+        "h.edn",
+        "--format",
+        "json",
+        "--time-limit",
+        "2.5",
+    ])
+    .unwrap();
+    let Command::CheckHistory(args) = cli.command else {
+        panic!("not check-history");
+    };
+    assert_eq!(args.format, Some(HistoryFormat::Json));
+    assert_eq!(args.time_limit, 2.5);
 }

@@ -9,6 +9,11 @@
 //!    else from the same output** ("persist before send", as etcd's `Ready` documents). A crash
 //!    before that sync loses the records *and* every message, reply and applied notice that
 //!    depended on them, which is what keeps a forgotten vote from ever having been seen.
+//!    When `persist_replace` is set, `persist` is instead the **complete new WAL** (after log
+//!    compaction: a snapshot, the hard state, the entries the snapshot does not cover). The
+//!    driver writes it as a new file and renames it over the old one once it is synced, as a
+//!    real system does: a crash before the sync leaves the old file whole, a crash after it
+//!    leaves the new one, never a mixture. Anything appended by later outputs goes after it.
 //! 2. `messages`: `(to, message)` pairs, in the order the node produced them.
 //! 3. `replies`: answers to client requests.
 //! 4. `applied`: every state-machine application, for invariant checkers.
@@ -256,6 +261,18 @@ pub enum NodeEvent {
     },
     /// A lease read was attempted without a valid lease and went through the log instead.
     LeaseExpired,
+    /// The node snapshotted its state machine at `index` and discarded the log up to it (log
+    /// compaction, Raft §7).
+    SnapshotTaken {
+        /// The snapshot's last included index.
+        index: LogIndex,
+    },
+    /// The node replaced its state machine with a snapshot a leader sent (Raft §7
+    /// InstallSnapshot, or the leader-follower store's catch-up).
+    SnapshotInstalled {
+        /// The snapshot's last included index (LSN).
+        index: LogIndex,
+    },
     /// Free-form protocol note (the leader-follower protocol's status lines).
     Note(String),
 }
@@ -269,6 +286,10 @@ pub struct Output<M> {
     /// WAL-framed records to append to durable storage and sync before anything else below is
     /// released.
     pub persist: Vec<u8>,
+    /// When true, `persist` is not an append but the complete new WAL content, which replaces
+    /// the old file atomically once synced (write a new file, fsync, rename over the old one).
+    /// Set by log compaction; the driver resets it when it drains `persist`.
+    pub persist_replace: bool,
     /// Messages to peers, in order.
     pub messages: Vec<(NodeId, M)>,
     /// Client replies.
@@ -283,6 +304,7 @@ impl<M> Default for Output<M> {
     fn default() -> Self {
         Output {
             persist: Vec::new(),
+            persist_replace: false,
             messages: Vec::new(),
             replies: Vec::new(),
             applied: Vec::new(),
@@ -295,6 +317,7 @@ impl<M> Output<M> {
     /// True when nothing is waiting to be drained.
     pub fn is_empty(&self) -> bool {
         self.persist.is_empty()
+            && !self.persist_replace
             && self.messages.is_empty()
             && self.replies.is_empty()
             && self.applied.is_empty()
@@ -304,6 +327,7 @@ impl<M> Output<M> {
     /// Drop everything (keeping capacity).
     pub fn clear(&mut self) {
         self.persist.clear();
+        self.persist_replace = false;
         self.messages.clear();
         self.replies.clear();
         self.applied.clear();

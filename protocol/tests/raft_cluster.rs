@@ -1,6 +1,6 @@
 //! Driver-level tests: a tiny deterministic loop (one-tick network, optional cuts, crash and
 //! restart from the durable bytes) drives real `RaftNode`s through elections, writes, crashes,
-//! deposed leaders, retries and corruption.
+//! deposed leaders, retries, corruption, log compaction and InstallSnapshot.
 
 use raftsim_protocol::kv::{Op, OpResult};
 use raftsim_protocol::node::{
@@ -22,6 +22,14 @@ struct Cluster {
     /// (node, index, outcome) of every client-command application, in order.
     applied: Vec<(NodeId, u64, ApplyOutcome)>,
     events: Vec<(NodeId, NodeEvent)>,
+    /// Messages sent, by type name.
+    sent: std::collections::BTreeMap<&'static str, u64>,
+    /// The largest WAL any node held.
+    disk_bytes_max: usize,
+    /// Flip a bit in the next message of this kind, which then arrives as corrupt bytes.
+    corrupt_next: Option<&'static str>,
+    /// (deliver_at, to, from, bytes) of corrupted messages.
+    corrupt_in_flight: Vec<(Tick, NodeId, NodeId, Vec<u8>)>,
     now: Tick,
 }
 
@@ -46,6 +54,10 @@ impl Cluster {
             replies: Vec::new(),
             applied: Vec::new(),
             events: Vec::new(),
+            sent: Default::default(),
+            disk_bytes_max: 0,
+            corrupt_next: None,
+            corrupt_in_flight: Vec::new(),
             now: 0,
             config,
         }
@@ -60,8 +72,24 @@ impl Cluster {
             return;
         };
         let out = node.output();
-        self.disks[id as usize - 1].extend_from_slice(&out.persist);
+        let disk = &mut self.disks[id as usize - 1];
+        if out.persist_replace {
+            // Log compaction: the persist buffer is the whole new WAL.
+            disk.clear();
+        }
+        disk.extend_from_slice(&out.persist);
+        self.disk_bytes_max = self.disk_bytes_max.max(disk.len());
         for (to, m) in out.messages.drain(..) {
+            *self.sent.entry(m.kind_name()).or_insert(0) += 1;
+            if self.corrupt_next == Some(m.kind_name()) && !self.cut.contains(&(id, to)) {
+                self.corrupt_next = None;
+                let mut bytes = Vec::new();
+                raftsim_protocol::node::WireMessage::encode_wire(&m, &mut bytes);
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x04;
+                self.corrupt_in_flight.push((self.now + 1, to, id, bytes));
+                continue;
+            }
             if !self.cut.contains(&(id, to)) {
                 self.in_flight.push((self.now + 1, to, id, m));
             }
@@ -99,6 +127,16 @@ impl Cluster {
         for (_, to, from, m) in due {
             if let Some(node) = self.nodes[to as usize - 1].as_mut() {
                 node.handle_message(now, from, m);
+                self.drain(to);
+            }
+        }
+        let (due, later) = std::mem::take(&mut self.corrupt_in_flight)
+            .into_iter()
+            .partition(|m| m.0 <= now);
+        self.corrupt_in_flight = later;
+        for (_, to, from, bytes) in due {
+            if let Some(node) = self.nodes[to as usize - 1].as_mut() {
+                node.handle_wire(now, from, &bytes);
                 self.drain(to);
             }
         }
@@ -602,4 +640,242 @@ fn five_nodes_tolerate_two_failures_but_not_three() {
     c.restart(others[0]);
     c.run(500);
     assert_eq!(c.reply_for(1, 2).len(), 1, "commits again after recovery");
+}
+
+// ----- log compaction and InstallSnapshot (§7) -----
+
+fn snapshot_config(threshold: u64, chunk_bytes: usize) -> Config {
+    Config {
+        // Pre-vote keeps an isolated node from raising the term, so the tests measure
+        // catch-up alone.
+        pre_vote: true,
+        snapshot_entries_threshold: threshold,
+        snapshot_chunk_bytes: chunk_bytes,
+        ..Config::default()
+    }
+}
+
+impl Cluster {
+    /// `count` writes from client 1 (seq from `first_seq`), one per tick, over 13 keys.
+    fn write_many(&mut self, leader: NodeId, first_seq: u64, count: u64) {
+        for seq in first_seq..first_seq + count {
+            self.request(
+                leader,
+                1,
+                seq,
+                put(&format!("k{}", seq % 13), &seq.to_string()),
+            );
+            self.step();
+        }
+    }
+
+    /// Run until `id` has applied what `leader` has, within `ticks_max`.
+    fn run_until_caught_up(&mut self, id: NodeId, leader: NodeId, ticks_max: Tick) {
+        let start = self.now;
+        while self.node(id).applied_index() < self.node(leader).applied_index() {
+            self.step();
+            assert!(
+                self.now - start < ticks_max,
+                "n{id} did not catch up: {:?} vs leader {:?}",
+                self.node(id).view(),
+                self.node(leader).view()
+            );
+        }
+    }
+
+    fn assert_same_state(&self, a: NodeId, b: NodeId) {
+        assert_eq!(self.node(a).kv(), self.node(b).kv(), "n{a} and n{b} stores");
+        assert_eq!(
+            self.node(a).dedup(),
+            self.node(b).dedup(),
+            "n{a} and n{b} sessions"
+        );
+        assert_eq!(
+            self.node(a).view().store_digest,
+            self.node(b).view().store_digest
+        );
+    }
+
+    fn snapshot_events(&self, id: NodeId) -> (usize, usize) {
+        let mine = self.events.iter().filter(|(n, _)| *n == id);
+        let taken = mine
+            .clone()
+            .filter(|(_, e)| matches!(e, NodeEvent::SnapshotTaken { .. }))
+            .count();
+        let installed = mine
+            .filter(|(_, e)| matches!(e, NodeEvent::SnapshotInstalled { .. }))
+            .count();
+        (taken, installed)
+    }
+}
+
+#[test]
+fn a_lagging_follower_installs_a_snapshot_in_chunks_and_matches() {
+    let mut c = Cluster::with_config(snapshot_config(50, 64));
+    let leader = c.run_until_leader();
+    let lagger = (1..=3).find(|&n| n != leader).unwrap();
+    c.isolate(lagger);
+    c.write_many(leader, 1, 300);
+    c.run(10);
+    let snapshot_index = c.node(leader).snapshot_index();
+    assert!(
+        snapshot_index >= 250,
+        "the leader compacted: {snapshot_index}"
+    );
+    assert!(c.node(leader).log().len() <= 50 + 5);
+    assert!(
+        c.node(lagger).log().last_index() < snapshot_index,
+        "the lagger needs entries the leader no longer holds"
+    );
+    // One chunk of the first transfer is corrupted in flight: its CRC catches it, and the
+    // leader sends it again when the chunk goes unanswered for a heartbeat.
+    c.corrupt_next = Some("InstallSnapshot");
+    c.heal();
+    c.run_until_caught_up(lagger, leader, 1_000);
+    c.assert_same_state(lagger, leader);
+    assert!(c
+        .events
+        .iter()
+        .any(|(n, e)| *n == lagger && matches!(e, NodeEvent::CorruptRejected { .. })));
+    assert_eq!(c.snapshot_events(lagger).1, 1, "installed exactly once");
+    let image_bytes = c.node(leader).snapshot().unwrap().image_bytes();
+    assert!(
+        c.sent["InstallSnapshot"] > image_bytes / 64,
+        "{image_bytes} bytes in 64-byte chunks: {:?}",
+        c.sent
+    );
+    // The follower's log restarts after the snapshot and replication resumes normally.
+    assert!(c.node(lagger).snapshot_index() >= snapshot_index);
+    c.write_many(leader, 301, 20);
+    c.run(10);
+    c.assert_same_state(lagger, leader);
+    assert_eq!(
+        c.node(lagger).log().last_index(),
+        c.node(leader).log().last_index()
+    );
+}
+
+#[test]
+fn a_crashed_node_restarts_from_a_compacted_wal_and_matches() {
+    let mut c = Cluster::with_config(snapshot_config(20, 16 << 10));
+    let leader = c.run_until_leader();
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    c.write_many(leader, 1, 107);
+    c.run(10);
+    assert!(c.node(follower).snapshot_index() >= 100);
+    // The follower's WAL was rewritten: it begins with the snapshot.
+    let disk = c.disks[follower as usize - 1].clone();
+    let (first, _) = raftsim_protocol::wal::decode_record(&disk).expect("valid WAL");
+    assert_eq!(first.kind, raftsim_protocol::wal::RecordKind::Snapshot);
+    c.crash(follower);
+    c.write_many(leader, 108, 30);
+    let (node, report) = RaftNode::restore(follower, c.config.clone(), 5, c.now, &disk)
+        .expect("a compacted WAL restores");
+    assert!(!report.torn_tail);
+    assert!(report.records_count < 20 + 5, "a bounded WAL: {report:?}");
+    assert!(node.snapshot_index() >= 100);
+    assert_eq!(node.applied_index(), node.snapshot_index());
+    assert_eq!(node.commit_index(), node.snapshot_index());
+    c.restart(follower);
+    c.run_until_caught_up(follower, leader, 500);
+    c.assert_same_state(follower, leader);
+    // The leader itself crashes and comes back from its own compacted WAL.
+    c.crash(leader);
+    let mut new_leader = None;
+    for _ in 0..5_000 {
+        c.step();
+        if let [l] = c.leaders()[..] {
+            new_leader = Some(l);
+            break;
+        }
+    }
+    let new_leader = new_leader.expect("re-election");
+    c.write_many(new_leader, 138, 30);
+    c.restart(leader);
+    c.run_until_caught_up(leader, new_leader, 1_000);
+    c.assert_same_state(leader, new_leader);
+    for id in 1..=3 {
+        assert_eq!(c.node(id).kv().get("k8"), Some("164"), "n{id}");
+    }
+}
+
+/// The acceptance test: over 20,000 writes, every node's log stays within the
+/// compaction threshold plus the entries in flight, and so does its WAL.
+#[test]
+fn memory_and_disk_stay_bounded_over_twenty_thousand_writes() {
+    let threshold = 1_000;
+    let mut c = Cluster::with_config(snapshot_config(threshold, 16 << 10));
+    let leader = c.run_until_leader();
+    let in_flight_margin = 16;
+    let mut log_len_max = 0;
+    for seq in 1..=20_000u64 {
+        c.request(
+            leader,
+            1 + seq % 4,
+            1 + seq / 4,
+            put(&format!("k{}", seq % 13), "v"),
+        );
+        c.step();
+        for id in 1..=3 {
+            let log_len = c.node(id).log().len();
+            log_len_max = log_len_max.max(log_len);
+            assert!(
+                log_len <= threshold as usize + in_flight_margin,
+                "n{id} holds {log_len} entries at write {seq}"
+            );
+        }
+    }
+    c.run(10);
+    assert_eq!(c.leaders(), vec![leader]);
+    for id in 1..=3 {
+        assert!(c.node(id).applied_index() > 20_000);
+        let (taken, installed) = c.snapshot_events(id);
+        assert!(taken >= 19, "n{id} took {taken} snapshots");
+        assert_eq!(installed, 0, "nobody lagged");
+        c.assert_same_state(id, leader);
+    }
+    // An entry record is about 60 bytes: 20,000 of them would be 1.2 MB.
+    assert!(
+        c.disk_bytes_max < 2 * (threshold as usize + in_flight_margin) * 64,
+        "WAL peaked at {} bytes",
+        c.disk_bytes_max
+    );
+    assert!(log_len_max >= threshold as usize - 1, "{log_len_max}");
+}
+
+/// A transfer keeps the snapshot it started with: the leader compacting again (here every 5
+/// entries, while writes keep coming) does not restart it, so a follower catches up under load.
+#[test]
+fn a_snapshot_transfer_survives_compactions_under_load() {
+    let mut c = Cluster::with_config(snapshot_config(5, 16));
+    let leader = c.run_until_leader();
+    let lagger = (1..=3).find(|&n| n != leader).unwrap();
+    c.isolate(lagger);
+    c.write_many(leader, 1, 100);
+    c.heal();
+    let sent_before = c.sent.get("InstallSnapshot").copied().unwrap_or(0);
+    let mut seq = 101;
+    while c.snapshot_events(lagger).1 == 0 {
+        c.write_many(leader, seq, 1);
+        seq += 1;
+        assert!(
+            seq < 400,
+            "the transfer never finished: {:?}",
+            c.node(lagger).view()
+        );
+    }
+    assert!(seq - 101 >= 10, "writes went on during the transfer");
+    let chunks_sent = c.sent["InstallSnapshot"] - sent_before;
+    let image_bytes = c.node(lagger).snapshot().unwrap().image_bytes();
+    assert!(
+        chunks_sent <= image_bytes.div_ceil(16) + 2,
+        "{chunks_sent} chunks for a {image_bytes}-byte image: the transfer restarted"
+    );
+    assert!(
+        c.snapshot_events(leader).0 > 20 + (seq as usize - 101) / 5 - 2,
+        "the leader kept compacting meanwhile"
+    );
+    c.run(20);
+    c.run_until_caught_up(lagger, leader, 1_000);
+    c.assert_same_state(lagger, leader);
 }

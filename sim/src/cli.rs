@@ -65,6 +65,8 @@ pub enum Command {
     History(crate::history::HistoryArgs),
     /// Check a history file (ours or another tool's) for linearizability.
     CheckHistory(crate::history::CheckHistoryArgs),
+    /// Render a JSON Lines trace as one self-contained HTML space-time diagram.
+    View(crate::view::ViewArgs),
     /// Benchmarks: fixed workloads, one JSON line each.
     Bench(crate::bench::BenchArgs),
 }
@@ -242,6 +244,13 @@ pub struct SimArgs {
     /// Lease length, ticks (with --lease-reads).
     #[arg(long, default_value_t = 100)]
     pub lease: Tick,
+    /// Raft: snapshot the state machine and compact the log after this many applied entries
+    /// (small values exercise InstallSnapshot).
+    #[arg(long, default_value_t = RaftConfig::default().snapshot_entries_threshold)]
+    pub snapshot_every: u64,
+    /// Raft: largest InstallSnapshot chunk, bytes (small values split snapshots into many).
+    #[arg(long, default_value_t = RaftConfig::default().snapshot_chunk_bytes)]
+    pub snapshot_chunk: usize,
     /// Replication: acknowledgements a write needs, counting the leader (default: majority).
     #[arg(long)]
     pub quorum: Option<u32>,
@@ -316,6 +325,8 @@ impl SimArgs {
             lease_ticks: self.lease,
             // Two clocks drifting in opposite directions: relative drift is twice the bound.
             clock_drift_ppm_max: (2 * drift) as u32,
+            snapshot_entries_threshold: self.snapshot_every,
+            snapshot_chunk_bytes: self.snapshot_chunk,
             ..RaftConfig::default()
         };
         let protocol = match self.protocol {
@@ -323,7 +334,7 @@ impl SimArgs {
                 raft.validate().map_err(|e| {
                     format!(
                         "{e} (flags --nodes, --election-min/--election-max, --heartbeat, --lease, \
-                         --drift)"
+                         --drift, --snapshot-every, --snapshot-chunk)"
                     )
                 })?;
                 ProtocolConfig::Raft(raft)
@@ -459,6 +470,8 @@ impl SimArgs {
         value!(election_max, "election-max");
         value!(heartbeat, "heartbeat");
         value!(lease, "lease");
+        value!(snapshot_every, "snapshot-every");
+        value!(snapshot_chunk, "snapshot-chunk");
         if let Some(q) = self.quorum {
             s.push_str(&format!(" --quorum {q}"));
         }
@@ -499,6 +512,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Fuzz(args) => crate::fuzz::cmd_fuzz(&args),
         Command::History(args) => crate::history::cmd_history(&args),
         Command::CheckHistory(args) => crate::history::cmd_check_history(&args),
+        Command::View(args) => crate::view::cmd_view(&args),
         Command::Bench(args) => crate::bench::cmd_bench(&args),
     }
 }

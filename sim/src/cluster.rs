@@ -3,9 +3,11 @@
 //!
 //! One input at a time: pop an event, hand it to a node (`handle_tick`, `handle_message`,
 //! `handle_wire`, `handle_request`), then drain the node's output:
-//! 1. `persist` is written to the node's [`Disk`]. With `disk_sync_ticks == 0` it is synced at
-//!    once; otherwise a sync completes `disk_sync_ticks` later and everything else from this
-//!    output (and from any later output, FIFO) waits for it. This is etcd's "persist before
+//! 1. `persist` is written to the node's [`Disk`] — appended, or, after log compaction
+//!    (`persist_replace`), as a new file that replaces the old one once synced. With
+//!    `disk_sync_ticks == 0` it is synced at once; otherwise a sync completes
+//!    `disk_sync_ticks` later and everything else from this output (and from any later
+//!    output, FIFO) waits for it. This is etcd's "persist before
 //!    send": a crash before the sync loses the writes *and* the messages, replies and
 //!    applications that depended on them, so no peer or client ever saw a forgotten vote.
 //! 2. Messages go to the [`Network`], which decides delay, loss, duplication and corruption;
@@ -19,7 +21,7 @@
 use std::collections::VecDeque;
 
 use raftsim_protocol::node::{Applied, ClientRequest, NodeEvent, Reply, Role};
-use raftsim_protocol::types::{NodeId, Term, Tick};
+use raftsim_protocol::types::{LogIndex, NodeId, Term, Tick};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -174,6 +176,14 @@ pub enum Observation {
         /// The node.
         node: NodeId,
     },
+    /// A node installed a leader's snapshot, durably (released after its sync, like an
+    /// application): its state machine now holds everything up to `index`.
+    SnapshotInstalled {
+        /// The node.
+        node: NodeId,
+        /// The snapshot's last included index (LSN).
+        index: LogIndex,
+    },
 }
 
 /// Outputs of a node waiting for a sync.
@@ -249,6 +259,14 @@ pub struct ClusterStats {
     pub lease_reads: u64,
     /// Log conflicts repaired.
     pub log_conflicts: u64,
+    /// Snapshots taken (Raft log compaction).
+    pub snapshots_taken: u64,
+    /// Snapshots installed from a leader (Raft InstallSnapshot, or the leader-follower store's
+    /// catch-up).
+    pub snapshots_installed: u64,
+    /// The most bytes one node's disk held at once (its WAL, plus a replacement waiting for
+    /// its sync): what log compaction keeps bounded.
+    pub disk_bytes_max: u64,
 }
 
 /// Nodes, disks, network, queue and trace.
@@ -590,9 +608,15 @@ impl Cluster {
             return;
         };
         let watermark = node.drain_output(&mut slot.disk, &mut self.scratch);
+        let held_bytes = slot.disk.held_bytes() as u64;
+        self.stats.disk_bytes_max = self.stats.disk_bytes_max.max(held_bytes);
         // Events are internal state changes: trace them now.
         let mut events = std::mem::take(&mut self.scratch.events);
         for event in events.drain(..) {
+            if let NodeEvent::SnapshotInstalled { index } = event {
+                // Durable only once synced: observed when released, like an application.
+                self.scratch.snapshots_installed.push(index);
+            }
             self.note_event(id, &event);
         }
         self.scratch.events = events;
@@ -638,9 +662,9 @@ impl Cluster {
         let i = (id - 1) as usize;
         loop {
             let slot = &mut self.slots[i];
-            let durable = slot.disk.durable_len();
+            let synced = slot.disk.synced_watermark();
             match slot.held.front() {
-                Some(h) if h.watermark <= durable => {}
+                Some(h) if h.watermark <= synced => {}
                 _ => break,
             }
             let mut held = slot.held.pop_front().expect("checked");
@@ -649,6 +673,10 @@ impl Cluster {
     }
 
     fn release(&mut self, id: NodeId, drained: &mut Drained) {
+        for index in drained.snapshots_installed.drain(..) {
+            self.observations
+                .push(Observation::SnapshotInstalled { node: id, index });
+        }
         for a in drained.applied.drain(..) {
             self.trace.record(
                 self.now,
@@ -782,6 +810,8 @@ impl Cluster {
             NodeEvent::CorruptRejected { .. } => self.stats.corrupt_rejected += 1,
             NodeEvent::LeaseRead { .. } => self.stats.lease_reads += 1,
             NodeEvent::LogConflict { .. } => self.stats.log_conflicts += 1,
+            NodeEvent::SnapshotTaken { .. } => self.stats.snapshots_taken += 1,
+            NodeEvent::SnapshotInstalled { .. } => self.stats.snapshots_installed += 1,
             NodeEvent::Note(text) => {
                 if self.notes.len() == NOTES_MAX {
                     self.notes.pop_front();

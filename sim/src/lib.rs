@@ -29,4 +29,5 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 pub mod trace;
+pub mod view;
 pub mod workload;

@@ -120,6 +120,8 @@ pub struct Drained {
     pub applied: Vec<Applied>,
     /// Notable events.
     pub events: Vec<NodeEvent>,
+    /// Snapshots installed (their last index), observed by the checkers once synced.
+    pub snapshots_installed: Vec<LogIndex>,
 }
 
 impl Drained {
@@ -129,6 +131,7 @@ impl Drained {
             && self.replies.is_empty()
             && self.applied.is_empty()
             && self.events.is_empty()
+            && self.snapshots_installed.is_empty()
     }
 }
 
@@ -245,13 +248,19 @@ impl AnyNode {
         each!(self, n => n.view())
     }
 
-    /// Write the node's pending persist bytes to `disk` (returning the watermark a sync must
-    /// reach, if anything was written) and move everything else into `drained`.
+    /// Write the node's pending persist bytes to `disk` — appended, or as a whole new file when
+    /// the node set `persist_replace` (see [`Disk::replace`]) — returning the watermark a sync
+    /// must reach, if anything was written, and move everything else into `drained`.
     pub fn drain_output(&mut self, disk: &mut Disk, drained: &mut Drained) -> Option<usize> {
         macro_rules! drain {
             ($n:expr, $wrap:path) => {{
                 let out = $n.output();
-                let watermark = if out.persist.is_empty() {
+                let watermark = if out.persist_replace {
+                    let w = disk.replace(&out.persist);
+                    out.persist.clear();
+                    out.persist_replace = false;
+                    Some(w)
+                } else if out.persist.is_empty() {
                     None
                 } else {
                     let w = disk.write(&out.persist);

@@ -280,6 +280,27 @@ fn message_hash(m: &AnyMessage, h: &mut TraceHasher, scratch: &mut String) {
                 h.write_u64(hint.term.map_or(u64::MAX, |t| t));
             }
         }
+        Message::InstallSnapshot { term, chunk } => {
+            h.write_u64(10 + u64::from(chunk.done));
+            h.write_u64(*term);
+            h.write_u64(chunk.last_index);
+            h.write_u64(chunk.last_term);
+            h.write_u64(chunk.offset);
+            h.write_u64(chunk.data.len() as u64);
+        }
+        Message::SnapshotResponse {
+            term,
+            last_index,
+            last_term,
+            installed,
+            next_offset,
+        } => {
+            h.write_u64(12 + u64::from(*installed));
+            h.write_u64(*term);
+            h.write_u64(*last_index);
+            h.write_u64(*last_term);
+            h.write_u64(*next_offset);
+        }
     }
 }
 
@@ -315,6 +336,12 @@ pub fn node_event_text(event: &NodeEvent, out: &mut String) {
         ),
         NodeEvent::LeaseRead { client } => write!(out, "lease read for c{client}"),
         NodeEvent::LeaseExpired => write!(out, "no valid lease, read goes through the log"),
+        NodeEvent::SnapshotTaken { index } => {
+            write!(out, "snapshot at index {index}, log compacted up to it")
+        }
+        NodeEvent::SnapshotInstalled { index } => {
+            write!(out, "snapshot installed, state machine at index {index}")
+        }
         NodeEvent::Note(text) => write!(out, "{text}"),
     };
 }

@@ -4,6 +4,11 @@ use std::fmt;
 
 use crate::types::Tick;
 
+/// Largest snapshot chunk a leader may be configured to send (1 MiB): a chunk travels as one
+/// nested WAL record inside one message record, which must stay below
+/// [`crate::wal::RECORD_PAYLOAD_BYTES_MAX`].
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1 << 20;
+
 /// The largest cluster raftsim models. Nine voters tolerate four failures, which is more than
 /// any production Raft deployment runs; the bound keeps per-node tables small.
 pub const NODES_COUNT_MAX: u32 = 9;
@@ -42,6 +47,13 @@ pub struct Config {
     pub pending_requests_max: usize,
     /// Size of the client dedup table (see [`crate::dedup`]).
     pub clients_max: usize,
+    /// Log compaction (§7): once this many entries were applied since the last snapshot, the
+    /// node snapshots its state machine and discards the log up to the applied index. Bounds
+    /// the log held in memory and on disk.
+    pub snapshot_entries_threshold: u64,
+    /// Largest payload of one InstallSnapshot chunk, in bytes: a snapshot is sent in chunks of
+    /// at most this size, one chunk in flight per follower.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Default for Config {
@@ -59,6 +71,8 @@ impl Default for Config {
             entries_per_append_max: 64,
             pending_requests_max: 4096,
             clients_max: 1024,
+            snapshot_entries_threshold: 1_000,
+            snapshot_chunk_bytes: 16 << 10,
         }
     }
 }
@@ -115,6 +129,15 @@ impl Config {
                 "clients_max ({}) is above the dedup table's limit ({})",
                 self.clients_max,
                 crate::dedup::SESSIONS_MAX
+            ));
+        }
+        if self.snapshot_entries_threshold == 0 {
+            return fail("snapshot_entries_threshold must be at least 1".into());
+        }
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > SNAPSHOT_CHUNK_BYTES_MAX {
+            return fail(format!(
+                "snapshot_chunk_bytes must be 1..={SNAPSHOT_CHUNK_BYTES_MAX}, got {}",
+                self.snapshot_chunk_bytes
             ));
         }
         if self.lease_reads {
@@ -189,6 +212,27 @@ mod tests {
         // 5% drift: 140*1.05 = 147 > 150*0.95 = 142.5.
         c.clock_drift_ppm_max = 50_000;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn snapshot_settings_are_bounded() {
+        let mut c = Config {
+            snapshot_entries_threshold: 0,
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("snapshot_entries_threshold"));
+        c.snapshot_entries_threshold = 1;
+        assert_eq!(c.validate(), Ok(()));
+        c.snapshot_chunk_bytes = 0;
+        assert!(c.validate().unwrap_err().0.contains("snapshot_chunk_bytes"));
+        c.snapshot_chunk_bytes = SNAPSHOT_CHUNK_BYTES_MAX + 1;
+        assert!(c.validate().unwrap_err().0.contains("snapshot_chunk_bytes"));
+        c.snapshot_chunk_bytes = SNAPSHOT_CHUNK_BYTES_MAX;
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The in-memory Raft log: entries at indices `1..=last_index`.
 //!
 //! The log is a `Vec` with its first index stored beside it, so that log compaction (which
-//! discards a prefix) only has to move `first_index` forward and keep the term of the entry just
-//! before it.
+//! discards a prefix, Raft §7) only has to move `first_index` forward and keep the term of the
+//! entry just before it. The discarded prefix `1..=prefix_index` is covered by the node's
+//! snapshot; `prefix_index`/`prefix_term` are the snapshot's last included index and term.
 
 use super::message::Entry;
 use crate::types::{LogIndex, Term};
@@ -36,6 +37,17 @@ impl Log {
     /// Index of the first entry held in memory.
     pub fn first_index(&self) -> LogIndex {
         self.prefix_index + 1
+    }
+
+    /// Index of the last entry discarded by compaction: the snapshot's last included index (0
+    /// for an uncompacted log).
+    pub fn prefix_index(&self) -> LogIndex {
+        self.prefix_index
+    }
+
+    /// Term of the entry at [`Log::prefix_index`] (0 for an uncompacted log).
+    pub fn prefix_term(&self) -> Term {
+        self.prefix_term
     }
 
     /// Term of the entry at `index`; `Some(0)` for index 0, `None` beyond the end or before the
@@ -87,6 +99,40 @@ impl Log {
         );
         self.entries
             .truncate((index - self.prefix_index - 1) as usize);
+    }
+
+    /// Log compaction (§7): discard every entry up to and including `index`, which a snapshot
+    /// now covers; `index` becomes the prefix, with `term`.
+    ///
+    /// # Panics
+    /// If `index` is below the current prefix (compaction never moves back) or the log does not
+    /// hold `index` with `term` (a snapshot only covers entries the node has applied).
+    pub fn compact(&mut self, index: LogIndex, term: Term) {
+        assert!(
+            index >= self.prefix_index,
+            "compaction moves forward: index {index} is below the prefix {}",
+            self.prefix_index
+        );
+        assert_eq!(
+            self.term(index),
+            Some(term),
+            "compacting through index {index}: the log must hold it with term {term}"
+        );
+        self.entries.drain(..(index - self.prefix_index) as usize);
+        self.prefix_index = index;
+        self.prefix_term = term;
+        debug_assert_eq!(self.term(index), Some(term));
+    }
+
+    /// Discard every entry and start the log over after a snapshot ending at `index`/`term`
+    /// (§7: the node's log does not hold the snapshot's last entry, so none of it can be kept).
+    /// Returns how many entries were discarded.
+    pub fn reset_to(&mut self, index: LogIndex, term: Term) -> usize {
+        let discarded = self.entries.len();
+        self.entries.clear();
+        self.prefix_index = index;
+        self.prefix_term = term;
+        discarded
     }
 
     /// The first index at or before `index` whose entry has the same term as `index`'s, never
@@ -168,6 +214,75 @@ mod tests {
         assert_eq!(log.last_index_of_term(2), Some(5));
         assert_eq!(log.last_index_of_term(3), None);
         assert_eq!(log.last_index_of_term(4), Some(6));
+    }
+
+    #[test]
+    fn compaction_keeps_indexes_and_the_prefix_term() {
+        let mut log = log_of(&[1, 1, 2, 2, 3]);
+        log.compact(3, 2);
+        assert_eq!((log.prefix_index(), log.prefix_term()), (3, 2));
+        assert_eq!(log.first_index(), 4);
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.last_index(), 5);
+        assert_eq!(log.last_term(), 3);
+        assert_eq!(log.term(3), Some(2), "the prefix keeps its term");
+        assert_eq!(log.term(2), None, "compacted");
+        assert_eq!(log.entry(3), None);
+        assert_eq!(log.entry(4).map(|e| e.term), Some(2));
+        assert_eq!(log.slice(1, 5).len(), 2, "slices clamp to what is held");
+        assert_eq!(
+            log.first_index_of_term_run(4),
+            4,
+            "never below the first held entry"
+        );
+        assert_eq!(log.last_index_of_term(1), None);
+        // Compacting again at the same index is a no-op; through the end empties the log.
+        log.compact(3, 2);
+        assert_eq!(log.len(), 2);
+        log.compact(5, 3);
+        assert!(log.is_empty());
+        assert_eq!((log.last_index(), log.last_term()), (5, 3));
+        log.push(Entry {
+            term: 4,
+            command: Command::Noop,
+        });
+        assert_eq!(log.last_index(), 6);
+        log.truncate_from(6);
+        assert_eq!((log.last_index(), log.last_term()), (5, 3));
+    }
+
+    #[test]
+    #[should_panic(expected = "must hold it")]
+    fn compaction_needs_the_entry() {
+        log_of(&[1, 1]).compact(2, 7);
+    }
+
+    #[test]
+    #[should_panic(expected = "moves forward")]
+    fn compaction_never_moves_back() {
+        let mut log = log_of(&[1, 1, 1]);
+        log.compact(2, 1);
+        log.compact(1, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "compacted prefix")]
+    fn truncation_into_the_prefix_panics() {
+        let mut log = log_of(&[1, 1, 1]);
+        log.compact(2, 1);
+        log.truncate_from(2);
+    }
+
+    #[test]
+    fn reset_discards_everything() {
+        let mut log = log_of(&[1, 1, 2]);
+        assert_eq!(log.reset_to(10, 4), 3);
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.last_term()),
+            (11, 10, 4)
+        );
+        assert_eq!(log.term(10), Some(4));
+        assert_eq!(log.term(3), None);
     }
 
     #[test]

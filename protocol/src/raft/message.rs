@@ -4,10 +4,12 @@
 //! so a flipped bit anywhere fails its CRC. AppendEntries carries its entries as nested WAL
 //! records of kind `Entry` — the very framing the log uses on disk, as W11 R2 asks ("ship
 //! length-prefixed WAL records") — so each shipped entry is checksummed on its own as well, and
-//! the receiver verifies every one before any of them can reach its log.
+//! the receiver verifies every one before any of them can reach its log. InstallSnapshot nests
+//! its chunk the same way, as one WAL record of kind `Snapshot` (see [`super::snapshot`]).
 
 use std::fmt;
 
+use super::snapshot::SnapshotChunk;
 use crate::codec::{self, CodecError, Reader};
 use crate::kv::Op;
 use crate::node::WireMessage;
@@ -160,6 +162,30 @@ pub enum Message {
         /// `sent_at` of the request this answers.
         echo_sent_at: Tick,
     },
+    /// Send a follower the leader's snapshot, one chunk at a time, because it needs entries the
+    /// leader has compacted away (§7).
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The chunk: the snapshot's last included index and term, the offset, the data, and
+        /// whether it is the last one.
+        chunk: SnapshotChunk,
+    },
+    /// Answer to [`Message::InstallSnapshot`].
+    SnapshotResponse {
+        /// The responder's current term.
+        term: Term,
+        /// The snapshot's last included index, as the chunk said.
+        last_index: LogIndex,
+        /// The snapshot's last included term.
+        last_term: Term,
+        /// The follower holds the snapshot's state: it installed it, or its commit index had
+        /// already reached `last_index`.
+        installed: bool,
+        /// When not `installed`: the offset of the next chunk the follower wants (0: start
+        /// over).
+        next_offset: u64,
+    },
 }
 
 impl Message {
@@ -169,7 +195,9 @@ impl Message {
             Message::RequestVote { term, .. }
             | Message::Vote { term, .. }
             | Message::AppendEntries { term, .. }
-            | Message::AppendResponse { term, .. } => *term,
+            | Message::AppendResponse { term, .. }
+            | Message::InstallSnapshot { term, .. }
+            | Message::SnapshotResponse { term, .. } => *term,
         }
     }
 
@@ -186,6 +214,8 @@ impl Message {
             Message::Vote { pre_vote: true, .. } => "PreVoteResponse",
             Message::AppendEntries { .. } => "AppendEntries",
             Message::AppendResponse { .. } => "AppendResponse",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
+            Message::SnapshotResponse { .. } => "SnapshotResponse",
         }
     }
 }
@@ -237,6 +267,35 @@ impl fmt::Display for Message {
                 }
                 Ok(())
             }
+            Message::InstallSnapshot { term, chunk } => write!(
+                f,
+                "InstallSnapshot term={term} last={}/{} offset={} bytes={} done={}",
+                chunk.last_term,
+                chunk.last_index,
+                chunk.offset,
+                chunk.data.len(),
+                chunk.done
+            ),
+            Message::SnapshotResponse {
+                term,
+                last_index,
+                last_term,
+                installed: true,
+                ..
+            } => write!(
+                f,
+                "SnapshotResponse term={term} last={last_term}/{last_index} installed"
+            ),
+            Message::SnapshotResponse {
+                term,
+                last_index,
+                last_term,
+                next_offset,
+                ..
+            } => write!(
+                f,
+                "SnapshotResponse term={term} last={last_term}/{last_index} next={next_offset}"
+            ),
         }
     }
 }
@@ -245,6 +304,8 @@ const TAG_REQUEST_VOTE: u8 = 1;
 const TAG_VOTE: u8 = 2;
 const TAG_APPEND: u8 = 3;
 const TAG_APPEND_RESPONSE: u8 = 4;
+const TAG_INSTALL_SNAPSHOT: u8 = 5;
+const TAG_SNAPSHOT_RESPONSE: u8 = 6;
 
 /// Largest number of entries a decoded AppendEntries may claim; bounds work on hostile input.
 pub const WIRE_ENTRIES_COUNT_MAX: u32 = 1 << 16;
@@ -316,6 +377,23 @@ impl WireMessage for Message {
                     }
                 }
                 codec::put_u64(&mut payload, *echo_sent_at);
+            }
+            Message::InstallSnapshot { chunk, .. } => {
+                codec::put_u8(&mut payload, TAG_INSTALL_SNAPSHOT);
+                chunk.encode_record(&mut payload);
+            }
+            Message::SnapshotResponse {
+                last_index,
+                last_term,
+                installed,
+                next_offset,
+                ..
+            } => {
+                codec::put_u8(&mut payload, TAG_SNAPSHOT_RESPONSE);
+                codec::put_u64(&mut payload, *last_index);
+                codec::put_u64(&mut payload, *last_term);
+                codec::put_u8(&mut payload, u8::from(*installed));
+                codec::put_u64(&mut payload, *next_offset);
             }
         }
         wal::encode_record(0, self.term(), RecordKind::Message, &payload, out);
@@ -422,6 +500,27 @@ impl WireMessage for Message {
                     echo_sent_at: r.u64().map_err(codec_err)?,
                 }
             }
+            TAG_INSTALL_SNAPSHOT => {
+                let start = record.payload.len() - r.remaining();
+                let rest = &record.payload[start..];
+                let (chunk_record, used) = wal::decode_record(rest)?;
+                if used != rest.len() {
+                    return Err(DecodeError::Malformed {
+                        reason: "bytes after the snapshot chunk",
+                    });
+                }
+                return Ok(Message::InstallSnapshot {
+                    term,
+                    chunk: SnapshotChunk::from_record(&chunk_record)?,
+                });
+            }
+            TAG_SNAPSHOT_RESPONSE => Message::SnapshotResponse {
+                term,
+                last_index: r.u64().map_err(codec_err)?,
+                last_term: r.u64().map_err(codec_err)?,
+                installed: flag(&mut r)?,
+                next_offset: r.u64().map_err(codec_err)?,
+            },
             _ => {
                 return Err(DecodeError::Malformed {
                     reason: "unknown message tag",
@@ -498,6 +597,44 @@ mod tests {
                 hint: None,
                 echo_sent_at: 120,
             },
+            Message::InstallSnapshot {
+                term: 3,
+                chunk: SnapshotChunk {
+                    last_index: 1200,
+                    last_term: 3,
+                    image_bytes: 40_000,
+                    image_crc: 0xdead_beef,
+                    offset: 0,
+                    done: false,
+                    data: (0..=255u8).cycle().take(300).collect(),
+                },
+            },
+            Message::InstallSnapshot {
+                term: 4,
+                chunk: SnapshotChunk {
+                    last_index: 1200,
+                    last_term: 3,
+                    image_bytes: 40_000,
+                    image_crc: 0xdead_beef,
+                    offset: 39_990,
+                    done: true,
+                    data: vec![7; 10],
+                },
+            },
+            Message::SnapshotResponse {
+                term: 3,
+                last_index: 1200,
+                last_term: 3,
+                installed: false,
+                next_offset: 16_384,
+            },
+            Message::SnapshotResponse {
+                term: 4,
+                last_index: 1200,
+                last_term: 3,
+                installed: true,
+                next_offset: 0,
+            },
         ]
     }
 
@@ -522,6 +659,26 @@ mod tests {
         );
         assert_eq!(lines[4], "AppendResponse term=3 reject hint=2/5");
         assert_eq!(lines[5], "AppendResponse term=3 ok match=19");
+        assert_eq!(
+            lines[6],
+            "InstallSnapshot term=3 last=3/1200 offset=0 bytes=300 done=false"
+        );
+        assert_eq!(
+            lines[7],
+            "InstallSnapshot term=4 last=3/1200 offset=39990 bytes=10 done=true"
+        );
+        assert_eq!(lines[8], "SnapshotResponse term=3 last=3/1200 next=16384");
+        assert_eq!(lines[9], "SnapshotResponse term=4 last=3/1200 installed");
+        let kinds: Vec<&str> = samples().iter().map(Message::kind_name).collect();
+        assert_eq!(
+            kinds[6..],
+            [
+                "InstallSnapshot",
+                "InstallSnapshot",
+                "SnapshotResponse",
+                "SnapshotResponse"
+            ]
+        );
     }
 
     /// W11 R3 / issue acceptance: a single flipped bit anywhere in a shipped AppendEntries is
@@ -541,10 +698,119 @@ mod tests {
         }
     }
 
+    /// Every message, snapshot chunks and responses included: one flipped bit anywhere is
+    /// caught before the message can be used.
+    #[test]
+    fn every_bit_flip_in_every_message_is_rejected() {
+        for m in samples() {
+            let mut bytes = Vec::new();
+            m.encode_wire(&mut bytes);
+            for bit in 0..bytes.len() * 8 {
+                let mut corrupt = bytes.clone();
+                corrupt[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    Message::decode_wire(&corrupt).is_err(),
+                    "{m}: bit {bit} flip went undetected"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_with_inconsistent_fields_is_malformed_even_with_valid_crcs() {
+        let Message::InstallSnapshot { chunk, .. } = &samples()[6] else {
+            unreachable!()
+        };
+        let forged = Message::InstallSnapshot {
+            term: 3,
+            chunk: SnapshotChunk {
+                done: true,
+                ..chunk.clone()
+            },
+        };
+        let mut bytes = Vec::new();
+        forged.encode_wire(&mut bytes);
+        assert!(matches!(
+            Message::decode_wire(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    fn any_chunk() -> impl Strategy<Value = SnapshotChunk> {
+        (
+            1..u64::MAX,
+            any::<u64>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 1..200),
+            0u64..1_000,
+            0u64..1_000,
+        )
+            .prop_map(|(last_index, last_term, crc, data, offset, tail)| {
+                let image_bytes = offset + data.len() as u64 + tail;
+                SnapshotChunk {
+                    last_index,
+                    last_term,
+                    image_bytes,
+                    image_crc: crc,
+                    offset,
+                    done: tail == 0,
+                    data,
+                }
+            })
+    }
+
+    fn any_message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+                |(term, last_index, last_term, pre_vote)| Message::RequestVote {
+                    term,
+                    last_index,
+                    last_term,
+                    pre_vote
+                }
+            ),
+            (any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(term, granted, pre_vote)| {
+                Message::Vote {
+                    term,
+                    granted,
+                    pre_vote,
+                }
+            }),
+            (any::<u64>(), any_chunk())
+                .prop_map(|(term, chunk)| Message::InstallSnapshot { term, chunk }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<bool>(),
+                any::<u64>()
+            )
+                .prop_map(|(term, last_index, last_term, installed, next_offset)| {
+                    Message::SnapshotResponse {
+                        term,
+                        last_index,
+                        last_term,
+                        installed,
+                        next_offset,
+                    }
+                }),
+        ]
+    }
+
     proptest! {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Message::decode_wire(&bytes);
+        }
+
+        #[test]
+        fn messages_round_trip_and_survive_any_flip(m in any_message(), bit in any::<usize>()) {
+            let mut bytes = Vec::new();
+            m.encode_wire(&mut bytes);
+            prop_assert_eq!(Message::decode_wire(&bytes), Ok(m.clone()));
+            let bit = bit % (bytes.len() * 8);
+            bytes[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(Message::decode_wire(&bytes).is_err(), "{}: bit {}", m, bit);
         }
     }
 }

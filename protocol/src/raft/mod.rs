@@ -3,14 +3,17 @@
 //!
 //! - [`config`]: timings and feature flags, validated up front.
 //! - [`message`]: log entries, messages and their CRC-checked wire form.
-//! - [`log`]: the in-memory log.
+//! - [`log`]: the in-memory log, compactable from the front.
+//! - [`snapshot`]: state-machine snapshots (§7), their CRC-framed chunks and reassembly.
 //! - [`node`]: the node itself, implementing [`crate::node::Node`].
 
 pub mod config;
 pub mod log;
 pub mod message;
 pub mod node;
+pub mod snapshot;
 
-pub use config::{Config, ConfigError, NODES_COUNT_MAX};
+pub use config::{Config, ConfigError, NODES_COUNT_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 pub use message::{Command, ConflictHint, Entry, Message};
 pub use node::{RaftNode, RestoreError, RestoreReport};
+pub use snapshot::{Snapshot, SnapshotChunk};

@@ -6,15 +6,35 @@
 //! [`crate::node`] for the order the driver must release it in). The node persists its term,
 //! vote and log as WAL records; everything else (commit index, KV store, dedup table) is
 //! rebuilt by re-applying the log after a restart.
+//!
+//! ## Log compaction and InstallSnapshot (§7)
+//!
+//! Once `snapshot_entries_threshold` entries were applied since the last snapshot, the node
+//! snapshots its state machine (KV store and dedup table) at its applied index and discards the
+//! log up to it. The WAL is then rewritten whole — the snapshot's chunk records, the hard
+//! state, the entries after the snapshot — and handed to the driver with
+//! [`Output::persist_replace`], so disk use stays bounded too. A restart restores the snapshot
+//! first and replays the entries after it. Invariant: snapshot index ≤ applied index ≤ commit
+//! index ≤ last index.
+//!
+//! A leader whose follower needs an entry it has compacted away sends its snapshot instead, in
+//! chunks of at most `snapshot_chunk_bytes`, one chunk in flight per follower; a chunk that got
+//! no answer for a heartbeat interval goes again at the next heartbeat. The follower reassembles
+//! the chunks in order, checks the whole image's CRC, installs it (keeping the log entries after
+//! the snapshot only if its log holds the snapshot's last entry), persists it, and answers.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::config::Config;
 use super::log::Log;
 use super::message::{Command, ConflictHint, Entry, Message};
+use super::snapshot::{
+    Offer, Snapshot, SnapshotAssembly, SnapshotChunk, SNAPSHOT_DISK_CHUNK_BYTES,
+};
 use crate::codec;
 use crate::dedup::{DedupCheck, DedupTable};
 use crate::kv::{KvStore, Op, OpResult};
@@ -26,8 +46,22 @@ use crate::planted::{self, Bug};
 use crate::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 use crate::wal::{self, DecodeError, RecordKind};
 
+/// A snapshot transfer to one follower (§7): which snapshot, how far, and whether a chunk is in
+/// flight. One chunk at a time: the next leaves when the follower answers the previous one.
+#[derive(Debug, Clone)]
+struct SnapshotSend {
+    /// The snapshot being sent. The transfer keeps it even after the leader compacts again, so
+    /// a compaction never restarts a transfer (with frequent compactions and a slow link it
+    /// could otherwise never finish). At most one image per follower is held this way.
+    snapshot: Arc<Snapshot>,
+    /// Offset of the next chunk to send: what the follower has confirmed receiving.
+    offset: u64,
+    /// When the chunk in flight left; `None` when none is.
+    sent_at: Option<Tick>,
+}
+
 /// Per-follower replication state kept by a leader (§5.3's nextIndex and matchIndex).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Progress {
     /// Next index to send.
     next_index: LogIndex,
@@ -38,6 +72,8 @@ struct Progress {
     acked_sent_at: Option<Tick>,
     /// Heard from since the last check-quorum round.
     recently_active: bool,
+    /// The snapshot transfer under way, when the follower needs entries compacted away.
+    snapshot: Option<SnapshotSend>,
 }
 
 /// State a leader alone needs.
@@ -121,6 +157,12 @@ pub struct RaftNode {
     term: Term,
     voted_for: Option<NodeId>,
     log: Log,
+    /// The snapshot covering the compacted prefix `1..=log.prefix_index()` (`None` while the
+    /// log is uncompacted). Persistent: a compacted WAL begins with it.
+    snapshot: Option<Arc<Snapshot>>,
+    /// The term and vote as last written to the WAL (what a rewritten WAL must carry; it can
+    /// lag the volatile pair only under a planted bug).
+    durable_hard_state: (Term, Option<NodeId>),
     /// Volatile.
     commit_index: LogIndex,
     applied_index: LogIndex,
@@ -133,6 +175,8 @@ pub struct RaftNode {
     last_leader_contact: Option<Tick>,
     /// How many times this incarnation truncated its log (checkers: a leader never does).
     truncations_total: u64,
+    /// A follower's snapshot being received chunk by chunk (volatile: lost in a crash).
+    receiving: Option<SnapshotAssembly>,
     out: Output<Message>,
     scratch: Vec<u8>,
 }
@@ -151,6 +195,13 @@ impl RaftNode {
 
     /// Rebuild a node after a crash from its durable bytes. A torn tail (a record cut short by
     /// the crash) is dropped and reported; corruption anywhere else is an error.
+    ///
+    /// A compacted WAL begins with the chunk records of a snapshot: the snapshot becomes the
+    /// state machine and the log's prefix (applied and commit index at its last index), and the
+    /// entries after it are replayed into the log. A snapshot later in the WAL is adopted the
+    /// same way (§7: entries after it are kept if the log holds its last entry). A snapshot
+    /// whose last chunk is missing at the end of the WAL was cut short by the crash: it is
+    /// dropped like any torn tail.
     pub fn restore(
         id: NodeId,
         config: Config,
@@ -174,6 +225,8 @@ impl RaftNode {
             term: 0,
             voted_for: None,
             log: Log::new(),
+            snapshot: None,
+            durable_hard_state: (0, None),
             commit_index: 0,
             applied_index: 0,
             kv: KvStore::new(),
@@ -183,6 +236,7 @@ impl RaftNode {
             election_deadline: 0,
             last_leader_contact: None,
             truncations_total: 0,
+            receiving: None,
             out: Output::default(),
             scratch: Vec::new(),
             config,
@@ -193,6 +247,9 @@ impl RaftNode {
             records_count: 0,
         };
         let mut offset = 0usize;
+        // A snapshot being read: its chunks so far, where its first chunk starts, how many.
+        let mut assembly: Option<SnapshotAssembly> = None;
+        let mut snapshot_start = (0usize, 0usize);
         while offset < durable.len() {
             let (record, used) = match wal::decode_record(&durable[offset..]) {
                 Ok(ok) => ok,
@@ -203,6 +260,12 @@ impl RaftNode {
                 Err(error) => return Err(RestoreError::Corrupt { offset, error }),
             };
             let inconsistent = |reason: String| RestoreError::Inconsistent { offset, reason };
+            if assembly.is_some() && record.kind != RecordKind::Snapshot {
+                return Err(inconsistent(format!(
+                    "{} record inside a snapshot",
+                    record.kind.name()
+                )));
+            }
             match record.kind {
                 RecordKind::HardState => {
                     let mut r = codec::Reader::new(record.payload);
@@ -211,6 +274,38 @@ impl RaftNode {
                         .map_err(|e| inconsistent(format!("hard state payload: {e}")))?;
                     node.term = record.term;
                     node.voted_for = (vote != VOTE_NONE).then_some(vote);
+                    node.durable_hard_state = (node.term, node.voted_for);
+                }
+                RecordKind::Snapshot => {
+                    let chunk = SnapshotChunk::from_record(&record)
+                        .map_err(|e| inconsistent(format!("snapshot chunk: {e}")))?;
+                    if chunk.offset == 0 {
+                        if assembly.is_some() {
+                            return Err(inconsistent("snapshot restarts mid-snapshot".into()));
+                        }
+                        snapshot_start = (offset, report.records_count);
+                    }
+                    match SnapshotAssembly::offer(&mut assembly, chunk) {
+                        Offer::Partial { .. } => {}
+                        Offer::Ignored { .. } => {
+                            return Err(inconsistent("snapshot chunk out of order".into()))
+                        }
+                        Offer::Corrupt(error) => {
+                            return Err(RestoreError::Corrupt { offset, error })
+                        }
+                        Offer::Complete(snapshot) => {
+                            if snapshot.last_index <= node.applied_index {
+                                return Err(inconsistent(format!(
+                                    "snapshot at index {} does not advance past applied index {}",
+                                    snapshot.last_index, node.applied_index
+                                )));
+                            }
+                            let (kv, dedup) = snapshot
+                                .decode_state()
+                                .map_err(|e| inconsistent(format!("snapshot image: {e}")))?;
+                            node.adopt_snapshot(snapshot, kv, dedup);
+                        }
+                    }
                 }
                 RecordKind::Entry => {
                     if record.index != node.log.last_index() + 1 {
@@ -228,11 +323,14 @@ impl RaftNode {
                     });
                 }
                 RecordKind::Truncate => {
-                    if record.index == 0 || record.index > node.log.last_index() + 1 {
+                    if record.index <= node.log.prefix_index()
+                        || record.index > node.log.last_index() + 1
+                    {
                         return Err(inconsistent(format!(
-                            "truncate from {} beyond last index {}",
+                            "truncate from {} outside the log's {}..={}",
                             record.index,
-                            node.log.last_index()
+                            node.log.first_index(),
+                            node.log.last_index() + 1
                         )));
                     }
                     node.log.truncate_from(record.index);
@@ -247,7 +345,14 @@ impl RaftNode {
             offset += used;
             report.records_count += 1;
         }
+        if assembly.is_some() {
+            // The crash cut the snapshot short: like a torn record, it never became durable as a
+            // whole, and the state before it is intact.
+            report.torn_tail = true;
+            (offset, report.records_count) = snapshot_start;
+        }
         report.valid_bytes = offset;
+        node.assert_snapshot_invariants();
         node.reset_election_deadline(now);
         Ok((node, report))
     }
@@ -304,6 +409,17 @@ impl RaftNode {
         self.applied_index
     }
 
+    /// The snapshot's last included index: entries up to it were compacted away (0 when the
+    /// log was never compacted).
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.log.prefix_index()
+    }
+
+    /// The snapshot covering the compacted prefix of the log, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_deref()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -312,15 +428,56 @@ impl RaftNode {
     // ----- persistence -----
 
     fn persist_hard_state(&mut self) {
+        self.durable_hard_state = (self.term, self.voted_for);
+        self.write_hard_state();
+    }
+
+    /// Append the durable term and vote as a `HardState` record.
+    fn write_hard_state(&mut self) {
+        let (term, vote) = self.durable_hard_state;
         self.scratch.clear();
-        codec::put_u32(&mut self.scratch, self.voted_for.unwrap_or(VOTE_NONE));
+        codec::put_u32(&mut self.scratch, vote.unwrap_or(VOTE_NONE));
         wal::encode_record(
             0,
-            self.term,
+            term,
             RecordKind::HardState,
             &self.scratch,
             &mut self.out.persist,
         );
+    }
+
+    /// Replace the whole WAL (after a compaction or an installed snapshot): the snapshot's
+    /// chunk records, the hard state, then every entry the log still holds. What this output
+    /// had appended so far is part of that state, so it is dropped from `persist`; anything the
+    /// output appends later follows the new content.
+    fn persist_rewrite(&mut self) {
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .expect("only a compacted log is rewritten");
+        assert_eq!(
+            snapshot.last_index,
+            self.log.prefix_index(),
+            "n{}: the WAL's snapshot must end where the log's prefix does",
+            self.id
+        );
+        self.out.persist.clear();
+        self.out.persist_replace = true;
+        snapshot.encode_records(SNAPSHOT_DISK_CHUNK_BYTES, &mut self.out.persist);
+        self.write_hard_state();
+        let first = self.log.first_index();
+        for (k, entry) in self
+            .log
+            .slice(first, self.log.last_index())
+            .iter()
+            .enumerate()
+        {
+            entry.encode_record(
+                first + k as LogIndex,
+                &mut self.scratch,
+                &mut self.out.persist,
+            );
+        }
     }
 
     fn persist_truncate(&mut self, from: LogIndex) {
@@ -489,6 +646,7 @@ impl RaftNode {
                 match_index: 0,
                 acked_sent_at: None,
                 recently_active: false,
+                snapshot: None,
             };
             self.config.nodes_count as usize
         ];
@@ -499,6 +657,8 @@ impl RaftNode {
             pending: BTreeMap::new(),
         }));
         self.leader_hint = Some(self.id);
+        // A snapshot half-received from an earlier leader is of no use to a leader.
+        self.receiving = None;
         self.out.events.push(NodeEvent::RoleChanged {
             role: Role::Leader,
             term: self.term,
@@ -532,12 +692,23 @@ impl RaftNode {
     /// a rejection moves it back.
     fn send_append(&mut self, now: Tick, to: NodeId) {
         let last_index = self.log.last_index();
+        let prefix_index = self.log.prefix_index();
         let max = self.config.entries_per_append_max as u64;
         let Some(state) = self.leader_mut() else {
             return;
         };
         let p = &mut state.progress[(to - 1) as usize];
         let next = p.next_index.clamp(1, last_index + 1);
+        if next <= prefix_index {
+            // §7: the follower needs an entry this leader compacted away (the entry before
+            // `next` is gone too, so there is no consistency check to make): it gets the
+            // snapshot instead.
+            self.send_snapshot_chunk(now, to);
+            return;
+        }
+        // Whatever the follower needs, the log holds: no snapshot transfer (any under way was
+        // overtaken by an answer that moved `next_index` past the snapshot).
+        p.snapshot = None;
         let end = (next + max - 1).min(last_index);
         p.next_index = end + 1;
         let prev_index = next - 1;
@@ -557,6 +728,42 @@ impl RaftNode {
                 sent_at: now,
             },
         ));
+    }
+
+    /// Send `to` the next chunk of a snapshot, unless one is in flight. A transfer starts with
+    /// the leader's newest snapshot and keeps it to the end. A chunk that has waited a heartbeat
+    /// interval without an answer is presumed lost and goes again (the heartbeat is what calls
+    /// here), so retransmission is bounded to one chunk per follower per heartbeat.
+    fn send_snapshot_chunk(&mut self, now: Tick, to: NodeId) {
+        let heartbeat_ticks = self.config.heartbeat_ticks;
+        let chunk_bytes = self.config.snapshot_chunk_bytes;
+        let term = self.term;
+        let newest = self
+            .snapshot
+            .as_ref()
+            .expect("a compacted log has a snapshot");
+        let RoleState::Leader(state) = &mut self.role else {
+            return;
+        };
+        let p = &mut state.progress[(to - 1) as usize];
+        let next_index = p.next_index;
+        let send = match &mut p.snapshot {
+            // The image under way still holds the entry the follower needs next.
+            Some(send) if send.snapshot.last_index >= next_index => send,
+            slot => slot.insert(SnapshotSend {
+                snapshot: Arc::clone(newest),
+                offset: 0,
+                sent_at: None,
+            }),
+        };
+        if send.sent_at.is_some_and(|t| now < t + heartbeat_ticks) {
+            return;
+        }
+        send.sent_at = Some(now);
+        let chunk = send.snapshot.chunk(send.offset, chunk_bytes);
+        self.out
+            .messages
+            .push((to, Message::InstallSnapshot { term, chunk }));
     }
 
     fn broadcast_append(&mut self, now: Tick) {
@@ -661,6 +868,93 @@ impl RaftNode {
                 outcome: outcome.unwrap_or(ApplyOutcome::Applied(OpResult::Ok)),
             });
         }
+        self.maybe_compact();
+        self.assert_snapshot_invariants();
+    }
+
+    // ----- log compaction and snapshots (§7) -----
+
+    /// snapshot index ≤ applied index ≤ commit index ≤ last index, and the snapshot held is
+    /// the one the log's prefix ends at.
+    fn assert_snapshot_invariants(&self) {
+        assert!(
+            self.log.prefix_index() <= self.applied_index
+                && self.applied_index <= self.commit_index
+                && self.commit_index <= self.log.last_index(),
+            "n{}: snapshot index {} <= applied index {} <= commit index {} <= last index {} \
+             does not hold",
+            self.id,
+            self.log.prefix_index(),
+            self.applied_index,
+            self.commit_index,
+            self.log.last_index()
+        );
+        assert_eq!(
+            self.snapshot.as_ref().map(|s| (s.last_index, s.last_term)),
+            (self.log.prefix_index() > 0)
+                .then(|| (self.log.prefix_index(), self.log.prefix_term())),
+            "n{}: the snapshot held must cover exactly the compacted prefix",
+            self.id
+        );
+    }
+
+    /// §7 log compaction: once `snapshot_entries_threshold` entries were applied since the last
+    /// snapshot, snapshot the state machine at the applied index and discard the log up to it.
+    /// Only applied — so committed — entries are ever discarded: no leader can ask to
+    /// overwrite them.
+    fn maybe_compact(&mut self) {
+        let prefix_index = self.log.prefix_index();
+        if self.applied_index - prefix_index < self.config.snapshot_entries_threshold {
+            return;
+        }
+        let index = self.applied_index;
+        let term = self
+            .log
+            .term(index)
+            .expect("applied entries are held until compacted");
+        assert!(
+            prefix_index < index && index <= self.commit_index,
+            "n{}: snapshot at {index} must lie past the previous one ({prefix_index}) and within \
+             the commit index ({})",
+            self.id,
+            self.commit_index
+        );
+        self.snapshot = Some(Arc::new(Snapshot::capture(
+            index,
+            term,
+            &self.kv,
+            &self.dedup,
+        )));
+        self.log.compact(index, term);
+        self.persist_rewrite();
+        self.out.events.push(NodeEvent::SnapshotTaken { index });
+    }
+
+    /// §7: make `snapshot` the state machine and the log's prefix. Entries after the snapshot
+    /// are kept when the log holds the snapshot's last entry (same index and term); otherwise
+    /// the whole log is discarded. Returns whether entries past the snapshot were discarded.
+    fn adopt_snapshot(&mut self, snapshot: Snapshot, kv: KvStore, dedup: DedupTable) -> bool {
+        let (index, term) = (snapshot.last_index, snapshot.last_term);
+        assert!(
+            index > self.applied_index,
+            "n{}: a snapshot at {index} would move the state machine back from {}",
+            self.id,
+            self.applied_index
+        );
+        let tail_discarded = if self.log.term(index) == Some(term) {
+            self.log.compact(index, term);
+            false
+        } else {
+            let had_tail = self.log.last_index() > index;
+            self.log.reset_to(index, term);
+            had_tail
+        };
+        self.kv = kv;
+        self.dedup = dedup;
+        self.applied_index = index;
+        self.commit_index = self.commit_index.max(index);
+        self.snapshot = Some(Arc::new(snapshot));
+        tail_discarded
     }
 
     // ----- message handlers -----
@@ -817,8 +1111,13 @@ impl RaftNode {
             }
         }
         let last_new = prev_index + entries.len() as LogIndex;
+        let prefix_index = self.log.prefix_index();
         for (k, entry) in entries.into_iter().enumerate() {
             let index = prev_index + 1 + k as LogIndex;
+            if index <= prefix_index {
+                // Covered by our snapshot: committed, so the leader's entry is the same one.
+                continue;
+            }
             match self.log.term(index) {
                 Some(t) if t == entry.term => continue,
                 Some(_) => {
@@ -878,6 +1177,13 @@ impl RaftNode {
             if p.next_index <= p.match_index {
                 p.next_index = p.match_index + 1;
             }
+            if p.snapshot
+                .as_ref()
+                .is_some_and(|s| s.snapshot.last_index <= p.match_index)
+            {
+                // The follower got there through AppendEntries: it needs no snapshot.
+                p.snapshot = None;
+            }
             let behind = p.match_index < last_index && p.next_index > last_index;
             if behind {
                 // Everything up to next_index was sent but the follower only confirmed less;
@@ -895,6 +1201,144 @@ impl RaftNode {
             p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
             self.send_append(now, from);
         }
+    }
+
+    /// §7, receiver side: reassemble the leader's snapshot chunk by chunk, then install it.
+    fn handle_install_snapshot(&mut self, now: Tick, from: NodeId, chunk: SnapshotChunk) {
+        // Like AppendEntries, a current-term InstallSnapshot comes from the leader: recognise
+        // it and reset the election timer (§5.2), so a long transfer does not start elections.
+        if !matches!(self.role, RoleState::Follower) {
+            self.become_follower(now, self.term, Some(from));
+        }
+        self.leader_hint = Some(from);
+        self.last_leader_contact = Some(now);
+        self.reset_election_deadline(now);
+
+        let term = self.term;
+        let (last_index, last_term) = (chunk.last_index, chunk.last_term);
+        let reply = |installed, next_offset| Message::SnapshotResponse {
+            term,
+            last_index,
+            last_term,
+            installed,
+            next_offset,
+        };
+        if last_index <= self.commit_index {
+            // Everything the snapshot holds is committed here already, and committed entries
+            // are the leader's: acknowledge without installing, which would move the state
+            // machine back. (A duplicate chunk, or a follower that caught up meanwhile.)
+            if self
+                .receiving
+                .as_ref()
+                .is_some_and(|a| a.last_index() <= self.commit_index)
+            {
+                self.receiving = None;
+            }
+            self.out.messages.push((from, reply(true, 0)));
+            return;
+        }
+        let m = match SnapshotAssembly::offer(&mut self.receiving, chunk) {
+            Offer::Partial { next_offset } | Offer::Ignored { next_offset } => {
+                reply(false, next_offset)
+            }
+            Offer::Corrupt(error) => {
+                self.out
+                    .events
+                    .push(NodeEvent::CorruptRejected { from, error });
+                reply(false, 0)
+            }
+            Offer::Complete(snapshot) => match snapshot.decode_state() {
+                Ok((kv, dedup)) => {
+                    self.install_snapshot(snapshot, kv, dedup);
+                    reply(true, 0)
+                }
+                Err(_) => {
+                    self.out.events.push(NodeEvent::CorruptRejected {
+                        from,
+                        error: DecodeError::Malformed {
+                            reason: "snapshot image does not parse",
+                        },
+                    });
+                    reply(false, 0)
+                }
+            },
+        };
+        self.out.messages.push((from, m));
+    }
+
+    /// §7: replace the state machine with the snapshot, keep or discard the log after it, and
+    /// persist it all before the answer leaves (the driver syncs `persist` first).
+    fn install_snapshot(&mut self, snapshot: Snapshot, kv: KvStore, dedup: DedupTable) {
+        let index = snapshot.last_index;
+        assert!(
+            index > self.commit_index,
+            "n{}: installing a snapshot at {index} at or below the commit index {}",
+            self.id,
+            self.commit_index
+        );
+        if self.adopt_snapshot(snapshot, kv, dedup) {
+            // Entries past the snapshot were discarded: for the checkers that is a truncation.
+            self.truncations_total += 1;
+        }
+        self.persist_rewrite();
+        self.out.events.push(NodeEvent::SnapshotInstalled { index });
+        self.assert_snapshot_invariants();
+    }
+
+    /// §7, sender side: an installed (or already covered) snapshot moves the follower's
+    /// progress past it; otherwise the next chunk goes from where the follower stands.
+    fn handle_snapshot_response(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        last_index: LogIndex,
+        installed: bool,
+        next_offset: u64,
+    ) {
+        let log_last_index = self.log.last_index();
+        let Some(state) = self.leader_mut() else {
+            return;
+        };
+        let p = &mut state.progress[(from - 1) as usize];
+        p.recently_active = true;
+        if installed {
+            if last_index > log_last_index {
+                // Not a snapshot this leader could have sent; ignore.
+                return;
+            }
+            if last_index > p.match_index {
+                p.match_index = last_index;
+            }
+            if p.next_index <= p.match_index {
+                p.next_index = p.match_index + 1;
+            }
+            if p.snapshot
+                .as_ref()
+                .is_some_and(|s| s.snapshot.last_index <= p.match_index)
+            {
+                p.snapshot = None;
+            }
+            let more = p.next_index <= log_last_index;
+            self.maybe_commit(now);
+            if more {
+                self.send_append(now, from);
+            }
+            return;
+        }
+        match &mut p.snapshot {
+            Some(send) if send.snapshot.last_index == last_index => {
+                if next_offset == send.offset && send.sent_at.is_some() {
+                    // The chunk it asks for is the one in flight (this answers a duplicate);
+                    // if that chunk is lost, the heartbeat sends it again.
+                    return;
+                }
+                send.offset = next_offset;
+                send.sent_at = None;
+            }
+            // An answer about a transfer this leader no longer runs.
+            _ => return,
+        }
+        self.send_append(now, from);
     }
 
     // ----- leader timers -----
@@ -1079,7 +1523,11 @@ impl Node for RaftNode {
             } else if !granted_pre_vote {
                 // §5.1: a higher term always wins; for a leader this is the fencing point (W12
                 // R5) — it stops accepting writes before handling anything else.
-                let leader = matches!(message, Message::AppendEntries { .. }).then_some(from);
+                let leader = matches!(
+                    message,
+                    Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+                )
+                .then_some(from);
                 self.become_follower(now, term, leader);
             }
         } else if term < self.term {
@@ -1105,6 +1553,16 @@ impl Node for RaftNode {
                         term: self.term,
                         granted: false,
                         pre_vote: false,
+                    },
+                )),
+                Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
+                    from,
+                    Message::SnapshotResponse {
+                        term: self.term,
+                        last_index: chunk.last_index,
+                        last_term: chunk.last_term,
+                        installed: false,
+                        next_offset: 0,
                     },
                 )),
                 _ => {}
@@ -1145,6 +1603,19 @@ impl Node for RaftNode {
                 echo_sent_at,
                 ..
             } => self.handle_append_response(now, from, success, match_index, hint, echo_sent_at),
+            Message::InstallSnapshot { chunk, .. } => {
+                if self.is_leader() {
+                    // Two leaders in one term; refused as for AppendEntries above.
+                    return;
+                }
+                self.handle_install_snapshot(now, from, chunk)
+            }
+            Message::SnapshotResponse {
+                last_index,
+                installed,
+                next_offset,
+                ..
+            } => self.handle_snapshot_response(now, from, last_index, installed, next_offset),
         }
     }
 
@@ -1268,5 +1739,215 @@ impl Node for RaftNode {
             leader_hint: self.leader_hint,
             store_digest: self.kv.digest() ^ self.dedup.digest().rotate_left(17),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-node cluster: it elects itself and commits every write at once.
+    struct Solo {
+        node: RaftNode,
+        /// The WAL as a driver that honours `persist_replace` keeps it.
+        disk: Vec<u8>,
+        /// The same WAL as a driver that ignores `persist_replace` and only appends.
+        appended: Vec<u8>,
+        now: Tick,
+    }
+
+    impl Solo {
+        fn new(threshold: u64) -> Solo {
+            let config = Config {
+                nodes_count: 1,
+                snapshot_entries_threshold: threshold,
+                ..Config::default()
+            };
+            let mut solo = Solo {
+                node: RaftNode::new(1, config, 7, 0),
+                disk: Vec::new(),
+                appended: Vec::new(),
+                now: 0,
+            };
+            solo.now = solo
+                .node
+                .next_deadline_tick()
+                .expect("a follower has a deadline");
+            solo.node.handle_tick(solo.now);
+            solo.drain();
+            assert!(solo.node.is_leader());
+            solo
+        }
+
+        fn drain(&mut self) {
+            let out = self.node.output();
+            if out.persist_replace {
+                self.disk.clear();
+            }
+            self.disk.extend_from_slice(&out.persist);
+            self.appended.extend_from_slice(&out.persist);
+            out.clear();
+        }
+
+        fn write(&mut self, seq: Seq) {
+            self.now += 1;
+            let op = Op::Put {
+                key: format!("k{}", seq % 3),
+                value: seq.to_string(),
+            };
+            self.node.handle_request(
+                self.now,
+                ClientRequest {
+                    client: 1,
+                    seq,
+                    op,
+                    timestamp: self.now,
+                },
+            );
+            self.drain();
+        }
+
+        fn restore(&self, bytes: &[u8]) -> Result<(RaftNode, RestoreReport), RestoreError> {
+            RaftNode::restore(1, self.node.config().clone(), 9, self.now, bytes)
+        }
+    }
+
+    /// `restored` holds what `live` made durable, its state machine at the snapshot (the commit
+    /// index is volatile: entries after the snapshot are applied once a leader commits them);
+    /// a restarted solo node elects itself and catches up.
+    fn assert_restored(mut restored: RaftNode, live: &RaftNode, now: Tick) {
+        assert_eq!(restored.log(), live.log());
+        assert_eq!(restored.snapshot(), live.snapshot());
+        assert_eq!(
+            (restored.term(), restored.view().voted_for),
+            (live.term(), live.view().voted_for)
+        );
+        let snapshot_index = live.snapshot_index();
+        assert_eq!(restored.applied_index(), snapshot_index);
+        assert_eq!(
+            restored.commit_index(),
+            snapshot_index,
+            "a snapshot covers only committed entries"
+        );
+        let (kv, dedup) = live.snapshot().expect("compacted").decode_state().unwrap();
+        assert_eq!((restored.kv(), restored.dedup()), (&kv, &dedup));
+        let deadline = restored.next_deadline_tick().unwrap().max(now);
+        restored.handle_tick(deadline);
+        assert!(restored.is_leader());
+        assert_eq!(restored.kv(), live.kv());
+        assert_eq!(restored.dedup(), live.dedup());
+    }
+
+    #[test]
+    fn compaction_snapshots_at_the_threshold_and_rewrites_the_wal() {
+        let mut solo = Solo::new(5);
+        for seq in 1..=23 {
+            solo.write(seq);
+        }
+        // The no-op is entry 1, the writes 2..=24: snapshots at 5, 10, 15, 20.
+        let node = &solo.node;
+        assert_eq!(node.applied_index(), 24);
+        assert_eq!(node.snapshot_index(), 20);
+        assert_eq!(node.log().len(), 4);
+        assert_eq!(node.snapshot().map(|s| s.last_index), Some(20));
+        // The WAL holds one snapshot, the hard state and the four entries after it.
+        let kinds: Vec<RecordKind> = wal::recover(&solo.disk)
+            .records
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                RecordKind::Snapshot,
+                RecordKind::HardState,
+                RecordKind::Entry,
+                RecordKind::Entry,
+                RecordKind::Entry,
+                RecordKind::Entry
+            ]
+        );
+        assert!(solo.disk.len() * 3 < solo.appended.len());
+    }
+
+    #[test]
+    fn restore_from_a_compacted_wal() {
+        let mut solo = Solo::new(5);
+        for seq in 1..=23 {
+            solo.write(seq);
+        }
+        let (restored, report) = solo.restore(&solo.disk).expect("restores");
+        assert_eq!(report.valid_bytes, solo.disk.len());
+        assert!(!report.torn_tail);
+        assert_eq!(restored.snapshot_index(), 20);
+        assert_restored(restored, &solo.node, solo.now);
+        assert_eq!(solo.node.kv().get("k2"), Some("23"));
+        // A driver that appended every output instead of replacing the file: the snapshots
+        // come mid-WAL and are adopted in turn (§7: the log holds each one's last entry).
+        let (appended, _) = solo.restore(&solo.appended).expect("restores");
+        assert_restored(appended, &solo.node, solo.now);
+    }
+
+    #[test]
+    fn a_snapshot_cut_short_at_the_tail_is_a_torn_write() {
+        let mut solo = Solo::new(1_000);
+        for seq in 1..=12 {
+            solo.write(seq);
+        }
+        let before = solo.disk.clone();
+        // A snapshot of many small chunks whose last record the crash did not let through.
+        let node = &solo.node;
+        let snapshot = Snapshot::capture(10, node.term(), node.kv(), node.dedup());
+        let mut chunks = Vec::new();
+        snapshot.encode_records(16, &mut chunks);
+        let last = wal::recover(&chunks).records.pop().expect("chunks");
+        let mut torn = before.clone();
+        torn.extend_from_slice(&chunks[..chunks.len() - last.encoded_len()]);
+        let (restored, report) = solo
+            .restore(&torn)
+            .expect("a torn snapshot is not corruption");
+        assert!(report.torn_tail);
+        assert_eq!(report.valid_bytes, before.len());
+        assert_eq!(restored.snapshot_index(), 0);
+        assert_eq!(restored.log(), solo.node.log());
+        // The whole snapshot appended is adopted.
+        let mut whole = before.clone();
+        whole.extend_from_slice(&chunks);
+        let (restored, report) = solo.restore(&whole).expect("restores");
+        assert!(!report.torn_tail);
+        assert_eq!(restored.snapshot_index(), 10);
+        assert_eq!(restored.log().last_index(), solo.node.log().last_index());
+    }
+
+    #[test]
+    fn a_rotten_snapshot_record_stops_the_restore() {
+        let mut solo = Solo::new(5);
+        for seq in 1..=8 {
+            solo.write(seq);
+        }
+        let mut rotten = solo.disk.clone();
+        rotten[wal::RECORD_HEADER_BYTES + 3] ^= 0x20;
+        assert!(matches!(
+            solo.restore(&rotten),
+            Err(RestoreError::Corrupt { offset: 0, .. })
+        ));
+        // A record of another kind inside a snapshot, or a truncation into it, is inconsistent.
+        let snapshot = solo.node.snapshot().expect("compacted").clone();
+        let mut chunks = Vec::new();
+        snapshot.encode_records(8, &mut chunks);
+        let mut mixed = chunks[..wal::record_encoded_len(8 + 21)].to_vec();
+        solo.node.persist_hard_state();
+        mixed.extend_from_slice(&solo.node.output().persist);
+        solo.node.output().clear();
+        assert!(matches!(
+            solo.restore(&mixed),
+            Err(RestoreError::Inconsistent { .. })
+        ));
+        let mut truncating = solo.disk.clone();
+        wal::encode_record(3, 0, RecordKind::Truncate, &[], &mut truncating);
+        assert!(matches!(
+            solo.restore(&truncating),
+            Err(RestoreError::Inconsistent { .. })
+        ));
     }
 }

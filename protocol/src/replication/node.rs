@@ -10,6 +10,14 @@
 //! its known anomalies. Persistent state is the WAL alone: `Entry` records (the log) and
 //! `Snapshot` records (a state installed from the leader). Everything else — LWW store, dedup
 //! table, the leader's retained records — is rebuilt from it on restart.
+//!
+//! Every replica keeps its WAL bounded: once `wal_retain_records` entries follow the WAL's last
+//! snapshot, it rewrites the WAL as one `Snapshot` record of its state at `last_lsn`, handed to
+//! the driver as a whole-file replacement ([`Output::persist_replace`]); an installed snapshot
+//! replaces a follower's WAL the same way. The leader compacts only when every record it holds
+//! is committed (a restarted leader takes its snapshot's LSN as committed), and follows the
+//! snapshot with a `Checkpoint` record of its highest write timestamp, which its entries no
+//! longer carry (new stamps must stay above it).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -177,6 +185,8 @@ pub struct ReplicaNode {
     /// `== last_lsn` (it applies on receipt).
     applied_lsn: LogIndex,
     role: RoleState,
+    /// `Entry` records in the WAL after its last snapshot (or from its start).
+    wal_entries: usize,
     out: Output<Message>,
     scratch: Vec<u8>,
 }
@@ -229,12 +239,14 @@ impl ReplicaNode {
                 rejoin_due: Some(now),
                 acked_lsn: 0,
             }),
+            wal_entries: 0,
             out: Output::default(),
             scratch: Vec::new(),
             config,
         };
         let mut records = VecDeque::new();
         let mut snapshot_lsn: LogIndex = 0;
+        let mut wal_entries = 0usize;
         let mut report = RestoreReport {
             valid_bytes: 0,
             torn_tail: false,
@@ -276,6 +288,7 @@ impl ReplicaNode {
                     );
                     node.last_stamp = node.last_stamp.max(log_record.timestamp);
                     node.last_lsn = record.index;
+                    wal_entries += 1;
                     if is_leader {
                         records.push_back(log_record);
                     }
@@ -293,7 +306,16 @@ impl ReplicaNode {
                     node.dedup = dedup;
                     node.last_lsn = record.index;
                     snapshot_lsn = record.index;
+                    wal_entries = 0;
                     records.clear();
+                }
+                RecordKind::Checkpoint => {
+                    let mut r = crate::codec::Reader::new(record.payload);
+                    let stamp = r
+                        .u64()
+                        .and_then(|stamp| r.finish().map(|()| stamp))
+                        .map_err(|e| inconsistent(format!("checkpoint payload: {e}")))?;
+                    node.last_stamp = node.last_stamp.max(stamp);
                 }
                 other => {
                     return Err(inconsistent(format!(
@@ -322,6 +344,7 @@ impl ReplicaNode {
         } else {
             node.applied_lsn = node.last_lsn;
         }
+        node.wal_entries = wal_entries;
         node.assert_invariants();
         Ok((node, report))
     }
@@ -531,6 +554,7 @@ impl ReplicaNode {
         let record = LogRecord::execute(self.store.kv(), client, seq, timestamp, op);
         let lsn = self.last_lsn + 1;
         record.encode_record(lsn, &mut self.scratch, &mut self.out.persist);
+        self.wal_entries += 1;
         apply_record(
             &mut self.store,
             &mut self.dedup,
@@ -666,6 +690,11 @@ impl ReplicaNode {
         while state.records.len() > retain && state.first_retained_lsn <= applied_lsn {
             state.records.pop_front();
             state.first_retained_lsn += 1;
+        }
+        if self.commit_lsn == self.last_lsn {
+            // Everything the WAL holds is committed: a snapshot of the state loses nothing a
+            // restart needs (it resumes with the snapshot's LSN committed).
+            self.maybe_compact_wal(0);
         }
     }
 
@@ -1030,11 +1059,13 @@ impl ReplicaNode {
                 .push((leader, Message::Nack { expected_lsn }));
             return;
         }
+        let mut appended = 0;
         for (k, record) in records.into_iter().enumerate() {
             let lsn = from_lsn + k as LogIndex;
             if lsn <= self.last_lsn {
                 continue; // a duplicate: already durable here
             }
+            appended += 1;
             assert_eq!(
                 lsn,
                 self.last_lsn + 1,
@@ -1059,8 +1090,50 @@ impl ReplicaNode {
             });
         }
         self.learn_commit(commit_lsn);
+        self.maybe_compact_wal(appended);
         let lsn = self.ack_lsn();
         self.out.messages.push((leader, Message::Ack { lsn }));
+    }
+
+    /// Count the entries persisted since the last snapshot and, past `wal_retain_records`,
+    /// replace the WAL with one `Snapshot` record of the state at `last_lsn` (and, on the
+    /// leader, a `Checkpoint` of its highest write timestamp): it restores to what replaying
+    /// the entries would. The leader calls this only when everything it holds is committed.
+    fn maybe_compact_wal(&mut self, appended: usize) {
+        let retain = self.config.wal_retain_records;
+        let last_lsn = self.last_lsn;
+        self.wal_entries += appended;
+        if self.wal_entries < retain {
+            return;
+        }
+        // Compacted or not, try again only after another `retain` entries.
+        self.wal_entries = 0;
+        self.scratch.clear();
+        encode_state(&self.store, &self.dedup, &mut self.scratch);
+        if self.scratch.len() > SNAPSHOT_PAYLOAD_BYTES_MAX {
+            // Too large for one record; the WAL keeps its entries (see the module's limits).
+            return;
+        }
+        self.out.persist.clear();
+        self.out.persist_replace = true;
+        wal::encode_record(
+            last_lsn,
+            EPOCH,
+            RecordKind::Snapshot,
+            &self.scratch,
+            &mut self.out.persist,
+        );
+        if self.is_leader() {
+            self.scratch.clear();
+            crate::codec::put_u64(&mut self.scratch, self.last_stamp);
+            wal::encode_record(
+                last_lsn,
+                EPOCH,
+                RecordKind::Checkpoint,
+                &self.scratch,
+                &mut self.out.persist,
+            );
+        }
     }
 
     /// B3: replace the whole state with the leader's, persist the snapshot record as received
@@ -1092,12 +1165,19 @@ impl ReplicaNode {
                 return;
             }
         };
+        // The snapshot supersedes every record before it: it becomes the whole WAL.
+        self.out.persist.clear();
+        self.out.persist_replace = true;
         self.out.persist.extend_from_slice(bytes);
+        self.wal_entries = 0;
         self.store = store;
         self.dedup = dedup;
         self.last_lsn = lsn;
         self.applied_lsn = lsn;
         self.note(format!("installed snapshot at lsn {lsn}"));
+        self.out
+            .events
+            .push(NodeEvent::SnapshotInstalled { index: lsn });
         let lsn = self.ack_lsn();
         self.out.messages.push((leader, Message::Ack { lsn }));
     }

@@ -5,7 +5,8 @@
 //!   remember the last applied one per client per replica. A restarted replica rebuilds its
 //!   state machine from the log, so its record starts over.
 //! - **Durability**: a write acknowledged to a client is in the log of every later leader, at
-//!   the index and term where it was applied.
+//!   the index and term where it was applied — or below the leader's snapshot index, whose
+//!   state machine holds it (log compaction only discards applied entries).
 
 use std::collections::BTreeMap;
 
@@ -108,10 +109,11 @@ impl Durability {
                 role: Role::Leader,
                 term,
             } => {
+                let snapshot_index = view.node_state(*node).map_or(0, |s| s.snapshot_index);
                 for &(index, entry_term, committed_in, client, seq) in &self.acknowledged {
                     // Only leaders of later terms than the commit's are bound (a stale-term
                     // leader elected late can commit nothing).
-                    if *term <= committed_in {
+                    if *term <= committed_in || index < snapshot_index {
                         continue;
                     }
                     if view.log_term(*node, index) != Some(entry_term) {
@@ -163,7 +165,8 @@ impl Durability {
 
 /// Leader-follower store: when a client is told a write succeeded, at least `quorum` replicas
 /// hold it durably. A replica holds LSN `l` durably once it reported applying `l` (nodes report
-/// applications only after syncing them) or, while running, holds a log through `l`.
+/// applications only after syncing them), installed a snapshot through `l` (observed after its
+/// sync too), or, while running, holds a log through `l`.
 #[derive(Debug, Default)]
 pub struct QuorumDurability {
     quorum: u32,
@@ -185,6 +188,10 @@ impl QuorumDurability {
 
     /// Feed one observation.
     pub fn observe(&mut self, observation: &Observation) {
+        if let Observation::SnapshotInstalled { node, index } = observation {
+            let slot = &mut self.durable_lsn[(*node - 1) as usize];
+            *slot = (*slot).max(*index);
+        }
         if let Observation::Applied { node, applied } = observation {
             let slot = &mut self.durable_lsn[(*node - 1) as usize];
             *slot = (*slot).max(applied.index);

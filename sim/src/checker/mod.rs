@@ -58,6 +58,10 @@ pub struct NodeState {
     pub commit_index: LogIndex,
     /// Truncations of this incarnation's log.
     pub truncations_total: u64,
+    /// Last index covered by the node's snapshot: entries up to it were compacted away (their
+    /// `log_term` and `entry_fingerprint` are `None` below it), and they are committed and
+    /// held in the snapshot's state machine. 0 when the log was never compacted.
+    pub snapshot_index: LogIndex,
 }
 
 /// Read access to the cluster, for checkers.
@@ -66,9 +70,10 @@ pub trait ClusterView {
     fn nodes_count(&self) -> u32;
     /// State of a running node.
     fn node_state(&self, node: NodeId) -> Option<NodeState>;
-    /// Term of a node's log entry.
+    /// Term of a node's log entry (`None` beyond its log, and below its snapshot index).
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term>;
-    /// Fingerprint of a node's log entry's command.
+    /// Fingerprint of a node's log entry's command (`None` where the log holds no entry,
+    /// including compacted indexes).
     fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64>;
     /// Whether a node is running.
     fn is_up(&self, node: NodeId) -> bool {
@@ -97,6 +102,7 @@ impl ClusterView for Cluster {
             last_index: n.last_index(),
             commit_index: n.commit_index(),
             truncations_total: n.as_raft().map_or(0, |r| r.truncations_total()),
+            snapshot_index: n.as_raft().map_or(0, |r| r.snapshot_index()),
         })
     }
 
@@ -198,7 +204,8 @@ pub(crate) mod fake {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// Nodes with explicit logs: (term, fingerprint) per index starting at 1.
+    /// Nodes with explicit logs: (term, fingerprint) per index starting at 1. A node's log
+    /// can be compacted up to an index (`compact`): below it, terms and fingerprints are gone.
     #[derive(Default)]
     pub struct FakeCluster {
         pub states: BTreeMap<NodeId, NodeState>,
@@ -216,9 +223,24 @@ pub(crate) mod fake {
                     last_index: log.len() as LogIndex,
                     commit_index: 0,
                     truncations_total: prev,
+                    snapshot_index: 0,
                 },
             );
             self.logs.insert(node, log);
+        }
+
+        /// Discard `node`'s log up to `index`, as a snapshot would.
+        pub fn compact(&mut self, node: NodeId, index: LogIndex) {
+            self.states
+                .get_mut(&node)
+                .expect("set the node first")
+                .snapshot_index = index;
+        }
+
+        fn compacted(&self, node: NodeId, index: LogIndex) -> bool {
+            self.states
+                .get(&node)
+                .is_some_and(|s| index < s.snapshot_index)
         }
     }
 
@@ -230,12 +252,23 @@ pub(crate) mod fake {
             self.states.get(&node).copied()
         }
         fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term> {
+            if self.compacted(node, index) {
+                return None;
+            }
             if index == 0 {
                 return Some(0);
             }
             self.logs.get(&node)?.get(index as usize - 1).map(|e| e.0)
         }
         fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
+            if self.compacted(node, index)
+                || self
+                    .states
+                    .get(&node)
+                    .is_some_and(|s| s.snapshot_index == index)
+            {
+                return None;
+            }
             self.logs
                 .get(&node)?
                 .get((index as usize).checked_sub(1)?)

@@ -9,7 +9,9 @@
 //!   with the same command and the same predecessor term. Then two entries with equal
 //!   (index, term) have equal predecessors, and so on down to index 1.
 //! - **Leader Completeness**: an entry committed in a term is in the log of every leader of a
-//!   later term — every new leader's log is compared with every entry known committed.
+//!   later term — every new leader's log is compared with every entry known committed. An
+//!   index below the leader's snapshot index counts as present: log compaction (§7) only
+//!   discards applied entries, and the snapshot's state machine holds them.
 //! - **State Machine Safety**: no two nodes apply different commands at the same index.
 
 use std::collections::BTreeMap;
@@ -94,6 +96,9 @@ impl RaftSafety {
             Observation::Role { node, .. } | Observation::Crashed { node } => {
                 self.leader_watch[(*node - 1) as usize] = None;
             }
+            // The log change an install makes (compaction, a discarded tail counted as a
+            // truncation) is checked by `check_node` after the input, like any other.
+            Observation::SnapshotInstalled { .. } => {}
             Observation::Restarted { node } => {
                 self.leader_watch[(*node - 1) as usize] = None;
                 self.match_watch[(*node - 1) as usize] = MatchWatch::default();
@@ -175,9 +180,10 @@ impl RaftSafety {
     ) -> Result<(), Violation> {
         // Every applied entry is committed; entries committed in a term below this leader's
         // must be in its log (a leader of an older term, elected late, is bound by nothing).
+        let snapshot_index = view.node_state(node).map_or(0, |s| s.snapshot_index);
         for (&index, &(entry_term, _, first)) in &self.applied {
             let committed_in = self.commit_term.get(&index).copied().unwrap_or(entry_term);
-            if committed_in >= term {
+            if committed_in >= term || index < snapshot_index {
                 continue;
             }
             let has = view.log_term(node, index);
@@ -243,13 +249,18 @@ impl RaftSafety {
             self.leader_watch[i] = None;
         }
         // Log Matching, incrementally over entries not verified yet (after a truncation, from
-        // the commit index seen last time: a correct node never truncates below it).
+        // the commit index seen last time: a correct node never truncates below it). Indexes a
+        // snapshot covers have no entry to compare (the snapshot's last index keeps its term, so
+        // the entry after it still has its predecessor's term checked); they are skipped.
         let w = &mut self.match_watch[i];
         let mut from = w.verified_last + 1;
         if state.truncations_total != w.truncations_total {
             from = from.min(w.commit_index + 1);
         }
-        from = from.min(state.last_index + 1).max(1);
+        from = from
+            .min(state.last_index + 1)
+            .max(state.snapshot_index)
+            .max(1);
         for index in from..=state.last_index {
             let (Some(term), Some(fingerprint)) = (
                 view.log_term(node, index),
@@ -365,6 +376,63 @@ mod tests {
         let v = c.observe(2, &leader(2, 2), &fake).unwrap_err();
         assert_eq!(v.property, LEADER_COMPLETENESS);
         assert!(v.detail.contains("entry 2"), "{}", v.detail);
+    }
+
+    /// After log compaction a leader's log no longer holds old committed entries; its snapshot
+    /// does, so no false alarm — but an entry past the snapshot is still required.
+    #[test]
+    fn leader_completeness_counts_the_snapshot_as_holding_compacted_entries() {
+        let mut fake = FakeCluster::default();
+        let log = vec![(1, 10), (1, 11), (1, 12), (1, 13)];
+        fake.set(1, Role::Follower, 1, log.clone());
+        fake.set(2, Role::Leader, 2, log[..3].to_vec());
+        fake.compact(2, 3);
+        let mut c = RaftSafety::new(2);
+        for index in 1..=3 {
+            c.observe(1, &applied(1, index, 1, "x"), &fake).unwrap();
+        }
+        c.observe(2, &leader(2, 2), &fake).unwrap();
+        // Entry 4, committed too, is beyond the leader's log: a real violation.
+        c.observe(3, &applied(1, 4, 1, "x"), &fake).unwrap();
+        fake.set(2, Role::Leader, 3, log[..3].to_vec());
+        fake.compact(2, 3);
+        let v = c.observe(4, &leader(2, 3), &fake).unwrap_err();
+        assert_eq!(v.property, LEADER_COMPLETENESS);
+        assert!(v.detail.contains("entry 4"), "{}", v.detail);
+    }
+
+    #[test]
+    fn log_matching_skips_compacted_entries_and_still_checks_the_rest() {
+        let mut fake = FakeCluster::default();
+        fake.set(
+            1,
+            Role::Follower,
+            2,
+            vec![(1, 10), (1, 11), (2, 20), (2, 21)],
+        );
+        fake.set(
+            2,
+            Role::Follower,
+            2,
+            vec![(1, 10), (1, 11), (2, 20), (2, 22)],
+        );
+        fake.compact(2, 3);
+        let mut c = RaftSafety::new(2);
+        c.check_node(1, 1, &fake).unwrap();
+        let v = c.check_node(2, 2, &fake).unwrap_err();
+        assert_eq!(v.property, LOG_MATCHING);
+        assert!(v.detail.contains("entry 4"), "{}", v.detail);
+        // A compacted node that agrees raises nothing.
+        fake.set(
+            2,
+            Role::Follower,
+            2,
+            vec![(1, 10), (1, 11), (2, 20), (2, 21)],
+        );
+        fake.compact(2, 3);
+        let mut c = RaftSafety::new(2);
+        c.check_node(1, 1, &fake).unwrap();
+        c.check_node(2, 2, &fake).unwrap();
     }
 
     #[test]

@@ -313,6 +313,12 @@ fn swarm_raft(rng: &mut ChaCha8Rng, a: &mut SimArgs, defaults: &SimArgs) {
     // lease reads (at most 0.9 of the shortest timeout, which survives the drift allowance).
     let lease = rng.gen_range((election_min / 4).max(1)..=election_min * 9 / 10);
     a.lease = if a.lease_reads { lease } else { defaults.lease };
+    // Log compaction: often small enough that lagging followers need InstallSnapshot, with
+    // chunks small enough to split a snapshot.
+    if rng.gen_range(0..3) == 0 {
+        a.snapshot_every = rng.gen_range(2..=60);
+        a.snapshot_chunk = rng.gen_range(16..=4096);
+    }
 }
 
 fn swarm_replication(rng: &mut ChaCha8Rng, a: &mut SimArgs) {
@@ -445,6 +451,11 @@ const COVERAGE: &[CoverageRow] = &[
         name: "log conflicts repaired",
         raft_only: true,
         count: |r| r.cluster.log_conflicts,
+    },
+    CoverageRow {
+        name: "snapshots installed",
+        raft_only: false,
+        count: |r| r.cluster.snapshots_installed,
     },
 ];
 

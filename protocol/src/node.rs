@@ -335,6 +335,53 @@ impl<M> Output<M> {
     }
 }
 
+/// Why a node could not be rebuilt from its durable bytes (either protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreError {
+    /// A record before the tail failed its checksum or was malformed: bit rot. The node must not
+    /// rejoin with a silently shortened WAL (it could forget a vote or a record it acknowledged).
+    Corrupt {
+        /// Byte offset of the bad record.
+        offset: usize,
+        /// What was wrong with it.
+        error: DecodeError,
+    },
+    /// A record decoded but does not fit the WAL (an index out of sequence, an unknown kind, a
+    /// payload that does not parse).
+    Inconsistent {
+        /// Byte offset of the record.
+        offset: usize,
+        /// What did not fit.
+        reason: String,
+    },
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Corrupt { offset, error } => {
+                write!(f, "corrupt WAL record at byte {offset}: {error}")
+            }
+            RestoreError::Inconsistent { offset, reason } => {
+                write!(f, "inconsistent WAL record at byte {offset}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+/// What recovery found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Length of the valid prefix; the driver truncates the disk to it.
+    pub valid_bytes: usize,
+    /// Whether a torn (partially written) record was found and dropped at the tail.
+    pub torn_tail: bool,
+    /// Number of records replayed.
+    pub records_count: usize,
+}
+
 /// A message type that travels on the simulated wire as bytes in WAL record framing.
 pub trait WireMessage: Sized {
     /// Append this message's wire form (one WAL record of kind `Message`) to `out`.

@@ -257,7 +257,7 @@ fn check_history(scale: f64) -> Vec<serde_json::Value> {
         .map(|&clients| {
             let history = crate::history::generate_history(clients, ops, 4, 7);
             let start = Instant::now();
-            let report = check(&history, Some(""), &Limits::default());
+            let report = check(&history, None, &Limits::default());
             let wall_s = start.elapsed().as_secs_f64();
             json!({
                 "workload": "check-history",

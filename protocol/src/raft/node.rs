@@ -26,7 +26,6 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use super::config::Config;
@@ -101,51 +100,7 @@ enum RoleState {
     Leader(Box<LeaderState>),
 }
 
-/// Why a node could not be rebuilt from its durable bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestoreError {
-    /// A record before the tail failed its checksum or was malformed: bit rot. The node must not
-    /// rejoin with a silently shortened log (it could forget a vote or an acknowledged entry).
-    Corrupt {
-        /// Byte offset of the bad record.
-        offset: usize,
-        /// What was wrong with it.
-        error: DecodeError,
-    },
-    /// A record decoded but does not fit the log (for example an entry index out of sequence).
-    Inconsistent {
-        /// Byte offset of the record.
-        offset: usize,
-        /// What did not fit.
-        reason: String,
-    },
-}
-
-impl fmt::Display for RestoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RestoreError::Corrupt { offset, error } => {
-                write!(f, "corrupt WAL record at byte {offset}: {error}")
-            }
-            RestoreError::Inconsistent { offset, reason } => {
-                write!(f, "inconsistent WAL record at byte {offset}: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RestoreError {}
-
-/// What recovery found on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Length of the valid prefix; the driver truncates the disk to it.
-    pub valid_bytes: usize,
-    /// Whether a torn (partially written) record was found and dropped at the tail.
-    pub torn_tail: bool,
-    /// Number of records replayed.
-    pub records_count: usize,
-}
+pub use crate::node::{RestoreError, RestoreReport};
 
 /// A Raft node. See the module docs.
 #[derive(Debug)]

@@ -20,7 +20,6 @@
 //! longer carry (new stamps must stay above it).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
 use super::config::Config;
 use super::message::{
@@ -37,52 +36,7 @@ use crate::node::{
 use crate::types::{ClientId, LogIndex, NodeId, Seq, Tick};
 use crate::wal::{self, DecodeError, RecordKind};
 
-/// Why a node could not be rebuilt from its durable bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestoreError {
-    /// A record before the tail failed its checksum or was malformed: bit rot. The node must not
-    /// rejoin with a silently shortened WAL (it could forget a record it acknowledged).
-    Corrupt {
-        /// Byte offset of the bad record.
-        offset: usize,
-        /// What was wrong with it.
-        error: DecodeError,
-    },
-    /// A record decoded but does not fit the WAL (an LSN out of sequence, an unknown kind, a
-    /// payload that does not parse).
-    Inconsistent {
-        /// Byte offset of the record.
-        offset: usize,
-        /// What did not fit.
-        reason: String,
-    },
-}
-
-impl fmt::Display for RestoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RestoreError::Corrupt { offset, error } => {
-                write!(f, "corrupt WAL record at byte {offset}: {error}")
-            }
-            RestoreError::Inconsistent { offset, reason } => {
-                write!(f, "inconsistent WAL record at byte {offset}: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RestoreError {}
-
-/// What recovery found on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Length of the valid prefix; the driver truncates the disk to it.
-    pub valid_bytes: usize,
-    /// Whether a torn (partially written) record was found and dropped at the tail.
-    pub torn_tail: bool,
-    /// Number of records replayed (entries and snapshots).
-    pub records_count: usize,
-}
+pub use crate::node::{RestoreError, RestoreReport};
 
 /// The leader's view of one follower.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Print only the verdict, not the trace.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write the clients' history here (EDN, or JSON for a .json/.jsonl file), for
+    /// `raftsim check-history` or Jepsen's tools.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
 }
 
 /// Which harness set to run.
@@ -629,6 +633,14 @@ fn cmd_run(args: &RunArgs) -> i32 {
     }
     for line in &outcome.printed {
         println!("{line}");
+    }
+    if let Some(path) = &args.history {
+        use crate::history::{render_history, HistoryFormat};
+        let format = HistoryFormat::from_path(path).unwrap_or(HistoryFormat::Edn);
+        if let Err(e) = std::fs::write(path, render_history(&outcome.history, format)) {
+            eprintln!("error: cannot write the history to {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
     }
     let replay = format!("raftsim run {file} --seed {}", outcome.seed);
     match &outcome.failure {

@@ -91,3 +91,32 @@ fn scenarios_are_deterministic() {
         );
     }
 }
+
+/// A scenario's client history, exported as EDN, is read back by `check-history`'s reader and
+/// gets the same verdict from it as from the simulator (issue: histories from scenario files).
+#[test]
+fn scenario_histories_round_trip_through_check_history() {
+    use raftsim::checker::linearizability::Verdict;
+    use raftsim::history::{check_history, read_history, render_history, HistoryFormat};
+    let root = repo_root();
+    for (file, linearizable) in [
+        ("scenarios/replication/lww-clock-skew.scn", false),
+        ("scenarios/raft/full-pipeline.scn", true),
+    ] {
+        let source = std::fs::read_to_string(root.join(file)).unwrap();
+        let script = parse(file, &source).unwrap();
+        let (outcome, _) = run_script(&script, None, Trace::off()).unwrap();
+        assert!(!outcome.history.is_empty(), "{file}");
+        for format in [HistoryFormat::Edn, HistoryFormat::Json] {
+            let text = render_history(&outcome.history, format);
+            let parsed = read_history(file, &text, format).expect("our export parses");
+            let report = check_history(&parsed, 1_000_000);
+            assert_eq!(
+                matches!(report.verdict, Verdict::Linearizable),
+                linearizable,
+                "{file} {format:?}: {:?}",
+                report.verdict
+            );
+        }
+    }
+}

@@ -60,6 +60,8 @@ pub struct ScenarioOutcome {
     pub printed: Vec<String>,
     /// The run report (counters, trace hash).
     pub report: RunReport,
+    /// The clients' history (for `raftsim run --history`).
+    pub history: Vec<crate::checker::linearizability::HistoryOp>,
 }
 
 impl ScenarioOutcome {
@@ -317,6 +319,7 @@ pub fn run_script(
             .record(&TraceEvent::Violation { text: &text });
     }
     let Interp { sim, printed, .. } = interp;
+    let history = sim.history().to_vec();
     let verdict = sim.linearizability_verdict();
     let (report, trace) = sim.finish(None, Some(verdict));
     Ok((
@@ -325,6 +328,7 @@ pub fn run_script(
             failure,
             printed,
             report,
+            history,
         },
         trace,
     ))

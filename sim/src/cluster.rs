@@ -837,7 +837,16 @@ impl Cluster {
             return;
         };
         let global = global_time(local, slot.drift_ppm).max(self.now);
-        if slot.timer_at != Some(global) {
+        // A Raft node's tick only acts on deadlines that have passed, so an earlier timer
+        // event can stay: it fires as a no-op and re-arms for the real deadline. That saves a
+        // queue push for every heartbeat a follower receives (each one moves its election
+        // deadline later), the commonest input there is. The leader-follower node does work on
+        // every tick, so it gets exact timers.
+        let keep_earlier = matches!(node, AnyNode::Raft(_))
+            && slot
+                .timer_at
+                .is_some_and(|at| at >= self.now && at <= global);
+        if !keep_earlier && slot.timer_at != Some(global) {
             slot.timer_at = Some(global);
             self.queue.push(global, Event::NodeTimer { node: id });
         }

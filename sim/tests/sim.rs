@@ -47,9 +47,10 @@ fn same_seed_same_trace_different_seed_different_trace() {
             "seed {seed}: tracing off keeps the hash"
         );
         assert!(
-            a.events > 1_000,
-            "seed {seed} did something: {} events",
-            a.events
+            a.events > 500 && a.commits > 10,
+            "seed {seed} did something: {} events, {} commits",
+            a.events,
+            a.commits
         );
         hashes.push(a.trace_hash);
     }

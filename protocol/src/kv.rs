@@ -4,7 +4,7 @@
 //! - [`KvStore::apply`] is a pure, deterministic function of the store and the operation. Every
 //!   replica that applies the same operations in the same (log) order ends in the same state,
 //!   which [`KvStore::digest`] makes cheap to compare.
-//! - The store is a `BTreeMap`, never a `HashMap`: iteration order, encodings and digests must
+//! - The store is a `BTreeMap`, never a hash map: iteration order, encodings and digests must
 //!   not depend on a per-process random seed.
 //! - Sizes are bounded: at most [`KEYS_MAX`] keys, keys of at most [`KEY_BYTES_MAX`] bytes and
 //!   values of at most [`VALUE_BYTES_MAX`] bytes. `apply` asserts them, so a store can always

@@ -404,43 +404,56 @@ impl KvStore {
     }
 }
 
+/// Short constructors for operations, for tests and scripts: `put("k", "v")` rather than a
+/// struct literal with two `String`s.
+pub mod ops {
+    use super::Op;
+
+    /// `Get key`.
+    pub fn get(key: &str) -> Op {
+        Op::Get { key: key.into() }
+    }
+
+    /// `Put key=value`.
+    pub fn put(key: &str, value: &str) -> Op {
+        Op::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// `Append key+=value`.
+    pub fn append(key: &str, value: &str) -> Op {
+        Op::Append {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// `Delete key`.
+    pub fn delete(key: &str) -> Op {
+        Op::Delete { key: key.into() }
+    }
+
+    /// `Cas key expected new` (`expected: None` means the key must be absent).
+    pub fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
+        Op::Cas {
+            key: key.into(),
+            expected: expected.map(Into::into),
+            new: new.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use super::ops::{append, cas, delete, get, put};
+
     fn s(v: &str) -> String {
         v.to_owned()
-    }
-
-    fn get(key: &str) -> Op {
-        Op::Get { key: s(key) }
-    }
-
-    fn put(key: &str, value: &str) -> Op {
-        Op::Put {
-            key: s(key),
-            value: s(value),
-        }
-    }
-
-    fn append(key: &str, value: &str) -> Op {
-        Op::Append {
-            key: s(key),
-            value: s(value),
-        }
-    }
-
-    fn delete(key: &str) -> Op {
-        Op::Delete { key: s(key) }
-    }
-
-    fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
-        Op::Cas {
-            key: s(key),
-            expected: expected.map(s),
-            new: s(new),
-        }
     }
 
     fn round_trip_op(op: &Op) -> Result<Op, CodecError> {

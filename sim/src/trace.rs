@@ -627,18 +627,7 @@ impl Trace {
             event.render_text(&mut text);
             self.line = event.to_json(tick, &text).to_string();
         }
-        self.line.push('\n');
-        let result = match &mut self.sink {
-            Sink::Off => Ok(()),
-            Sink::Buffer(buf) => {
-                buf.extend_from_slice(self.line.as_bytes());
-                Ok(())
-            }
-            Sink::Writer(w) => w.write_all(self.line.as_bytes()),
-        };
-        if let Err(e) = result {
-            self.io_error.get_or_insert(e);
-        }
+        self.emit_line();
     }
 
     /// Write a line that is not part of the hash (the closing `trace-hash=` line itself).
@@ -652,6 +641,12 @@ impl Trace {
         } else {
             self.line = json!({ "t": tick, "type": kind, "text": text }).to_string();
         }
+        self.emit_line();
+    }
+
+    /// Terminate the rendered line and hand it to the sink; the first write error is kept for
+    /// [`Trace::finish`].
+    fn emit_line(&mut self) {
         self.line.push('\n');
         let result = match &mut self.sink {
             Sink::Off => Ok(()),

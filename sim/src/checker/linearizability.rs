@@ -1872,38 +1872,10 @@ mod tests {
 
     const NEVER: Option<Tick> = None;
 
+    use raftsim_protocol::kv::ops::{append, cas, delete, get, put};
+
     fn s(v: &str) -> String {
         v.to_owned()
-    }
-
-    fn get(key: &str) -> Op {
-        Op::Get { key: s(key) }
-    }
-
-    fn put(key: &str, value: &str) -> Op {
-        Op::Put {
-            key: s(key),
-            value: s(value),
-        }
-    }
-
-    fn append(key: &str, value: &str) -> Op {
-        Op::Append {
-            key: s(key),
-            value: s(value),
-        }
-    }
-
-    fn delete(key: &str) -> Op {
-        Op::Delete { key: s(key) }
-    }
-
-    fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
-        Op::Cas {
-            key: s(key),
-            expected: expected.map(s),
-            new: s(new),
-        }
     }
 
     fn value(v: &str) -> OpResult {

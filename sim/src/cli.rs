@@ -23,7 +23,7 @@ use crate::scenario::{
     embedded::{source_of, Embedded, RAFT, REPLICATION},
 };
 use crate::trace::{Trace, TraceFormat};
-use crate::workload::WorkloadConfig;
+use crate::workload::{OpMix, WorkloadConfig};
 
 /// Exit code: every check held.
 pub const EXIT_OK: i32 = 0;
@@ -197,6 +197,10 @@ pub struct SimArgs {
     /// One-way link cuts.
     #[arg(long)]
     pub one_way: bool,
+    /// Partitions strand each client with its home node (client c next to node (c-1)%nodes+1),
+    /// so a cut-off leader keeps serving the clients on its side.
+    #[arg(long)]
+    pub client_partitions: bool,
     /// Node crashes and restarts.
     #[arg(long)]
     pub crashes: bool,
@@ -209,9 +213,19 @@ pub struct SimArgs {
     /// Process pauses (GC pauses): the classic way a stale leader returns.
     #[arg(long)]
     pub pauses: bool,
+    /// Aim half of the crashes, pauses and partitions at the current leader.
+    #[arg(long)]
+    pub target_leader: bool,
     /// Chance a client's write skips a sequence number (exercises gap rejection).
     #[arg(long, default_value_t = 0.0)]
     pub client_gaps: f64,
+    /// Share of client operations that are reads, percent (the rest are puts, appends, CAS
+    /// and deletes in fixed proportions).
+    #[arg(long, default_value_t = 30)]
+    pub reads: u32,
+    /// Ticks a client waits for a reply before it gives up on the node and retries elsewhere.
+    #[arg(long, default_value_t = 400)]
+    pub client_timeout: Tick,
     /// Shortest gap between two random faults, ticks.
     #[arg(long, default_value_t = 200)]
     pub fault_interval_min: Tick,
@@ -255,6 +269,10 @@ pub struct SimArgs {
     /// Raft: largest InstallSnapshot chunk, bytes (small values split snapshots into many).
     #[arg(long, default_value_t = RaftConfig::default().snapshot_chunk_bytes)]
     pub snapshot_chunk: usize,
+    /// Raft: most entries one AppendEntries carries (small values make catch-up take many
+    /// round trips, which opens the window of the Figure 8 commit rule).
+    #[arg(long, default_value_t = RaftConfig::default().entries_per_append_max)]
+    pub append_max: usize,
     /// Replication: acknowledgements a write needs, counting the leader (default: majority).
     #[arg(long)]
     pub quorum: Option<u32>,
@@ -331,6 +349,7 @@ impl SimArgs {
             clock_drift_ppm_max: (2 * drift) as u32,
             snapshot_entries_threshold: self.snapshot_every,
             snapshot_chunk_bytes: self.snapshot_chunk,
+            entries_per_append_max: self.append_max,
             ..RaftConfig::default()
         };
         let protocol = match self.protocol {
@@ -338,7 +357,7 @@ impl SimArgs {
                 raft.validate().map_err(|e| {
                     format!(
                         "{e} (flags --nodes, --election-min/--election-max, --heartbeat, --lease, \
-                         --drift, --snapshot-every, --snapshot-chunk)"
+                         --drift, --snapshot-every, --snapshot-chunk, --append-max)"
                     )
                 })?;
                 ProtocolConfig::Raft(raft)
@@ -368,6 +387,7 @@ impl SimArgs {
             loss_probability: self.loss,
             duplicate_probability: self.dup,
             corrupt_probability: self.corrupt,
+            clients_partitioned: self.client_partitions,
         };
         network.validate().map_err(|e| {
             format!("{e} (flags --delay-min/--delay-max, --loss, --dup, --corrupt)")
@@ -377,6 +397,9 @@ impl SimArgs {
         }
         if self.keys == 0 || self.keys > 10_000 {
             return Err(format!("--keys must be 1..=10000, got {}", self.keys));
+        }
+        if self.reads > 100 {
+            return Err(format!("--reads must be 0..=100, got {}", self.reads));
         }
         if !(0.0..=1.0).contains(&self.client_gaps) {
             return Err(format!(
@@ -389,6 +412,8 @@ impl SimArgs {
             nodes_count: self.nodes,
             keys_count: self.keys,
             gap_probability: self.client_gaps,
+            request_timeout_ticks: self.client_timeout,
+            mix: OpMix::with_read_percent(self.reads),
             ..WorkloadConfig::default()
         };
         let faults = FaultConfig {
@@ -397,6 +422,7 @@ impl SimArgs {
             crashes: self.crashes,
             pauses: self.pauses,
             rot: self.rot,
+            target_leader: self.target_leader,
             drift_ppm_max: drift,
             fault_interval_ticks_min: self.fault_interval_min,
             fault_interval_ticks_max: self.fault_interval_max,
@@ -457,11 +483,15 @@ impl SimArgs {
         value!(delay_max, "delay-max");
         flag!(partitions, "partitions");
         flag!(one_way, "one-way");
+        flag!(client_partitions, "client-partitions");
         flag!(crashes, "crashes");
         flag!(torn_writes, "torn-writes");
         flag!(rot, "rot");
         flag!(pauses, "pauses");
+        flag!(target_leader, "target-leader");
         value!(client_gaps, "client-gaps");
+        value!(client_timeout, "client-timeout");
+        value!(reads, "reads");
         value!(fault_interval_min, "fault-interval-min");
         value!(fault_interval_max, "fault-interval-max");
         value!(fault_duration_min, "fault-duration-min");
@@ -476,6 +506,7 @@ impl SimArgs {
         value!(lease, "lease");
         value!(snapshot_every, "snapshot-every");
         value!(snapshot_chunk, "snapshot-chunk");
+        value!(append_max, "append-max");
         if let Some(q) = self.quorum {
             s.push_str(&format!(" --quorum {q}"));
         }

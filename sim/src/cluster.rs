@@ -460,6 +460,19 @@ impl Cluster {
             .collect()
     }
 
+    /// The running leader of the highest term, if any (a deposed leader that has not heard
+    /// of the new term yet still counts as a leader in `leaders`, not here).
+    pub fn current_leader(&self) -> Option<NodeId> {
+        (1..=self.nodes_count())
+            .filter(|&id| !self.is_paused(id))
+            .filter_map(|id| {
+                let node = self.node(id)?;
+                node.is_leader().then(|| (node.term(), id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
     // ----- the queue -----
 
     /// Schedule an event.
@@ -709,7 +722,7 @@ impl Cluster {
             self.send(id, to, message);
         }
         for reply in drained.replies.drain(..) {
-            let fate = self.network.route_client();
+            let fate = self.network.route_client(reply.client, id, false);
             self.trace.record(
                 self.now,
                 &TraceEvent::Response {
@@ -856,7 +869,7 @@ impl Cluster {
 
     /// A client sends a request; the network decides its fate.
     pub fn send_request(&mut self, client: u64, to: NodeId, request: ClientRequest) {
-        let fate = self.network.route_client();
+        let fate = self.network.route_client(client, to, true);
         self.trace.record(
             self.now,
             &TraceEvent::Request {

@@ -29,6 +29,11 @@ pub struct FaultConfig {
     pub pauses: bool,
     /// Latent bit rot on disks.
     pub rot: bool,
+    /// Aim half of the crashes, pauses and partitions at the current leader (Jepsen's
+    /// "kill the leader" nemesis): failovers, and the stale state a deposed leader keeps, are
+    /// where replication bugs live, and a uniformly random target hits the leader only 1/n of
+    /// the time.
+    pub target_leader: bool,
     /// Clock drift, drawn per node at the start of the run, up to this many ppm (0: off).
     pub drift_ppm_max: i32,
     /// Shortest gap between two faults.
@@ -49,6 +54,7 @@ impl Default for FaultConfig {
             crashes: false,
             pauses: false,
             rot: false,
+            target_leader: false,
             drift_ppm_max: 0,
             fault_interval_ticks_min: 200,
             fault_interval_ticks_max: 1_500,
@@ -170,6 +176,12 @@ impl FaultScheduler {
             kinds.push(Kind::Rot);
         }
         let kind = *kinds.choose(&mut self.rng)?;
+        // Drawn only when targeting is on, so runs without it keep their schedules.
+        let leader = if self.config.target_leader && self.rng.gen_bool(0.5) {
+            cluster.current_leader()
+        } else {
+            None
+        };
         let running: Vec<NodeId> = (1..=n)
             .filter(|&id| cluster.is_up(id) && !cluster.is_paused(id))
             .collect();
@@ -177,6 +189,15 @@ impl FaultScheduler {
             Kind::Partition => {
                 let mut nodes: Vec<NodeId> = (1..=n).collect();
                 nodes.shuffle(&mut self.rng);
+                if let Some(l) = leader {
+                    // The leader goes into the named group, which is a minority when the
+                    // drawn size is below half: a deposed leader cut off with few nodes.
+                    let at = nodes
+                        .iter()
+                        .position(|&x| x == l)
+                        .expect("leader is a node");
+                    nodes.swap(0, at);
+                }
                 let size = self.rng.gen_range(1..n) as usize;
                 let mut group = nodes[..size].to_vec();
                 group.sort_unstable();
@@ -197,12 +218,18 @@ impl FaultScheduler {
             }
             Kind::Crash => {
                 let up: Vec<NodeId> = (1..=n).filter(|&id| cluster.is_up(id)).collect();
-                let &id = up.choose(&mut self.rng)?;
+                let id = match leader {
+                    Some(l) => l,
+                    None => *up.choose(&mut self.rng)?,
+                };
                 let d = self.duration();
                 Some((FaultAction::Crash(id), vec![(d, FaultAction::Restart(id))]))
             }
             Kind::Pause => {
-                let &id = running.choose(&mut self.rng)?;
+                let id = match leader {
+                    Some(l) if running.contains(&l) => l,
+                    _ => *running.choose(&mut self.rng)?,
+                };
                 let d = self.duration();
                 Some((FaultAction::Pause(id), vec![(d, FaultAction::Resume(id))]))
             }

@@ -288,6 +288,29 @@ pub fn swarm(seed: u64, protocol: ProtocolArg, ticks: Tick) -> SimArgs {
     } else {
         0.0
     };
+    // Impatient clients now and then: a short request timeout sends them to another node
+    // while a cut-off leader still believes it leads (stale reads, duplicate retries).
+    let client_timeout = rng.gen_range((4 * a.delay_max).max(20)..=400);
+    if coin(&mut rng) {
+        a.client_timeout = client_timeout;
+    }
+    // Raft: tiny AppendEntries batches now and then, so a new leader's catch-up takes several
+    // round trips and followers acknowledge old-term entries before the leader's no-op (the
+    // window of the Figure 8 commit rule).
+    // Clients stranded with their home node by partitions, now and then.
+    let client_partitions = rng.gen_range(0..3) == 0;
+    a.client_partitions = a.partitions && client_partitions;
+    // A nemesis that aims at the leader, now and then.
+    a.target_leader = coin(&mut rng);
+    // Read-heavy or write-heavy workloads now and then.
+    let reads = rng.gen_range(0..=95);
+    if coin(&mut rng) {
+        a.reads = reads;
+    }
+    let append_max = rng.gen_range(1..=4);
+    if protocol == ProtocolArg::Raft && rng.gen_range(0..4) == 0 {
+        a.append_max = append_max;
+    }
     make_valid(&mut a, &defaults);
     a
 }

@@ -13,8 +13,13 @@
 //! - **Partitions**: nodes are split into groups; messages cross groups in neither direction.
 //!   **One-way cuts** drop one direction of one link. Both are checked when a message is sent
 //!   and again when it would arrive, so a partition also eats what was in flight.
-//! - Clients sit outside the partitions (they can reach every node), but their messages still
-//!   suffer delay, loss and duplication.
+//! - Clients sit outside the partitions (they can reach every node) unless
+//!   `clients_partitioned` is set, but their messages always suffer delay, loss and duplication.
+//!   With `clients_partitioned`, each client lives next to a *home* node (client `c` next to
+//!   node `(c - 1) % nodes + 1`, as Jepsen binds a client to one node's host) and reaches
+//!   exactly the nodes its home reaches: a partition strands clients with the nodes on their
+//!   side, which is how a cut-off leader keeps serving the clients near it. Client links are
+//!   checked when a message is sent, not again on arrival.
 //!
 //! Every decision draws from the network's own ChaCha stream, in a fixed order per message.
 
@@ -37,6 +42,8 @@ pub struct NetworkConfig {
     pub duplicate_probability: f64,
     /// Chance a node-to-node message copy has a bit flipped.
     pub corrupt_probability: f64,
+    /// Partitions and cuts strand each client with its home node (see the module docs).
+    pub clients_partitioned: bool,
 }
 
 impl Default for NetworkConfig {
@@ -47,6 +54,7 @@ impl Default for NetworkConfig {
             loss_probability: 0.0,
             duplicate_probability: 0.0,
             corrupt_probability: 0.0,
+            clients_partitioned: false,
         }
     }
 }
@@ -219,9 +227,23 @@ impl Network {
         self.route_any(true)
     }
 
-    /// Decide the fate of a client-to-node or node-to-client message.
-    pub fn route_client(&mut self) -> Fate {
+    /// Decide the fate of a message between client `client` (1-based) and node `node`, in the
+    /// direction `to_node`.
+    pub fn route_client(&mut self, client: u64, node: NodeId, to_node: bool) -> Fate {
+        if self.config.clients_partitioned {
+            let home = self.client_home(client);
+            let (from, to) = if to_node { (home, node) } else { (node, home) };
+            if from != to && !self.connected(from, to) {
+                return Fate::Dropped(DropReason::Partition);
+            }
+        }
         self.route_any(false)
+    }
+
+    /// The node a client lives next to when clients are partitioned.
+    pub fn client_home(&self, client: u64) -> NodeId {
+        let nodes = self.group.len() as u64;
+        (client.saturating_sub(1) % nodes) as NodeId + 1
     }
 
     /// Flip one random bit of an encoded message.
@@ -253,6 +275,36 @@ mod tests {
     }
 
     #[test]
+    fn partitioned_clients_reach_only_their_home_side() {
+        let config = NetworkConfig {
+            clients_partitioned: true,
+            ..NetworkConfig::default()
+        };
+        let mut n = Network::new(config, stream(1, Stream::Network), 3);
+        // Clients 1, 4 live next to n1; 2 next to n2; 3 next to n3.
+        assert_eq!(
+            (n.client_home(1), n.client_home(2), n.client_home(4)),
+            (1, 2, 1)
+        );
+        n.partition(&[vec![1]]);
+        let partition = Fate::Dropped(DropReason::Partition);
+        assert_ne!(n.route_client(1, 1, true), partition);
+        assert_ne!(n.route_client(4, 1, false), partition);
+        assert_eq!(n.route_client(1, 2, true), partition);
+        assert_eq!(n.route_client(2, 1, true), partition);
+        assert_eq!(n.route_client(2, 1, false), partition);
+        assert_ne!(n.route_client(2, 3, true), partition);
+        // A one-way cut n1 -> n2 drops replies from n1 to n2's clients only.
+        n.heal();
+        n.cut(1, 2);
+        assert_eq!(n.route_client(2, 1, false), partition);
+        assert_ne!(n.route_client(2, 1, true), partition);
+        // Without the option clients reach everyone.
+        n.set_config(NetworkConfig::default());
+        assert_ne!(n.route_client(2, 1, false), partition);
+    }
+
+    #[test]
     fn rates_are_roughly_honoured() {
         let config = NetworkConfig {
             delay_ticks_min: 2,
@@ -260,6 +312,7 @@ mod tests {
             loss_probability: 0.2,
             duplicate_probability: 0.1,
             corrupt_probability: 0.05,
+            clients_partitioned: false,
         };
         let mut n = Network::new(config, stream(3, Stream::Network), 3);
         let (mut lost, mut dup, mut corrupt) = (0, 0, 0);
@@ -278,7 +331,7 @@ mod tests {
         assert!((300..500).contains(&corrupt), "corrupt {corrupt}");
         // Client links are never corrupted.
         for _ in 0..1_000 {
-            if let Fate::Deliver(a, _) = n.route_client() {
+            if let Fate::Deliver(a, _) = n.route_client(1, 2, true) {
                 assert!(!a.corrupt);
             }
         }

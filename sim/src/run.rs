@@ -936,10 +936,22 @@ pub fn header_line(config: &RunConfig) -> String {
             r.wal_retain_records,
         ),
     };
+    // Options added after the first snapshots were reviewed print only when on, so older
+    // traces keep their header.
+    let clients_partitioned = if n.clients_partitioned {
+        " client_partitions=true"
+    } else {
+        ""
+    };
+    let target_leader = if f.target_leader {
+        " target_leader=true"
+    } else {
+        ""
+    };
     format!(
         "seed={} raftsim={} {protocol} ticks={} clients={} keys={} \
          delay={}..{} loss={} dup={} corrupt={} sync={} torn={} partitions={} one_way={} \
-         crashes={} pauses={} rot={} drift={}",
+         crashes={} pauses={} rot={} drift={}{clients_partitioned}{target_leader}",
         config.seed,
         env!("CARGO_PKG_VERSION"),
         config.fault_ticks,

@@ -113,6 +113,11 @@ fn cluster_line(args: &SimArgs) -> String {
                 on_off(args.check_quorum || args.lease_reads),
                 on_off(args.lease_reads)
             );
+            let _ = write!(
+                s,
+                " snapshot-every={} snapshot-chunk={} append-max={}",
+                args.snapshot_every, args.snapshot_chunk, args.append_max
+            );
         }
         ProtocolArg::Replication => {
             let quorum = args.quorum.unwrap_or(args.nodes / 2 + 1);
@@ -131,7 +136,7 @@ fn cluster_line(args: &SimArgs) -> String {
     let _ = write!(
         s,
         " clients={} keys={} workload=on delay={}..{} loss={} dup={} corrupt={} sync={} \
-         torn-writes={} timeout=400",
+         torn-writes={} timeout={}",
         args.clients,
         args.keys,
         args.delay_min,
@@ -140,8 +145,15 @@ fn cluster_line(args: &SimArgs) -> String {
         args.dup,
         args.corrupt,
         args.sync_ticks,
-        on_off(args.torn_writes)
+        on_off(args.torn_writes),
+        args.client_timeout
     );
+    if args.reads != 30 {
+        let _ = write!(s, " reads={}", args.reads);
+    }
+    if args.client_partitions {
+        s.push_str(" client-partitions=on");
+    }
     if args.client_gaps > 0.0 {
         let _ = write!(s, " client-gaps={}", args.client_gaps);
     }
@@ -202,6 +214,98 @@ impl Shrinker {
     }
 }
 
+/// Group fault lines into units: each line that starts a fault with the first later line that
+/// ends it (restart, resume, heal); everything else alone. Returns each unit's line indices.
+fn fault_units(faults: &[(Tick, FaultAction)]) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut taken = vec![false; faults.len()];
+    for i in 0..faults.len() {
+        if taken[i] {
+            continue;
+        }
+        taken[i] = true;
+        let ends = |a: &FaultAction| -> bool {
+            match (&faults[i].1, a) {
+                (FaultAction::Crash(n) | FaultAction::CrashTorn(n), FaultAction::Restart(m)) => {
+                    n == m
+                }
+                (FaultAction::Pause(n), FaultAction::Resume(m)) => n == m,
+                (FaultAction::Partition(_) | FaultAction::Cut(..), FaultAction::Heal) => true,
+                _ => false,
+            }
+        };
+        let end = (i + 1..faults.len()).find(|&j| !taken[j] && ends(&faults[j].1));
+        match end {
+            Some(j) => {
+                taken[j] = true;
+                units.push(vec![i, j]);
+            }
+            None => units.push(vec![i]),
+        }
+    }
+    units
+}
+
+/// Delta debugging: remove chunks of units (whole faults when `paired`, else single lines)
+/// while the property still fails, halving the chunk size down to one.
+fn ddmin(
+    shrinker: &mut Shrinker,
+    mut best: Candidate,
+    mut failed_at: Tick,
+    paired: bool,
+) -> (Candidate, Tick) {
+    let units_of = |c: &Candidate| -> Vec<Vec<usize>> {
+        if paired {
+            fault_units(&c.faults)
+        } else {
+            (0..c.faults.len()).map(|i| vec![i]).collect()
+        }
+    };
+    let mut chunk = units_of(&best).len().div_ceil(2).max(1);
+    loop {
+        let mut start = 0;
+        let mut removed_any = false;
+        loop {
+            let units = units_of(&best);
+            if start >= units.len() || shrinker.runs >= shrinker.runs_max {
+                break;
+            }
+            let end = (start + chunk).min(units.len());
+            let mut drop = vec![false; best.faults.len()];
+            for unit in &units[start..end] {
+                for &i in unit {
+                    drop[i] = true;
+                }
+            }
+            let mut c = best.clone();
+            let mut index = 0;
+            c.faults.retain(|_| {
+                index += 1;
+                !drop[index - 1]
+            });
+            match shrinker.fails(&c) {
+                Some(t) => {
+                    best = c;
+                    failed_at = t;
+                    removed_any = true;
+                }
+                None => start += chunk,
+            }
+        }
+        if shrinker.runs >= shrinker.runs_max || best.faults.is_empty() {
+            break;
+        }
+        if chunk == 1 {
+            if !removed_any {
+                break;
+            }
+        } else {
+            chunk /= 2;
+        }
+    }
+    (best, failed_at)
+}
+
 /// Shrink a failing seed into a script. `Err` says why it cannot (the seed passes, or the
 /// failure does not reproduce as a script).
 pub fn shrink(args: &SimArgs, runs_max: usize) -> Result<Shrunk, String> {
@@ -242,35 +346,15 @@ pub fn shrink(args: &SimArgs, runs_max: usize) -> Result<Shrunk, String> {
             failed_at = t;
         }
     }
-    // Delta debugging over the fault lines: remove chunks, halving the chunk size.
-    let mut chunk = best.faults.len().div_ceil(2).max(1);
-    while chunk >= 1 && !best.faults.is_empty() {
-        let mut start = 0;
-        let mut removed_any = false;
-        while start < best.faults.len() {
-            let mut c = best.clone();
-            let end = (start + chunk).min(c.faults.len());
-            c.faults.drain(start..end);
-            match shrinker.fails(&c) {
-                Some(t) => {
-                    best = c;
-                    failed_at = t;
-                    removed_any = true;
-                }
-                None => start += chunk,
-            }
-            if shrinker.runs >= runs_max {
-                break;
-            }
-        }
-        if shrinker.runs >= runs_max {
-            break;
-        }
-        if chunk == 1 && !removed_any {
-            break;
-        }
-        chunk = if chunk == 1 { 1 } else { chunk / 2 };
-    }
+    // Delta debugging, first over whole faults (a crash with its restart, a pause with its
+    // resume, a partition or cut with the heal that ends it: removing half of a pair makes a
+    // script that cannot run, such as a restart of a node that is up), then over single lines.
+    let (b, t) = ddmin(&mut shrinker, best, failed_at, true);
+    best = b;
+    failed_at = t;
+    let (b, t) = ddmin(&mut shrinker, best, failed_at, false);
+    best = b;
+    failed_at = t;
     // Plainer settings, one at a time.
     let simplifications: Vec<fn(&mut SimArgs) -> bool> = vec![
         |a| std::mem::replace(&mut a.corrupt, 0.0) != 0.0,

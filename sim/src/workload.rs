@@ -27,6 +27,8 @@
 //!   as `READ_SEQ_BASE + r` (traced `c1#r1`, `c1#r2`, ...), which keeps every request's
 //!   `(client_id, seq)` unique. A reply whose `(client_id, seq)` is not the client's current
 //!   request is a late or duplicated answer to an old one and is ignored (`ignore ... stale`).
+//!   With `gap_probability`, a write now and then skips ahead to a number from `GAP_SEQ_BASE`
+//!   (never reused, so it names one operation only); it must fail with `gap`.
 //! - **Target.** The node the client believes leads; when it knows none, a random node. A
 //!   definite answer (below) from node `n` teaches the client that `n` leads.
 //! - **Redirect.** `NotLeader { leader_hint: Some(n) }` → remember `n` and resend the same
@@ -154,6 +156,24 @@ pub struct OpMix {
 }
 
 impl OpMix {
+    /// The default mix with reads making up `read_percent` of operations (0..=100) and the
+    /// writes keeping their relative weights. 30 gives exactly the default.
+    pub fn with_read_percent(read_percent: u32) -> OpMix {
+        let d = OpMix::default();
+        if read_percent == 30 {
+            return d;
+        }
+        let read_percent = read_percent.min(100);
+        let writes = d.put + d.append + d.cas + d.delete;
+        OpMix {
+            get: read_percent * writes,
+            put: d.put * (100 - read_percent),
+            append: d.append * (100 - read_percent),
+            cas: d.cas * (100 - read_percent),
+            delete: d.delete * (100 - read_percent),
+        }
+    }
+
     /// Sum of the weights.
     pub fn total(&self) -> u64 {
         u64::from(self.get)
@@ -205,7 +225,10 @@ pub struct WorkloadConfig {
     /// order writes by. Skewed clocks are how LWW loses acknowledged writes.
     pub clock_skew_ticks: Vec<i64>,
     /// Chance that a generated write skips a sequence number (a buggy or restarted client), to
-    /// exercise the dedup table's gap rejection; the client carries on at its own number.
+    /// exercise the dedup table's gap rejection; the client carries on at its own number. A
+    /// skipping write takes a number from `GAP_SEQ_BASE` up, never one the client will reach:
+    /// a number must name one operation only, or a late answer to the rejected write (from a
+    /// deposed leader's log, say) would be taken as the answer to the write that reused it.
     pub gap_probability: f64,
 }
 
@@ -681,6 +704,10 @@ struct InFlight {
     timestamp: Tick,
 }
 
+/// First write number a gap-skipping write uses (see [`WorkloadConfig::gap_probability`]):
+/// far above any number a session reaches, far below [`READ_SEQ_BASE`].
+pub const GAP_SEQ_BASE: Seq = 1 << 40;
+
 #[derive(Debug, Clone)]
 struct Client {
     /// Logical client number, `1..=clients_count`.
@@ -689,6 +716,8 @@ struct Client {
     client_id: ClientId,
     /// Next write number of this session.
     write_seq_next: Seq,
+    /// Writes sent with a skipped number so far (numbers `GAP_SEQ_BASE + k`).
+    gaps_sent: u64,
     /// Reads sent in this session.
     reads_count: u64,
     /// Fresh values minted over the whole run (the `n` of `K.n`).
@@ -752,6 +781,7 @@ impl Workload {
                 number,
                 client_id: ClientId::from(number),
                 write_seq_next: 1,
+                gaps_sent: 0,
                 reads_count: 0,
                 values_count: 0,
                 ops_count: 0,
@@ -1042,7 +1072,11 @@ impl Workload {
                 let gap = !op.is_read()
                     && self.config.gap_probability > 0.0
                     && self.rng.gen_bool(self.config.gap_probability);
-                let seq = gap.then(|| self.clients[index].write_seq_next + 1);
+                let seq = gap.then(|| {
+                    let client = &mut self.clients[index];
+                    client.gaps_sent += 1;
+                    GAP_SEQ_BASE + client.gaps_sent
+                });
                 self.invoke(index, now, op, seq, None, sends, notes);
             }
             Some(Wait::Reply { .. }) => self.time_out(index, now, sends, notes),
@@ -2340,6 +2374,35 @@ mod tests {
         );
         run(&mut workload, &mut cluster, 5_000, 5_100);
         assert!(workload.stats().ops_invoked > invoked);
+    }
+
+    #[test]
+    fn a_request_number_names_one_operation_even_with_gaps() {
+        let mut cfg = config(2, 300);
+        cfg.gap_probability = 0.3;
+        let mut workload = Workload::new(cfg, rng(5), 0);
+        let mut cluster = FakeCluster::new(1);
+        cluster.drop_replies_every = 5;
+        run(&mut workload, &mut cluster, 0, 60_000);
+        // Every request that reached a node, retries included: one operation per number.
+        let mut ops: BTreeMap<(ClientId, Seq), Op> = BTreeMap::new();
+        let mut gaps = 0;
+        for (_, request) in &cluster.received {
+            if (GAP_SEQ_BASE..READ_SEQ_BASE).contains(&request.seq) {
+                gaps += 1;
+            }
+            let previous = ops.insert((request.client, request.seq), request.op.clone());
+            if let Some(previous) = previous {
+                assert_eq!(
+                    previous,
+                    request.op,
+                    "{} names two operations",
+                    request_label(request.client, request.seq)
+                );
+            }
+        }
+        assert!(gaps > 20, "only {gaps} gap requests");
+        assert!(workload.stats().gaps_seen > 20);
     }
 
     #[test]

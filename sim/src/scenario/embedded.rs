@@ -62,6 +62,7 @@ pub const RAFT_BONUS: &[Embedded] = &[
         "five nodes two failures",
         "five-nodes-two-failures.scn"
     ),
+    scenario!("raft", 12, "figure 8", "figure8.scn"),
 ];
 
 /// The source of a scenario: the file on disk if present, else the compiled-in copy.

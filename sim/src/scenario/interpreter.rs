@@ -29,7 +29,7 @@ use crate::node::ProtocolConfig;
 use crate::rng::{stream, Stream};
 use crate::run::{Failure, RunConfig, RunReport, Sim};
 use crate::trace::{Trace, TraceEvent};
-use crate::workload::WorkloadConfig;
+use crate::workload::{OpMix, WorkloadConfig};
 
 /// Bound on commands executed (repeat blocks multiply): a runaway script stops with an error.
 pub const COMMANDS_EXECUTED_MAX: u64 = 10_000_000;
@@ -91,18 +91,22 @@ fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, Strin
 /// Build the run configuration a scenario's `cluster` line describes.
 ///
 /// Settings beyond the common ones (`extra` in the syntax tree): for every protocol
-/// `client-skew=S1,S2,...` (each client's clock skew in ticks, signed) and `client-gaps=P`
-/// (chance a generated write skips a sequence number); for
+/// `client-skew=S1,S2,...` (each client's clock skew in ticks, signed), `client-gaps=P`
+/// (chance a generated write skips a sequence number) and `client-partitions=on|off`
+/// (partitions strand each client with its home node) and `reads=P` (percent of generated
+/// operations that are reads); for
 /// `protocol=replication` also `keepalive=N`, `pipeline=on|off`, `read-from-follower=on|off`,
 /// `retain=N` (records the leader keeps for catch-up), `leader=N` and `client-timestamps=on|off`
 /// (order writes by the clients' clocks instead of the leader's); for `protocol=raft` also
-/// `snapshot-every=N` (log compaction after N applied entries) and `snapshot-chunk=BYTES`
-/// (largest InstallSnapshot chunk).
+/// `snapshot-every=N` (log compaction after N applied entries), `snapshot-chunk=BYTES`
+/// (largest InstallSnapshot chunk) and `append-max=N` (most entries per AppendEntries).
 pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunConfig, String> {
     let nodes = spec.nodes.unwrap_or(3);
     let protocol_kind = spec.protocol.unwrap_or(Protocol::Raft);
     let mut clock_skew_ticks = Vec::new();
     let mut gap_probability = 0.0;
+    let mut clients_partitioned = false;
+    let mut read_percent = 30;
     let mut raft_snapshots = RaftConfig::default();
     let mut replication = ReplicationConfig {
         nodes_count: nodes,
@@ -129,6 +133,13 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
                 gap_probability = parse_number::<f64>(key, value)?;
                 if !(0.0..=1.0).contains(&gap_probability) {
                     return Err(format!("client-gaps must be in 0..=1, got {value}"));
+                }
+            }
+            ("client-partitions", _) => clients_partitioned = parse_on_off(key, value)?,
+            ("reads", _) => {
+                read_percent = parse_number::<u32>(key, value)?;
+                if read_percent > 100 {
+                    return Err(format!("reads is a percentage, 0..=100, got {value}"));
                 }
             }
             ("client-skew", _) => {
@@ -158,6 +169,9 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
             }
             ("snapshot-chunk", Protocol::Raft) => {
                 raft_snapshots.snapshot_chunk_bytes = parse_number(key, value)?
+            }
+            ("append-max", Protocol::Raft) => {
+                raft_snapshots.entries_per_append_max = parse_number(key, value)?
             }
             _ => {
                 return Err(format!(
@@ -215,6 +229,7 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
         loss_probability: spec.loss.unwrap_or(0.0),
         duplicate_probability: spec.dup.unwrap_or(0.0),
         corrupt_probability: spec.corrupt.unwrap_or(0.0),
+        clients_partitioned,
     };
     network.validate()?;
     let workload = WorkloadConfig {
@@ -222,6 +237,7 @@ pub fn run_config(spec: &ClusterSpec, seed_override: Option<u64>) -> Result<RunC
         nodes_count: nodes,
         keys_count: spec.keys.unwrap_or(4),
         request_timeout_ticks: spec.client_timeout_ticks.unwrap_or(400),
+        mix: OpMix::with_read_percent(read_percent),
         clock_skew_ticks,
         gap_probability,
         ..WorkloadConfig::default()

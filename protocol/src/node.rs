@@ -25,6 +25,7 @@
 //! does not have to tick idle nodes every virtual tick.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::kv::{Op, OpResult};
 use crate::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
@@ -163,7 +164,7 @@ pub struct Applied {
     /// Term of the applied entry.
     pub term: Term,
     /// The client command, or `None` for a protocol no-op.
-    pub command: Option<(ClientId, Seq, Op)>,
+    pub command: Option<(ClientId, Seq, Arc<Op>)>,
     /// What happened.
     pub outcome: ApplyOutcome,
 }

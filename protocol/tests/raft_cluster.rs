@@ -488,7 +488,7 @@ fn a_bit_flipped_shipped_record_is_rejected_and_never_applied() {
             command: raftsim_protocol::raft::Command::Client {
                 client: 9,
                 seq: 1,
-                op: put("evil", "1"),
+                op: put("evil", "1").into(),
             },
         }],
         commit: prev_index + 1,

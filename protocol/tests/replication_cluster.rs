@@ -478,7 +478,7 @@ fn a_bit_flipped_ship_is_rejected_and_the_record_reshipped() {
     assert_eq!(applied_on_2.len(), 1, "applied once, intact");
     assert_eq!(
         applied_on_2[0].command,
-        Some((1, 1, put("x", "good"))),
+        Some((1, 1, put("x", "good").into())),
         "the applied record is the one the leader wrote"
     );
     c.assert_converged();

@@ -105,6 +105,13 @@ pub enum Event {
         /// The node.
         node: NodeId,
     },
+    /// A tick in the current instant for a node whose deadline is now (a Raft leader with
+    /// entries to send asks for one): it leaves the node's pending timer alone, so asking for
+    /// it does not strand a stale timer event in the queue.
+    NodeFlush {
+        /// The node.
+        node: NodeId,
+    },
     /// A message arrives at a node.
     Deliver {
         /// Receiver.
@@ -202,6 +209,8 @@ struct NodeSlot {
     paused_inbox: Vec<Event>,
     /// Global tick of the pending timer event, if any.
     timer_at: Option<Tick>,
+    /// A `NodeFlush` event for this node is in the queue.
+    flush_queued: bool,
     drift_ppm: i32,
     held: VecDeque<Held>,
     /// Recovery found a corrupt record: the node must stay down.
@@ -328,6 +337,7 @@ impl Cluster {
                 incarnation: 0,
                 paused: false,
                 paused_inbox: Vec::new(),
+                flush_queued: false,
                 timer_at: None,
                 drift_ppm: 0,
                 held: VecDeque::new(),
@@ -521,6 +531,19 @@ impl Cluster {
                 slot.timer_at = None;
                 if slot.paused {
                     return None; // rescheduled on resume
+                }
+                let local = local_time(self.now, slot.drift_ppm);
+                if let Some(n) = slot.node.as_mut() {
+                    n.handle_tick(local);
+                }
+                self.after_input(node);
+                None
+            }
+            Event::NodeFlush { node } => {
+                let slot = &mut self.slots[(node - 1) as usize];
+                slot.flush_queued = false;
+                if slot.node.is_none() || slot.paused {
+                    return None; // a paused node asks again when it resumes
                 }
                 let local = local_time(self.now, slot.drift_ppm);
                 if let Some(n) = slot.node.as_mut() {
@@ -850,6 +873,14 @@ impl Cluster {
             return;
         };
         let global = global_time(local, slot.drift_ppm).max(self.now);
+        if global == self.now && slot.timer_at != Some(self.now) {
+            // Due in this instant: one flush event, after what is already queued for now.
+            if !slot.flush_queued {
+                slot.flush_queued = true;
+                self.queue.push(self.now, Event::NodeFlush { node: id });
+            }
+            return;
+        }
         // A Raft node's tick only acts on deadlines that have passed, so an earlier timer
         // event can stay: it fires as a no-op and re-arms for the real deadline. That saves a
         // queue push for every heartbeat a follower receives (each one moves its election

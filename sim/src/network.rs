@@ -195,9 +195,13 @@ impl Network {
     }
 
     fn draw_copy(&mut self, corruptible: bool, duplicate: bool) -> Copy {
-        let delay_ticks = self
-            .rng
-            .gen_range(self.config.delay_ticks_min..=self.config.delay_ticks_max);
+        // A fixed delay needs no draw (and leaves the stream to the draws that matter).
+        let delay_ticks = if self.config.delay_ticks_min == self.config.delay_ticks_max {
+            self.config.delay_ticks_min
+        } else {
+            self.rng
+                .gen_range(self.config.delay_ticks_min..=self.config.delay_ticks_max)
+        };
         let corrupt = corruptible
             && self.config.corrupt_probability > 0.0
             && self.rng.gen_bool(self.config.corrupt_probability);

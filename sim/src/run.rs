@@ -394,7 +394,9 @@ impl Sim {
         };
         let now = self.cluster.now();
         let target = match &event {
-            Event::NodeTimer { node } | Event::SyncDone { node, .. } => Some(*node),
+            Event::NodeTimer { node }
+            | Event::NodeFlush { node }
+            | Event::SyncDone { node, .. } => Some(*node),
             Event::Deliver { to, .. } | Event::Request { to, .. } => Some(*to),
             _ => None,
         };

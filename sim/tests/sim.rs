@@ -152,13 +152,20 @@ mod failures {
     fn liveness_fails_when_no_quorum_can_come_back() {
         let mut s = sim(4);
         s.run_until(1_000).unwrap();
+        // Let the clients finish what they started, so c1 is free for the write below.
+        s.workload_mut().set_generating(false);
+        let mut t = 1_000;
+        while s.workload().pending_count() > 0 {
+            t += 10;
+            assert!(t < 5_000, "clients never went quiet");
+            s.run_until(t).unwrap();
+        }
         // Two of three disks rot and their nodes crash: on heal they refuse to restart from a
         // corrupt WAL, so no quorum exists and a pending write can never complete.
         for id in [1, 2] {
             s.apply_fault(&FaultAction::Rot(id)).unwrap();
             s.apply_fault(&FaultAction::Crash(id)).unwrap();
         }
-        s.workload_mut().set_generating(false);
         s.submit(
             1,
             Op::Put {

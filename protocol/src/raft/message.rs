@@ -8,6 +8,7 @@
 //! its chunk the same way, as one WAL record of kind `Snapshot` (see [`super::snapshot`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::snapshot::SnapshotChunk;
 use crate::codec::{self, CodecError, Reader};
@@ -27,8 +28,9 @@ pub enum Command {
         client: ClientId,
         /// Its sequence number.
         seq: Seq,
-        /// The operation.
-        op: Op,
+        /// The operation, shared: an entry is copied into every AppendEntries that carries it,
+        /// and into the applied record, without copying its strings.
+        op: Arc<Op>,
     },
 }
 
@@ -54,7 +56,7 @@ impl Command {
             1 => Command::Client {
                 client: r.u64()?,
                 seq: r.u64()?,
-                op: Op::decode(&mut r)?,
+                op: Arc::new(Op::decode(&mut r)?),
             },
             tag => {
                 return Err(CodecError::InvalidTag {
@@ -570,10 +572,10 @@ mod tests {
                         command: Command::Client {
                             client: 1,
                             seq: 9,
-                            op: Op::Put {
+                            op: Arc::new(Op::Put {
                                 key: "x".into(),
                                 value: "hello".into(),
-                            },
+                            }),
                         },
                     },
                 ],

@@ -73,6 +73,8 @@ struct Progress {
     recently_active: bool,
     /// The snapshot transfer under way, when the follower needs entries compacted away.
     snapshot: Option<SnapshotSend>,
+    /// The commit index the last AppendEntries to this follower carried.
+    commit_sent: LogIndex,
 }
 
 /// State a leader alone needs.
@@ -84,6 +86,11 @@ struct LeaderState {
     quorum_check_deadline: Tick,
     /// Client requests this leader appended and has not answered yet, by log index.
     pending: BTreeMap<LogIndex, (ClientId, Seq)>,
+    /// Set when new entries or a higher commit index wait to go out: the leader asks for a
+    /// tick at this time and sends one AppendEntries per follower then. Every request and
+    /// response the driver delivers in the same instant lands in that one message (as etcd
+    /// batches everything proposed between two `Ready`s), instead of one message each.
+    flush_at: Option<Tick>,
 }
 
 #[derive(Debug, Clone)]
@@ -602,6 +609,7 @@ impl RaftNode {
                 acked_sent_at: None,
                 recently_active: false,
                 snapshot: None,
+                commit_sent: 0,
             };
             self.config.nodes_count as usize
         ];
@@ -610,6 +618,7 @@ impl RaftNode {
             heartbeat_deadline: now + self.config.heartbeat_ticks,
             quorum_check_deadline: now + self.config.election_timeout_ticks_min,
             pending: BTreeMap::new(),
+            flush_at: None,
         }));
         self.leader_hint = Some(self.id);
         // A snapshot half-received from an earlier leader is of no use to a leader.
@@ -649,6 +658,7 @@ impl RaftNode {
         let last_index = self.log.last_index();
         let prefix_index = self.log.prefix_index();
         let max = self.config.entries_per_append_max as u64;
+        let commit_index = self.commit_index;
         let Some(state) = self.leader_mut() else {
             return;
         };
@@ -666,6 +676,7 @@ impl RaftNode {
         p.snapshot = None;
         let end = (next + max - 1).min(last_index);
         p.next_index = end + 1;
+        p.commit_sent = commit_index;
         let prev_index = next - 1;
         let prev_term = self
             .log
@@ -722,8 +733,39 @@ impl RaftNode {
     }
 
     fn broadcast_append(&mut self, now: Tick) {
+        if let Some(state) = self.leader_mut() {
+            state.flush_at = None;
+        }
         for peer in 1..=self.config.nodes_count {
             if peer != self.id {
+                self.send_append(now, peer);
+            }
+        }
+    }
+
+    /// Ask for a tick now to send what is waiting (see `LeaderState::flush_at`).
+    fn request_flush(&mut self, now: Tick) {
+        if let Some(state) = self.leader_mut() {
+            state.flush_at.get_or_insert(now);
+        }
+    }
+
+    /// Send each follower that has entries it was not sent, or an older commit index than
+    /// the leader's, one AppendEntries.
+    fn flush(&mut self, now: Tick) {
+        let last_index = self.log.last_index();
+        let commit_index = self.commit_index;
+        let id = self.id;
+        for peer in 1..=self.config.nodes_count {
+            let Some(state) = self.leader_mut() else {
+                return;
+            };
+            state.flush_at = None;
+            if peer == id {
+                continue;
+            }
+            let p = &state.progress[(peer - 1) as usize];
+            if p.next_index <= last_index || p.commit_sent < commit_index {
                 self.send_append(now, peer);
             }
         }
@@ -756,7 +798,7 @@ impl RaftNode {
             self.commit_index = candidate;
             self.apply_committed();
             // Tell followers promptly, as etcd does, so their state machines keep up.
-            self.broadcast_append(now);
+            self.request_flush(now);
         }
     }
 
@@ -1148,7 +1190,7 @@ impl RaftNode {
             let more = p.next_index <= last_index;
             self.maybe_commit(now);
             if more {
-                self.send_append(now, from);
+                self.request_flush(now);
             }
         } else {
             let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
@@ -1333,6 +1375,8 @@ impl RaftNode {
         }
         if heartbeat_due {
             self.broadcast_append(now);
+        } else if self.leader_mut().is_some_and(|s| s.flush_at.is_some()) {
+            self.flush(now);
         }
     }
 
@@ -1644,34 +1688,31 @@ impl Node for RaftNode {
         );
         self.append_entry(Entry {
             term,
-            command: Command::Client { client, seq, op },
+            command: Command::Client {
+                client,
+                seq,
+                op: Arc::new(op),
+            },
         });
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
             state.pending.insert(index, (client, seq));
         }
-        for peer in 1..=self.config.nodes_count {
-            if peer != self.id {
-                // Only followers already caught up get the new entry now; a lagging one gets
-                // it with its next batch.
-                let caught_up = matches!(&self.role, RoleState::Leader(s)
-                    if s.progress[(peer - 1) as usize].next_index == index);
-                if caught_up {
-                    self.send_append(now, peer);
-                }
-            }
-        }
+        // Followers get the entry with the next flush, together with whatever else arrives in
+        // this instant.
+        self.request_flush(now);
         self.maybe_commit(now);
     }
 
     fn next_deadline_tick(&self) -> Option<Tick> {
         Some(match &self.role {
             RoleState::Leader(state) => {
-                if self.config.check_quorum {
+                let timers = if self.config.check_quorum {
                     state.heartbeat_deadline.min(state.quorum_check_deadline)
                 } else {
                     state.heartbeat_deadline
-                }
+                };
+                state.flush_at.map_or(timers, |at| at.min(timers))
             }
             _ => self.election_deadline,
         })

@@ -20,6 +20,7 @@
 //! longer carry (new stamps must stay above it).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use super::config::Config;
 use super::message::{
@@ -618,7 +619,7 @@ impl ReplicaNode {
             let applied = Applied {
                 index: lsn,
                 term: EPOCH,
-                command: Some((record.client, record.seq, record.op.clone())),
+                command: Some((record.client, record.seq, Arc::new(record.op.clone()))),
                 outcome: ApplyOutcome::Applied(record.result.clone()),
             };
             self.out.applied.push(applied);
@@ -1039,7 +1040,7 @@ impl ReplicaNode {
             self.out.applied.push(Applied {
                 index: lsn,
                 term: EPOCH,
-                command: Some((record.client, record.seq, record.op)),
+                command: Some((record.client, record.seq, Arc::new(record.op))),
                 outcome: ApplyOutcome::Applied(record.result),
             });
         }

@@ -264,7 +264,8 @@ mod tests {
                     Op::Put {
                         key: "k".into(),
                         value: "v".into(),
-                    },
+                    }
+                    .into(),
                 )),
                 outcome: ApplyOutcome::Applied(OpResult::Ok),
             },

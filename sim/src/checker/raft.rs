@@ -329,7 +329,8 @@ mod tests {
                     Op::Put {
                         key: "k".into(),
                         value: value.into(),
-                    },
+                    }
+                    .into(),
                 )),
                 outcome: ApplyOutcome::Applied(OpResult::Ok),
             },

@@ -305,7 +305,7 @@ impl KvStore {
             },
             Op::Put { key, value } => {
                 self.assert_insert_bounds(key, value.len());
-                self.entries.insert(key.clone(), value.clone());
+                self.set(key, value);
                 OpResult::Ok
             }
             Op::Append { key, value } => {
@@ -322,13 +322,27 @@ impl KvStore {
                 let current = self.entries.get(key);
                 if current.map(String::as_str) == expected.as_deref() {
                     self.assert_insert_bounds(key, new.len());
-                    self.entries.insert(key.clone(), new.clone());
+                    self.set(key, new);
                     OpResult::Ok
                 } else {
                     OpResult::CasMismatch {
                         current: current.cloned(),
                     }
                 }
+            }
+        }
+    }
+
+    /// Overwrite in place when the key exists (no new allocation for the key, and the value's
+    /// buffer is reused), insert otherwise.
+    fn set(&mut self, key: &str, value: &str) {
+        match self.entries.get_mut(key) {
+            Some(current) => {
+                current.clear();
+                current.push_str(value);
+            }
+            None => {
+                self.entries.insert(key.to_owned(), value.to_owned());
             }
         }
     }

@@ -61,7 +61,7 @@ pub struct ClientRequest {
 }
 
 /// A node's answer to a client request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientResponse {
     /// The operation was applied (or the read served) with this result.
     Ok {

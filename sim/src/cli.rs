@@ -527,12 +527,20 @@ impl SimArgs {
 
     /// The flags' defaults with the given seed.
     pub fn defaults(seed: u64) -> SimArgs {
-        let seed = seed.to_string();
-        match Cli::try_parse_from(["raftsim", "sim", "--seed", &seed]) {
-            Ok(Cli {
-                command: Command::Sim(args),
-            }) => args,
-            other => unreachable!("defaults always parse: {other:?}"),
+        // Parsed once (the fuzzer asks for every seed): clap stays the one source of defaults.
+        static DEFAULTS: std::sync::OnceLock<SimArgs> = std::sync::OnceLock::new();
+        let defaults =
+            DEFAULTS.get_or_init(
+                || match Cli::try_parse_from(["raftsim", "sim", "--seed", "0"]) {
+                    Ok(Cli {
+                        command: Command::Sim(args),
+                    }) => args,
+                    other => unreachable!("defaults always parse: {other:?}"),
+                },
+            );
+        SimArgs {
+            seed,
+            ..defaults.clone()
         }
     }
 }

@@ -30,9 +30,26 @@ impl Ord for Key {
     }
 }
 
-/// A deterministic priority queue of events.
+/// Ticks covered by the wheel: events due within this many ticks of the last pop go into a
+/// bucket per tick; later ones wait in a heap. Network delays, heartbeats and most election
+/// timeouts fall inside it.
+const WHEEL_TICKS: usize = 512;
+const WHEEL_WORDS: usize = WHEEL_TICKS / 64;
+
+/// A deterministic priority queue of events: a timing wheel for the near future (push and pop
+/// in constant time, FIFO within a tick) in front of a binary heap for the far future. Order is
+/// exactly (tick, insertion sequence) either way: where a heap event and a wheel event share a
+/// tick, their sequence numbers decide.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Key>,
+    /// Bucket `t % WHEEL_TICKS` holds `(seq, slot)` of the events due at tick `t`, for `t` in
+    /// `base..base + WHEEL_TICKS`, in insertion order.
+    wheel: Vec<std::collections::VecDeque<(u64, u32)>>,
+    /// Bit per bucket: non-empty.
+    occupied: [u64; WHEEL_WORDS],
+    wheel_len: usize,
+    /// Tick of the last pop; nothing is scheduled before it.
+    base: Tick,
+    overflow: BinaryHeap<Key>,
     /// Event storage; `free` lists the empty slots for reuse.
     slab: Vec<Option<E>>,
     free: Vec<u32>,
@@ -45,7 +62,13 @@ impl<E> EventQueue<E> {
     /// An empty queue holding at most `events_max` events.
     pub fn new(events_max: usize) -> Self {
         EventQueue {
-            heap: BinaryHeap::with_capacity(1024),
+            wheel: (0..WHEEL_TICKS)
+                .map(|_| std::collections::VecDeque::new())
+                .collect(),
+            occupied: [0; WHEEL_WORDS],
+            wheel_len: 0,
+            base: 0,
+            overflow: BinaryHeap::new(),
             slab: Vec::with_capacity(1024),
             free: Vec::new(),
             next_seq: 0,
@@ -53,12 +76,17 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Schedule `event` at `tick`.
+    /// Schedule `event` at `tick` (not before the last popped tick).
     pub fn push(&mut self, tick: Tick, event: E) {
         assert!(
-            self.heap.len() < self.events_max,
+            self.len() < self.events_max,
             "event queue over its bound of {} events",
             self.events_max
+        );
+        assert!(
+            tick >= self.base,
+            "event scheduled at {tick}, before the last popped tick {}",
+            self.base
         );
         let slot = match self.free.pop() {
             Some(i) => {
@@ -70,37 +98,92 @@ impl<E> EventQueue<E> {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.heap.push(Key {
-            tick,
-            seq: self.next_seq,
-            slot,
-        });
+        let seq = self.next_seq;
         self.next_seq += 1;
+        if tick - self.base < WHEEL_TICKS as Tick {
+            let b = (tick % WHEEL_TICKS as Tick) as usize;
+            self.wheel[b].push_back((seq, slot));
+            self.occupied[b / 64] |= 1 << (b % 64);
+            self.wheel_len += 1;
+        } else {
+            self.overflow.push(Key { tick, seq, slot });
+        }
+    }
+
+    /// Tick of the earliest wheel event.
+    fn wheel_next_tick(&self) -> Option<Tick> {
+        if self.wheel_len == 0 {
+            return None;
+        }
+        let start = (self.base % WHEEL_TICKS as Tick) as usize;
+        // Scan the bitmap from `start`, wrapping around once.
+        let (w0, b0) = (start / 64, start % 64);
+        let found = |word: usize, bits: u64| -> Option<usize> {
+            (bits != 0).then(|| word * 64 + bits.trailing_zeros() as usize)
+        };
+        let bucket = found(w0, self.occupied[w0] & (!0u64 << b0))
+            .or_else(|| {
+                (1..WHEEL_WORDS).find_map(|i| {
+                    let w = (w0 + i) % WHEEL_WORDS;
+                    found(w, self.occupied[w])
+                })
+            })
+            .or_else(|| found(w0, self.occupied[w0] & !(!0u64 << b0)))
+            .expect("a non-empty wheel has an occupied bucket");
+        let ahead = (bucket + WHEEL_TICKS - start) % WHEEL_TICKS;
+        Some(self.base + ahead as Tick)
     }
 
     /// Remove and return the earliest event.
     pub fn pop(&mut self) -> Option<(Tick, E)> {
-        let key = self.heap.pop()?;
-        let event = self.slab[key.slot as usize]
+        let wheel = self.wheel_next_tick().map(|t| {
+            let b = (t % WHEEL_TICKS as Tick) as usize;
+            (t, self.wheel[b].front().expect("occupied bucket").0)
+        });
+        let heap = self.overflow.peek().map(|k| (k.tick, k.seq));
+        let (tick, slot) = match (wheel, heap) {
+            (None, None) => return None,
+            (Some(w), h) if h.is_none_or(|h| w < h) => {
+                let b = (w.0 % WHEEL_TICKS as Tick) as usize;
+                let (_, slot) = self.wheel[b].pop_front().expect("occupied bucket");
+                if self.wheel[b].is_empty() {
+                    self.occupied[b / 64] &= !(1 << (b % 64));
+                }
+                self.wheel_len -= 1;
+                (w.0, slot)
+            }
+            _ => {
+                let key = self.overflow.pop().expect("peeked");
+                (key.tick, key.slot)
+            }
+        };
+        debug_assert!(tick >= self.base);
+        self.base = tick;
+        let event = self.slab[slot as usize]
             .take()
             .expect("a queued key points at a stored event");
-        self.free.push(key.slot);
-        Some((key.tick, event))
+        self.free.push(slot);
+        Some((tick, event))
     }
 
     /// Tick of the earliest event.
     pub fn peek_tick(&self) -> Option<Tick> {
-        self.heap.peek().map(|s| s.tick)
+        let wheel = self.wheel_next_tick();
+        let heap = self.overflow.peek().map(|k| k.tick);
+        match (wheel, heap) {
+            (Some(w), Some(h)) => Some(w.min(h)),
+            (w, h) => w.or(h),
+        }
     }
 
     /// Number of queued events.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.wheel_len + self.overflow.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -117,6 +200,40 @@ mod tests {
         q.push(1, "z");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, vec![(1, "z"), (3, "a"), (5, "b"), (5, "c")]);
+    }
+
+    /// The wheel and the heap together pop exactly what one sorted list of (tick, seq) would,
+    /// with near and far events interleaved and ticks shared between the two.
+    #[test]
+    fn matches_a_sorted_reference_across_wheel_and_heap() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut q = EventQueue::new(1 << 20);
+        let mut reference: std::collections::BTreeSet<(Tick, u64)> = Default::default();
+        let mut now: Tick = 0;
+        let mut seq = 0u64;
+        for round in 0..20_000 {
+            for _ in 0..rng.gen_range(0..4) {
+                let delay = match rng.gen_range(0..10) {
+                    0 => rng.gen_range(0..5_000),
+                    1 => WHEEL_TICKS as Tick + rng.gen_range(0..3),
+                    _ => rng.gen_range(0..40),
+                };
+                q.push(now + delay, seq);
+                reference.insert((now + delay, seq));
+                seq += 1;
+            }
+            if round % 3 != 0 {
+                let expected = reference.pop_first();
+                assert_eq!(q.peek_tick(), expected.map(|e| e.0));
+                let got = q.pop();
+                assert_eq!(got, expected);
+                if let Some((t, _)) = got {
+                    now = t;
+                }
+            }
+            assert_eq!(q.len(), reference.len());
+        }
     }
 
     #[test]

@@ -184,7 +184,6 @@ pub struct Sim {
     client_timer_at: Option<Tick>,
     sends: Vec<ClientSend>,
     notes: Vec<ClientNote>,
-    note_text: String,
     failure: Option<Failure>,
     observations: Vec<Observation>,
     /// Leader-follower store: largest lag seen per follower.
@@ -250,7 +249,6 @@ impl Sim {
             client_timer_at: None,
             sends: Vec::new(),
             notes: Vec::new(),
-            note_text: String::new(),
             failure: None,
             observations: Vec::new(),
             max_lag: BTreeMap::new(),
@@ -556,12 +554,7 @@ impl Sim {
 
     fn flush_client_output(&mut self) {
         for note in self.notes.drain(..) {
-            self.note_text.clear();
-            use std::fmt::Write as _;
-            let _ = write!(self.note_text, "{note}");
-            self.cluster.record(&TraceEvent::Client {
-                text: &self.note_text,
-            });
+            self.cluster.record(&TraceEvent::Client { note: &note });
         }
         for send in self.sends.drain(..) {
             self.cluster

@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::network::{DropReason, Fate};
 use crate::node::AnyMessage;
+use crate::workload::ClientNote;
 
 /// How a trace is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +103,10 @@ pub enum TraceEvent<'a> {
         /// Send tick.
         now: Tick,
     },
-    /// A client-side happening (invoke, timeout, completion, ...), already rendered.
+    /// A client-side happening (invoke, timeout, completion, ...).
     Client {
-        /// The rendered note.
-        text: &'a str,
+        /// The note; rendered only when the trace is written, hashed field by field.
+        note: &'a ClientNote,
     },
     /// A fault or operator action (crash, restart, partition, heal, ...), already rendered.
     Fault {
@@ -162,6 +163,42 @@ impl TraceHasher {
         x ^= x >> 33;
         x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         x ^ (x >> 33)
+    }
+}
+
+/// Derived `Hash` impls feed the trace hash through this. Widths are fixed at 64 bits, so the
+/// hash of a value is the same on every platform.
+impl std::hash::Hasher for TraceHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.write_framed(bytes);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        TraceHasher::write_u64(self, u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        TraceHasher::write_u64(self, u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        TraceHasher::write_u64(self, v);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        TraceHasher::write_u64(self, v as u64);
+    }
+
+    fn write_isize(&mut self, v: isize) {
+        TraceHasher::write_u64(self, v as i64 as u64);
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        TraceHasher::write_u64(self, v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        TraceHasher::finish(self)
     }
 }
 
@@ -456,9 +493,10 @@ impl TraceEvent<'_> {
     /// Render the text line body (without the `t=` prefix) into `out`.
     pub fn render_text(&self, out: &mut String) {
         match self {
-            TraceEvent::Line { text, .. }
-            | TraceEvent::Client { text }
-            | TraceEvent::Fault { text } => out.push_str(text),
+            TraceEvent::Line { text, .. } | TraceEvent::Fault { text } => out.push_str(text),
+            TraceEvent::Client { note } => {
+                let _ = write!(out, "{note}");
+            }
             TraceEvent::Mark { text } => {
                 let _ = write!(out, "mark \"{text}\"");
             }
@@ -566,6 +604,10 @@ impl TraceEvent<'_> {
                 h.write_u64(request.timestamp);
                 op_hash(&request.op, h);
                 fate_hash(fate, h);
+            }
+            TraceEvent::Client { note } => {
+                h.write_u64(6);
+                std::hash::Hash::hash(*note, h);
             }
             TraceEvent::Response {
                 from, reply, fate, ..

@@ -309,7 +309,7 @@ pub struct ClientSend {
 }
 
 /// Why a client is waiting before it resends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackoffReason {
     /// `NotLeader` without a usable hint.
     NoLeader,
@@ -331,7 +331,7 @@ impl BackoffReason {
 }
 
 /// Why a reply was ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IgnoreReason {
     /// No client ever had the reply's `client_id`.
     UnknownClient,
@@ -353,7 +353,7 @@ impl IgnoreReason {
 }
 
 /// How an operation completed, as its `done` note shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Completion {
     /// `Ok { result }`: history `Ok(result)`.
     Ok(OpResult),
@@ -384,7 +384,7 @@ impl fmt::Display for Completion {
 
 /// A trace-worthy client happening. `client` is the logical client; `client_id` the session id
 /// the request carried. [`fmt::Display`] gives the stable one-liner (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientNote {
     /// A new operation was invoked and first sent to `to`.
     Invoke {

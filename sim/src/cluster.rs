@@ -71,6 +71,9 @@ impl Payload {
     }
 }
 
+/// Most spare output buffers a cluster keeps (one per output held back at once is plenty).
+const DRAINED_SPARE_MAX: usize = 64;
+
 /// A fault or operator action, applied by [`Cluster::apply_fault`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
@@ -296,6 +299,9 @@ pub struct Cluster {
     sent_by_kind: Vec<(&'static str, u64)>,
     /// Protocol status notes, newest last, at most `NOTES_MAX` (older ones are dropped).
     notes: VecDeque<(Tick, NodeId, String)>,
+    /// Emptied output buffers, reused when output is held back for a sync (at most
+    /// `DRAINED_SPARE_MAX`).
+    drained_spare: Vec<Drained>,
     scratch: Drained,
     wire_scratch: Vec<u8>,
 }
@@ -369,6 +375,7 @@ impl Cluster {
             slots,
             config,
             scratch: Drained::default(),
+            drained_spare: Vec::new(),
             wire_scratch: Vec::new(),
         };
         for id in 1..=n {
@@ -712,9 +719,10 @@ impl Cluster {
             if self.scratch.is_empty() && watermark.is_none() {
                 // Nothing to hold back.
             } else {
+                let spare = self.drained_spare.pop().unwrap_or_default();
                 slot.held.push_back(Held {
                     watermark: wait_for,
-                    drained: std::mem::take(&mut self.scratch),
+                    drained: std::mem::replace(&mut self.scratch, spare),
                 });
             }
             if watermark.is_some() {
@@ -749,6 +757,10 @@ impl Cluster {
             }
             let mut held = slot.held.pop_front().expect("checked");
             self.release(id, &mut held.drained);
+            // Emptied, its buffers keep their capacity for the next output held back.
+            if self.drained_spare.len() < DRAINED_SPARE_MAX {
+                self.drained_spare.push(held.drained);
+            }
         }
     }
 

@@ -40,10 +40,13 @@ const WHEEL_WORDS: usize = WHEEL_TICKS / 64;
 /// in constant time, FIFO within a tick) in front of a binary heap for the far future. Order is
 /// exactly (tick, insertion sequence) either way: where a heap event and a wheel event share a
 /// tick, their sequence numbers decide.
+///
+/// Each wheel bucket is a linked list threaded through the slab, so a run's queue allocates
+/// only as its slab grows, never per bucket.
 pub struct EventQueue<E> {
-    /// Bucket `t % WHEEL_TICKS` holds `(seq, slot)` of the events due at tick `t`, for `t` in
-    /// `base..base + WHEEL_TICKS`, in insertion order.
-    wheel: Vec<std::collections::VecDeque<(u64, u32)>>,
+    /// Bucket `t % WHEEL_TICKS`: the first and last slab slots of the events due at tick `t`,
+    /// for `t` in `base..base + WHEEL_TICKS`, in insertion order (`NONE` when empty).
+    wheel: Box<[(u32, u32); WHEEL_TICKS]>,
     /// Bit per bucket: non-empty.
     occupied: [u64; WHEEL_WORDS],
     wheel_len: usize,
@@ -51,26 +54,33 @@ pub struct EventQueue<E> {
     base: Tick,
     overflow: BinaryHeap<Key>,
     /// Event storage; `free` lists the empty slots for reuse.
-    slab: Vec<Option<E>>,
+    slab: Vec<Slot<E>>,
     free: Vec<u32>,
     next_seq: u64,
     /// Bound on queued events; exceeding it is a simulator bug (a runaway feedback loop).
     events_max: usize,
 }
 
+const NONE: u32 = u32::MAX;
+
+struct Slot<E> {
+    event: Option<E>,
+    seq: u64,
+    /// Next slot in the same wheel bucket.
+    next: u32,
+}
+
 impl<E> EventQueue<E> {
     /// An empty queue holding at most `events_max` events.
     pub fn new(events_max: usize) -> Self {
         EventQueue {
-            wheel: (0..WHEEL_TICKS)
-                .map(|_| std::collections::VecDeque::new())
-                .collect(),
+            wheel: Box::new([(NONE, NONE); WHEEL_TICKS]),
             occupied: [0; WHEEL_WORDS],
             wheel_len: 0,
             base: 0,
             overflow: BinaryHeap::new(),
-            slab: Vec::with_capacity(1024),
-            free: Vec::new(),
+            slab: Vec::with_capacity(256),
+            free: Vec::with_capacity(256),
             next_seq: 0,
             events_max,
         }
@@ -88,25 +98,40 @@ impl<E> EventQueue<E> {
             "event scheduled at {tick}, before the last popped tick {}",
             self.base
         );
-        let slot = match self.free.pop() {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = Slot {
+            event: Some(event),
+            seq,
+            next: NONE,
+        };
+        let index = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = Some(event);
+                self.slab[i as usize] = slot;
                 i
             }
             None => {
-                self.slab.push(Some(event));
+                self.slab.push(slot);
                 (self.slab.len() - 1) as u32
             }
         };
-        let seq = self.next_seq;
-        self.next_seq += 1;
         if tick - self.base < WHEEL_TICKS as Tick {
             let b = (tick % WHEEL_TICKS as Tick) as usize;
-            self.wheel[b].push_back((seq, slot));
-            self.occupied[b / 64] |= 1 << (b % 64);
+            let (head, tail) = self.wheel[b];
+            if head == NONE {
+                self.wheel[b] = (index, index);
+                self.occupied[b / 64] |= 1 << (b % 64);
+            } else {
+                self.slab[tail as usize].next = index;
+                self.wheel[b] = (head, index);
+            }
             self.wheel_len += 1;
         } else {
-            self.overflow.push(Key { tick, seq, slot });
+            self.overflow.push(Key {
+                tick,
+                seq,
+                slot: index,
+            });
         }
     }
 
@@ -138,19 +163,22 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(Tick, E)> {
         let wheel = self.wheel_next_tick().map(|t| {
             let b = (t % WHEEL_TICKS as Tick) as usize;
-            (t, self.wheel[b].front().expect("occupied bucket").0)
+            (t, self.slab[self.wheel[b].0 as usize].seq)
         });
         let heap = self.overflow.peek().map(|k| (k.tick, k.seq));
-        let (tick, slot) = match (wheel, heap) {
+        let (tick, index) = match (wheel, heap) {
             (None, None) => return None,
             (Some(w), h) if h.is_none_or(|h| w < h) => {
                 let b = (w.0 % WHEEL_TICKS as Tick) as usize;
-                let (_, slot) = self.wheel[b].pop_front().expect("occupied bucket");
-                if self.wheel[b].is_empty() {
+                let (head, tail) = self.wheel[b];
+                if head == tail {
+                    self.wheel[b] = (NONE, NONE);
                     self.occupied[b / 64] &= !(1 << (b % 64));
+                } else {
+                    self.wheel[b] = (self.slab[head as usize].next, tail);
                 }
                 self.wheel_len -= 1;
-                (w.0, slot)
+                (w.0, head)
             }
             _ => {
                 let key = self.overflow.pop().expect("peeked");
@@ -159,10 +187,11 @@ impl<E> EventQueue<E> {
         };
         debug_assert!(tick >= self.base);
         self.base = tick;
-        let event = self.slab[slot as usize]
+        let event = self.slab[index as usize]
+            .event
             .take()
             .expect("a queued key points at a stored event");
-        self.free.push(slot);
+        self.free.push(index);
         Some((tick, event))
     }
 

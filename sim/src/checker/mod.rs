@@ -10,13 +10,14 @@ pub mod raft;
 
 use std::fmt;
 
-use raftsim_protocol::codec::Fnv1a64;
+use raftsim_protocol::kv::Op;
 use raftsim_protocol::node::Role;
 use raftsim_protocol::raft::Command;
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
 use crate::cluster::{Cluster, Observation};
 use crate::node::ProtocolConfig;
+use crate::trace::TraceHasher;
 
 /// A broken property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,10 +84,28 @@ pub trait ClusterView {
 
 /// A stable fingerprint of a command (what a log entry does).
 pub fn command_fingerprint(command: &Command) -> u64 {
-    let mut bytes = Vec::with_capacity(48);
-    command.encode(&mut bytes);
-    let mut h = Fnv1a64::new();
-    h.write(&bytes);
+    match command {
+        Command::Noop => client_command_fingerprint(None),
+        Command::Client { client, seq, op } => {
+            client_command_fingerprint(Some((*client, *seq, op)))
+        }
+    }
+}
+
+/// The fingerprint of a command given by parts (`None`: the no-op), as an applied record
+/// carries them; equal to [`command_fingerprint`] of the same command. Hashed field by field
+/// in 64-bit words, without encoding or allocating.
+pub fn client_command_fingerprint(command: Option<(ClientId, Seq, &Op)>) -> u64 {
+    let mut h = TraceHasher::new();
+    match command {
+        None => h.write_u64(0),
+        Some((client, seq, op)) => {
+            h.write_u64(1);
+            h.write_u64(client);
+            h.write_u64(seq);
+            std::hash::Hash::hash(op, &mut h);
+        }
+    }
     h.finish()
 }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use raftsim_protocol::node::Role;
 use raftsim_protocol::types::{LogIndex, NodeId, Term, Tick};
 
-use super::{command_fingerprint, ClusterView, Violation};
+use super::{client_command_fingerprint, ClusterView, Violation};
 use crate::cluster::Observation;
 
 /// Name constants, used in reports and by the planted-bug tests.
@@ -104,16 +104,12 @@ impl RaftSafety {
                 self.match_watch[(*node - 1) as usize] = MatchWatch::default();
             }
             Observation::Applied { node, applied } => {
-                let fingerprint = match &applied.command {
-                    None => command_fingerprint(&raftsim_protocol::raft::Command::Noop),
-                    Some((client, seq, op)) => {
-                        command_fingerprint(&raftsim_protocol::raft::Command::Client {
-                            client: *client,
-                            seq: *seq,
-                            op: op.clone(),
-                        })
-                    }
-                };
+                let fingerprint = client_command_fingerprint(
+                    applied
+                        .command
+                        .as_ref()
+                        .map(|(client, seq, op)| (*client, *seq, &**op)),
+                );
                 let applier_term = view.node_state(*node).map_or(applied.term, |s| s.term);
                 let bound = self
                     .commit_term

@@ -205,6 +205,11 @@ pub struct FuzzArgs {
     /// few seconds).
     #[arg(long)]
     pub no_progress: bool,
+    /// Plant a classic Raft bug in every run (builds with the `planted-bugs` feature only):
+    /// see that the campaign finds it and which property names it.
+    #[cfg(feature = "planted-bugs")]
+    #[arg(long, value_parser = crate::cli::parse_bug)]
+    pub plant: Option<raftsim_protocol::planted::Bug>,
 }
 
 // --- The swarm ----------------------------------------------------------------------------------
@@ -940,7 +945,16 @@ impl Campaign {
     /// The replay line of `seed` (a `fuzz` line for the one seed if the swarm itself panics).
     fn replay(&self, seed: u64) -> String {
         let (protocol, ticks) = (self.protocol, self.ticks);
-        catch_unwind(|| swarm(seed, protocol, ticks).replay_command()).unwrap_or_else(|_| {
+        catch_unwind(|| {
+            #[allow(unused_mut)]
+            let mut args = swarm(seed, protocol, ticks);
+            #[cfg(feature = "planted-bugs")]
+            {
+                args.plant = raftsim_protocol::planted::planted();
+            }
+            args.replay_command()
+        })
+        .unwrap_or_else(|_| {
             format!(
                 "raftsim fuzz --seeds {seed}..{} --protocol {protocol} --ticks {ticks}",
                 seed.saturating_add(1)
@@ -1078,6 +1092,9 @@ fn same_run(a: &SeedRun, b: &SeedRun) -> bool {
 /// created, a thread pool that cannot start); failures found are in the summary.
 pub fn run_campaign(args: &FuzzArgs) -> Result<FuzzSummary, String> {
     let jobs = validate(args)?;
+    // Set once, before any run starts; read-only while they execute.
+    #[cfg(feature = "planted-bugs")]
+    raftsim_protocol::planted::set(args.plant);
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("--out: cannot create directory {}: {e}", dir.display()))?;

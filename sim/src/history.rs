@@ -100,11 +100,11 @@ use crate::cli::{FormatArg, SimArgs, EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, EXIT_US
 use crate::run::Sim;
 use crate::trace::{Trace, TraceFormat};
 
-/// Search steps of the linearizability checker per second of `--time-limit`. Measured on the
-/// release build with [`generate_history`] histories of 8–30 clients and 20k–200k operations
-/// on one AMD EPYC core: 1.6 to 4 million steps a second (a step slows down as the memo table
-/// outgrows the caches). About 10 bytes of memory per step.
-pub const STEPS_PER_SECOND: u64 = 3_000_000;
+/// Search steps of the linearizability checker per second of `--time-limit`. A step is one
+/// search configuration visited. Measured on the release build on one AMD EPYC core: 1.3–1.4
+/// million steps a second, both on the benchmark's 50-client [`generate_history`] history and
+/// on a simulated 50-client, 30,000-operation history.
+pub const STEPS_PER_SECOND: u64 = 1_400_000;
 
 /// Default `--time-limit`, in seconds.
 pub const TIME_LIMIT_SECS_DEFAULT: f64 = 10.0;

@@ -27,47 +27,53 @@
 //!
 //! # Algorithm
 //!
-//! Per key, the search of Wing & Gong ("Testing and verifying concurrent objects", J. Parallel
-//! Distrib. Comput. 17, 1993) with Lowe's memoization ("Testing for linearizability",
-//! Concurrency Computat.: Pract. Exper. 29, 2017), laid out as the Go checker porcupine
-//! (github.com/anishathalye/porcupine) lays it out:
+//! Per key, "just-in-time" linearization (Lowe, "Testing for linearizability", Concurrency
+//! Computat.: Pract. Exper. 29, 2017), searched depth first over the key's events, with
+//! memoization of the configurations known to fail:
 //!
-//! - Each operation becomes a call event at its invoke tick and a return event at its
-//!   completion tick, in one list sorted by tick. At equal ticks calls sort before returns, so
-//!   an operation invoked at the very tick another completes counts as concurrent with it: a
-//!   tick is coarser than real time, and this is the permissive (never falsely failing) choice.
-//! - A depth-first search over an explicit stack (no recursion) linearizes an operation only
-//!   if its call precedes the first pending return (otherwise that return's operation would be
-//!   linearized after it completed), applies it to the model, and checks the model's result
-//!   against the recorded one. Linearized operations are unlinked from the list and relinked on
-//!   backtrack ("dancing links"), so the candidates are always the calls before the first
-//!   return still in the list.
-//! - A cache of visited nodes (set of linearized operations, model state) prunes every node
-//!   already explored: two paths reaching the same node have the same futures. The set is a
-//!   bitset, stored with its all-ones prefix and all-zeros suffix trimmed, and register values
-//!   are interned, so a model state is a small integer and the hot loop neither clones nor
-//!   compares strings.
+//! - Each operation becomes a call event at its invoke tick and, unless indeterminate, a
+//!   return event at its completion tick, in one list sorted by tick. At equal ticks calls
+//!   sort before returns, so an operation invoked at the very tick another completes counts
+//!   as concurrent with it: a tick is coarser than real time, and this is the permissive
+//!   (never falsely failing) choice.
+//! - A *configuration* between two events is the model state and the set of open operations
+//!   already linearized (operations that returned are all linearized, or dropped if they may
+//!   be). Nothing else about the past matters to the future, so a configuration that failed
+//!   once at an event fails whenever it comes back there.
+//! - A call makes its operation a candidate. At the return of an operation not yet
+//!   linearized, the search linearizes it, preceded by any sequence of other candidates: that
+//!   gives the configurations after the event (the *expansion*, deduplicated). Every
+//!   linearization is found this way: cut it at the returns, each piece is one expansion.
+//!   The search goes depth first through the events, trying first the configurations with the
+//!   fewest indeterminate operations linearized, then the most required ones; it succeeds
+//!   when it gets past the last event.
+//! - Register values are interned, so a state is a small integer; and a present value that no
+//!   operation still to come can see (none compares with it or with a value appends could
+//!   make of it) is replaced by one state, `DEAD`: from then on every comparison rejects any
+//!   such value alike, and appending keeps it unseen, so all of them have the same futures.
 //!
-//! Plain WGL is exponential in the number of concurrent writes whose order nobody observed, so
-//! the search adds pruning rules. Each one only skips moves for which an equivalent path is
-//! explored anyway, so none changes a verdict (a property test compares the checker with an
-//! exhaustive search, and every linearization found is replayed against the model and the
-//! real-time order before it is believed):
+//! The search restricts the moves it tries. Each rule only skips moves for which an
+//! equivalent linearization is explored anyway (below), so none changes a verdict; a property
+//! test compares the checker with an exhaustive search, and every linearization found is
+//! replayed against the model and the real-time order before it is believed.
 //!
-//! - *Forced moves.* A required operation that never changes the state when its recorded
-//!   result holds (a `Get`, a `Cas` answered `CasMismatch`, a `Delete` answered `NotFound`) and
-//!   that the model accepts now is linearized at once, with no alternative: moving it earlier
-//!   in any linearization changes nothing anyone sees.
-//! - *Lookahead.* After each move, every read-only operation that is pending or due within the
-//!   next `LOOKAHEAD_RETURNS_MAX` returns must still be able to see its value before its
-//!   deadline, given the writers not yet linearized (over-approximated: an overwrite, then any
-//!   appends). A wrong guess among concurrent writes is caught when an observer rules it out,
-//!   not when that observer's deadline comes. A quick check before the search fails a history
-//!   at once when a read's value could not have been produced by anything.
-//! - *Order.* Moves that set the register to (a prefix of) a value a pending read expects are
-//!   tried first, so the search follows the observations.
-//! - *Unseen values.* Present values that no pending operation compares with (nor could after
-//!   appends) are one state for the cache: every comparison rejects them alike.
+//! - *Reads at once.* A required operation that never changes the state when its recorded
+//!   result holds (a `Get`, a `Cas` answered `CasMismatch`, a `Delete` answered `NotFound`) is
+//!   linearized as soon as it is open and the state gives its result, never otherwise: moving
+//!   it to the earliest such instant of a linearization changes nothing anyone sees.
+//! - *Absorbed writes.* A required `Put` or `Append` (whose `Ok` does not depend on the state)
+//!   is never linearized right before an *overwrite* (a required `Put`, or a `Delete`
+//!   answered `Ok` when the key was present before the write): its effect would be lost
+//!   unseen. Instead, when it returns, it may be *absorbed*: put right before the latest
+//!   overwrite linearized after its call, which changes no state and no result. Without this,
+//!   every subset of the concurrent writes that a later overwrite hides would be a separate
+//!   configuration.
+//! - *Interchangeable operations.* Operations of the same class (same role, same recorded
+//!   result, same effect, where all writes of values nobody ever sees count as one effect)
+//!   behave the same in every state. Among required ones, only the open one due first is a
+//!   candidate: it can take the place of any other (its window covers the moment, and it must
+//!   be linearized sooner anyway). Among indeterminate ones, only the earliest invoked pending
+//!   one is: its window starts earlier and never ends.
 //!
 //! # Indeterminate and failed operations
 //!
@@ -75,19 +81,28 @@
 //!   search. Keeping it would only let it explain reads that nothing else can.
 //! - [`Outcome::Info`], or no completion at all: the operation may never have taken effect, or
 //!   may have taken effect at any instant after its invoke (a request can sit in a leader's log
-//!   and commit long after its client gave up), with a result nobody saw. So its return is at
-//!   +infinity, its result matches whatever the model returns, and it is *optional*: the search
-//!   succeeds as soon as every `Ok` operation is linearized, whatever the indeterminate ones
-//!   did. An indeterminate `Get` has no effect and no observed result, so it is dropped.
+//!   and commit long after its client gave up), with a result nobody saw. So it has a call
+//!   and no return: it stays a candidate until the end, its result matches whatever the model
+//!   returns, and it is *optional*: the search succeeds once every `Ok` operation is
+//!   linearized, whatever the indeterminate ones did. An indeterminate `Get` has no effect and
+//!   no observed result, so it is dropped.
 //!
-//! Optional operations would otherwise multiply the search by every subset of them, so they
-//! are linearized only when it can matter: only after every `Ok` candidate at a node has
-//! failed; never when the move changes nothing, or sets a value no pending operation can see
-//! (unless it makes the key present or absent); and only if the next move tells the states
-//! before and after it apart (otherwise it was overwritten unobserved, and the path without it
-//! is explored too). Indeterminate operations with the same effect are interchangeable, so
-//! only the earliest pending one is tried; and a visited node with a *subset* of the
-//! indeterminate operations linearized subsumes a new one, since they may always be left out.
+//! Optional operations (indeterminate ones, and those relaxed by witness shrinking) are never
+//! linearized for their own sake; only when the very next move needs them:
+//!
+//! - never when the move changes nothing, or replaces a present value with one nobody can see
+//!   (`DEAD`): leaving it out changes nothing that anyone sees, then or later;
+//! - only if the next move tells the states before and after it apart: a read that the new
+//!   state satisfies, or an operation that behaves differently from the two states. Otherwise
+//!   the operation was overwritten unseen, and leaving it out gives the same linearization.
+//!   (The condition is part of the configuration, as it constrains the next move.)
+//!
+//! Since every linearization can be rewritten into one that obeys these rules (drop the
+//! optional operations that break them, swap interchangeable operations into due order, move
+//! reads earlier; each rewrite keeps it valid and they terminate), the search is complete. And
+//! an optional operation's set matters only as far as it goes: a configuration with a
+//! *subset* of the optional operations linearized, otherwise equal and with no stricter
+//! condition on its next move, can do everything the other can, so the other is pruned.
 //!
 //! # Witnesses
 //!
@@ -110,16 +125,17 @@
 //!
 //! # Bounds
 //!
-//! One search step is one move of the search: trying a candidate, moving past a return, or
-//! backtracking once. A step's work is bounded by the key's operation count (the lookahead and
-//! the scan over indeterminate operations that cannot matter are part of the step they serve).
-//! The search of a key takes at most [`Limits::steps_max`] steps and then gives up with
-//! `Unknown`; the shrinking of a witness takes at most another `steps_max` steps in total and
-//! then returns the smallest witness found so far. The memo cache gains at most one entry per
-//! step, so memory is bounded by the same budget.
+//! One search step is one configuration visited: one reached by an expansion (a move whose
+//! result the model accepts and no rule skips), or one whose event the search processes. A
+//! step's work is bounded by the key's operation count (the candidates tried, the reads
+//! linearized at once). The search of a key takes at most [`Limits::steps_max`] steps and then
+//! gives up with `Unknown`; the shrinking of a witness takes at most another `steps_max` steps
+//! in total and then returns the smallest witness found so far. Every configuration stored
+//! (on the search path, or as failed) was a step, so memory is bounded by the same budget.
 //!
-//! On simulated histories of 1, 10 and 50 concurrent clients with 5000 operations over 4 keys,
-//! including indeterminate and failed writes, a check takes 10 to 100 ms in release.
+//! On simulated histories of 1, 10 and 50 concurrent clients with 5000 operations over 4 keys
+//! (`raftsim bench --only check-history`), including indeterminate and failed writes, a check
+//! takes 10 ms to half a second in release.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -165,7 +181,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The default [`Limits::steps_max`]: a few hundred milliseconds of search in release.
+    /// The default [`Limits::steps_max`]: about 1.5 s of search in release at most (see
+    /// `history::STEPS_PER_SECOND`); most histories need far fewer steps.
     pub const STEPS_MAX_DEFAULT: u64 = 2_000_000;
 }
 
@@ -348,9 +365,9 @@ impl Shrinker<'_, '_> {
     }
 
     /// Relaxes every operation invoked after `frontier_tick`, where a failed search never got
-    /// past: those operations never became candidates (a candidate's call precedes the first
-    /// pending return, and no return the search waited on was later) nor observers the
-    /// lookahead relied on, so the same search fails without them. This costs no search.
+    /// past: the search never processed their calls, so they never became candidates, and
+    /// the prefix of the history it refuted does not contain them (the search is exact, so
+    /// it refutes that prefix however they are treated). This costs no search.
     fn relax_after(&mut self, frontier_tick: Tick) {
         for (relaxed, op) in self.relaxed.iter_mut().zip(self.ops) {
             *relaxed |= op.invoke_tick > frontier_tick;
@@ -474,8 +491,8 @@ impl Shrinker<'_, '_> {
     /// with, and each prefix of one that their appends could extend into it; and one present
     /// value none of them can see (longer than all of those, so a prefix of none). Only
     /// classes that the initial value and the writes invoked before `cut_tick` could produce
-    /// are returned (over-approximated like [`Search::can_reach`]), so a read of a value
-    /// nobody wrote stays refuted.
+    /// are returned (over-approximated: any order, any number of appends), so a read of a
+    /// value nobody wrote stays refuted.
     fn start_values(&self, treat: &[Treat], cut_tick: Tick) -> BTreeSet<Option<String>> {
         let mut targets: Vec<&str> = Vec::new();
         let mut later_suffixes: BTreeSet<&str> = BTreeSet::new();
@@ -576,19 +593,10 @@ type StateId = u32;
 /// The absent register.
 const ABSENT: StateId = 0;
 
-/// How far past the first pending return the lookahead looks for observers, in returns
-/// (see [`Search::observers_can_succeed`]). Further means more pruning but more work per move;
-/// 8 was the sweet spot on simulated histories of 1 to 50 clients.
-const LOOKAHEAD_RETURNS_MAX: u32 = 8;
-
-/// Most entries of one cache chain compared before a node is taken as new. Missing a visited
-/// node only costs search, never correctness; this bounds the work of one step.
-const CACHE_CHAIN_LENGTH_MAX: u32 = 64;
-
-/// In a cache key: some present value no pending operation can see (see [`Search::enter`]).
+/// Some present value that nothing still to come compares with (see [`Sweep::canonical`]).
 const DEAD: StateId = u32::MAX - 1;
 
-/// "No node" in the intrusive lists and cache chains.
+/// "None" for operation and state ids.
 const NIL: u32 = u32::MAX;
 
 /// A small, fast, deterministic hasher (the multiply-rotate of rustc's FxHasher). Used only for
@@ -692,7 +700,7 @@ enum Effect<'h> {
 }
 
 /// An [`OpResult`] with its values interned, so results compare as integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Res {
     Ok,
     Value(StateId),
@@ -701,7 +709,7 @@ enum Res {
 }
 
 /// How an operation takes part in the search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
     /// Took effect within its window with a known result: must be linearized.
     Required,
@@ -762,10 +770,14 @@ struct PlanOp<'h> {
     /// The present values this operation compares the register with for equality, `NIL` for
     /// none: a `Cas` expectation, and a checked `Get` or `CasMismatch` result. A value that no
     /// pending operation's target starts with can never be seen again (see
-    /// [`Search::is_observable`]).
+    /// [`Sweep::canonical`]).
     observes: [StateId; 2],
+    /// Operations of the same class behave alike in every state: the same role, the same
+    /// recorded result, and the same effect, where a `Put` or `Append` whose value no
+    /// operation of the key can ever see counts as one effect ("make the value unseen").
+    class: u32,
     /// For an indeterminate operation: the latest indeterminate operation invoked before it
-    /// with the same effect, or `NIL`. See [`Search::run`]'s indeterminate phase.
+    /// of the same class, or `NIL`. See [`Sweep::is_first_twin`].
     twin_before: u32,
     /// A required operation that leaves the state unchanged in *every* state whose result
     /// matches its recorded one: a `Get`, a `Cas` answered `CasMismatch` (or expecting the
@@ -775,18 +787,28 @@ struct PlanOp<'h> {
 }
 
 impl PlanOp<'_> {
+    /// True for a write whose result (`Ok`) does not depend on the state: a `Put` or an
+    /// `Append`.
+    fn is_blind(&self) -> bool {
+        matches!(self.effect, Effect::Put(_) | Effect::Append(_))
+    }
+
+    /// True for a required operation that replaces any present value, whatever it was, with
+    /// the same state and result: a `Put`, or a `Delete` answered `Ok`. A blind write
+    /// linearized right before it is never seen.
+    fn is_overwrite(&self) -> bool {
+        self.role == Role::Required
+            && match self.effect {
+                Effect::Put(_) => true,
+                Effect::Delete => self.expect == Some(Res::Ok),
+                _ => false,
+            }
+    }
+
     /// True if the operation may change the state: not a read, nor a read-only result.
     fn is_writer(&self) -> bool {
         !self.read_only && !matches!(self.effect, Effect::Get)
     }
-}
-
-/// One event of the main list: a call or a return of an operation with a finite window.
-#[derive(Debug, Clone, Copy)]
-struct Event {
-    op: u32,
-    tick: Tick,
-    is_return: bool,
 }
 
 /// A key's history, prepared for the search.
@@ -874,6 +896,7 @@ impl<'h> Plan<'h> {
                 expect,
                 target,
                 observes,
+                class: 0,
                 twin_before: NIL,
                 read_only,
                 invoke_tick: op.invoke_tick,
@@ -886,10 +909,6 @@ impl<'h> Plan<'h> {
         }
         plan_ops.sort_by_key(|op| (op.role == Role::Info, op.invoke_tick, op.origin));
         let finite_count = plan_ops.iter().filter(|op| op.role != Role::Info).count();
-        let mut last_twin: FastMap<Effect<'h>, u32> = FastMap::default();
-        for (op, plan_op) in plan_ops.iter_mut().enumerate().skip(finite_count) {
-            plan_op.twin_before = last_twin.insert(plan_op.effect, op as u32).unwrap_or(NIL);
-        }
         assert!(
             u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
             "linearizability: too many operations on one key"
@@ -901,6 +920,38 @@ impl<'h> Plan<'h> {
             .collect();
         targets.sort_unstable_by_key(|&target| states.value(target));
         targets.dedup();
+        // Classes, numbered in operation order (the map is only looked up, never iterated).
+        let unseen = |effect: Effect<'_>| match effect {
+            Effect::Put(value) => {
+                let value = states.value(value).expect("puts a value");
+                !targets.iter().any(|&t| {
+                    states
+                        .value(t)
+                        .is_some_and(|target| target.starts_with(value))
+                })
+            }
+            Effect::Append(suffix) => {
+                !suffix.is_empty()
+                    && !targets.iter().any(|&t| {
+                        states
+                            .value(t)
+                            .is_some_and(|target| target.contains(suffix))
+                    })
+            }
+            _ => false,
+        };
+        let mut classes: FastMap<(Role, Option<Effect<'h>>, Option<Res>), u32> = FastMap::default();
+        let mut last_twin: FastMap<u32, u32> = FastMap::default();
+        for (op, plan_op) in plan_ops.iter_mut().enumerate() {
+            let effect = (!unseen(plan_op.effect)).then_some(plan_op.effect);
+            let next = classes.len() as u32;
+            plan_op.class = *classes
+                .entry((plan_op.role, effect, plan_op.expect))
+                .or_insert(next);
+            if plan_op.role == Role::Info {
+                plan_op.twin_before = last_twin.insert(plan_op.class, op as u32).unwrap_or(NIL);
+            }
+        }
         Plan {
             states,
             initial,
@@ -950,10 +1001,10 @@ impl<'h> Plan<'h> {
     /// Searches for a linearization within `steps_max` steps; returns what it found and the
     /// steps it took.
     fn search(&mut self, steps_max: u64) -> (Found, u64) {
-        let mut search = Search::new(self);
-        let found = search.run(self, steps_max);
-        debug_assert!(search.steps <= steps_max);
-        (found, search.steps)
+        let mut sweep = Sweep::new(self, steps_max);
+        let found = sweep.run(self);
+        debug_assert!(sweep.steps <= steps_max);
+        (found, sweep.steps)
     }
 }
 
@@ -962,907 +1013,746 @@ impl<'h> Plan<'h> {
 enum Found {
     Linearizable,
     /// No linearization, and the search never had to look at an operation invoked after
-    /// `frontier_tick` to find that out: no candidate, and no writer or observer that the
-    /// lookahead relied on to prune.
+    /// `frontier_tick` to find that out: the sweep died at a return at that tick, having
+    /// processed only the calls at or before it.
     NotLinearizable {
         frontier_tick: Tick,
     },
     OutOfSteps,
 }
 
-/// A doubly linked list over nodes `1..=len`, with sentinels `0` (head) and `len + 1` (tail).
-/// Unlinked nodes keep their own links, so relinking in reverse order restores the list.
-struct Links {
-    next: Vec<u32>,
-    prev: Vec<u32>,
-}
-
-impl Links {
-    fn new(len: usize) -> Links {
-        let last = u32::try_from(len + 1).expect("linearizability: list fits in u32");
-        Links {
-            next: (1..=last).chain([NIL]).collect(),
-            prev: [NIL].into_iter().chain(0..last).collect(),
-        }
-    }
-
-    fn first(&self) -> u32 {
-        self.next[0]
-    }
-
-    fn tail(&self) -> u32 {
-        (self.next.len() - 1) as u32
-    }
-
-    fn next(&self, node: u32) -> u32 {
-        self.next[node as usize]
-    }
-
-    fn unlink(&mut self, node: u32) {
-        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[prev as usize] = next;
-        self.prev[next as usize] = prev;
-    }
-
-    fn relink(&mut self, node: u32) {
-        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[prev as usize] = node;
-        self.prev[next as usize] = node;
-    }
-}
-
-/// The memo cache of visited search nodes. A node is the set of finished operations with a
-/// finite window (encoded by [`encode_set`], with the pruning rule's `unobserved` state
-/// appended), the model state, and the set of linearized indeterminate operations.
-///
-/// A node is pruned if a visited node has the same finite part and state and a *subset* of
-/// its indeterminate operations: indeterminate operations may always be left out, so every
-/// way to finish from the new node was also a way to finish from the visited one.
-/// Entries are chained per hash and live in one arena, so a lookup allocates nothing.
-struct Cache {
-    heads: FastMap<u64, u32>,
-    entries: Vec<CacheEntry>,
-    arena: Vec<u64>,
-    /// Length of every indeterminate set, in words.
-    info_words: usize,
-}
-
-struct CacheEntry {
-    state: StateId,
-    /// The finite part at `arena[start..start + len]`, then the indeterminate set.
-    start: usize,
-    len: usize,
-    next: u32,
-}
-
-impl Cache {
-    fn new(info_words: usize) -> Cache {
-        Cache {
-            heads: FastMap::default(),
-            entries: Vec::new(),
-            arena: Vec::new(),
-            info_words,
-        }
-    }
-
-    /// Records the node and returns true, unless a visited node subsumes it.
-    fn insert(&mut self, finite: &[u64], state: StateId, info: &[u64]) -> bool {
-        debug_assert_eq!(info.len(), self.info_words);
-        let mut hasher = WordHasher::default();
-        hasher.write_u32(state);
-        for &word in finite {
-            hasher.write_u64(word);
-        }
-        let hash = hasher.finish();
-        let head = self.heads.get(&hash).copied().unwrap_or(NIL);
-        let mut cursor = head;
-        let mut compared = 0;
-        while cursor != NIL && compared < CACHE_CHAIN_LENGTH_MAX {
-            compared += 1;
-            let entry = &self.entries[cursor as usize];
-            let (finite_end, info_end) = (
-                entry.start + entry.len,
-                entry.start + entry.len + self.info_words,
-            );
-            if entry.state == state
-                && self.arena[entry.start..finite_end] == *finite
-                && self.arena[finite_end..info_end]
-                    .iter()
-                    .zip(info)
-                    .all(|(visited, new)| visited & !new == 0)
-            {
-                return false;
-            }
-            cursor = entry.next;
-        }
-        let id = u32::try_from(self.entries.len()).expect("linearizability: cache fits in u32");
-        self.entries.push(CacheEntry {
-            state,
-            start: self.arena.len(),
-            len: finite.len(),
-            next: head,
-        });
-        self.arena.extend_from_slice(finite);
-        self.arena.extend_from_slice(info);
-        self.heads.insert(hash, id);
-        true
-    }
-}
-
-/// Appends a canonical encoding of a bitset of fixed length: the count of leading all-ones
-/// words and of the words kept, then the words between those and the trailing zero words.
-/// Operations are numbered in invoke order, so a deep search node has a long all-ones prefix
-/// and a long all-zeros suffix, and its encoding is short.
-fn encode_set(words: &[u64], out: &mut Vec<u64>) {
-    let lo = words.iter().take_while(|&&w| w == u64::MAX).count();
-    let hi = words
-        .iter()
-        .rposition(|&w| w != 0)
-        .map_or(0, |last| last + 1)
-        .max(lo);
-    out.push(((lo as u64) << 32) | (hi - lo) as u64);
-    out.extend_from_slice(&words[lo..hi]);
-}
-
-/// Where the search resumes at a node after backtracking to it.
+/// One event of a key's history: a call, or the return of an operation with a finite window.
+/// Indeterminate operations have a call only.
 #[derive(Debug, Clone, Copy)]
-enum Resume {
-    /// Nowhere: the operation was a forced move, so the node has no other alternative.
-    Forced,
-    /// After this call in the main list, in the same pass.
-    Main { node: u32, promising: bool },
-    /// After this call in the indeterminate list, bounded by the node's first return.
-    Info { node: u32, first_return: u32 },
-    /// The node's last alternative (skipping an optional operation) was taken.
-    Skipped,
-}
-
-/// One linearized (or skipped) operation on the search path.
-#[derive(Debug, Clone, Copy)]
-struct Frame {
+struct Event {
     op: u32,
-    state_before: StateId,
-    unobserved_before: StateId,
-    resume: Resume,
+    tick: Tick,
+    is_return: bool,
 }
 
-/// What the search does next at the current node.
-#[derive(Debug, Clone, Copy)]
-enum Cursor {
-    /// Look for a forced move among the calls of the main list from this node on, up to the
-    /// first return; then go on with `Main` from the first call.
-    Forced(u32),
-    /// Try the calls of the main list from this node on, up to the first return: first the
-    /// promising ones (see [`Search::is_promising`]), then in a second pass the others.
-    Main { node: u32, promising: bool },
-    /// Try the indeterminate calls from this node on that precede the first return.
-    Info { node: u32, first_return: u32 },
-    /// Skip the operation of the first return if it is optional, else backtrack.
-    Skip { first_return: u32 },
-    /// Undo the last frame.
-    Backtrack,
-}
-
-/// The state of one depth-first search.
-struct Search {
-    /// Calls and returns of the operations with a finite window, sorted by (tick, returns
-    /// after calls, operation).
-    main: Links,
-    events: Vec<Event>,
-    /// Calls of the indeterminate operations, in invoke order.
-    info: Links,
-    /// Per operation: its call node (in `main` or `info`) and return node (`NIL` for info).
-    call_node: Vec<u32>,
-    return_node: Vec<u32>,
-    /// Linearized or skipped operations: finite ones, then indeterminate ones.
-    done_finite: Vec<u64>,
-    done_info: Vec<u64>,
-    cache: Cache,
-    /// Scratch space for the cache key.
-    key: Vec<u64>,
-    stack: Vec<Frame>,
+/// One configuration of the sweep: how a linearization of everything that returned so far
+/// can stand. Operations that returned are all linearized (or, if optional, dropped), so
+/// only the open ones are listed; indeterminate operations never return, so every one that
+/// was linearized stays listed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Config {
+    /// The register, canonical (see [`Sweep::canonical`]).
     state: StateId,
-    /// When the last move linearized an optional or indeterminate operation: the state before
-    /// it, which the next linearized operation must tell apart from `state`. Else `NIL`.
+    /// Open required operations already linearized, sorted.
+    required: Vec<u32>,
+    /// Open optional operations and indeterminate operations already linearized, sorted.
+    optional: Vec<u32>,
+    /// When the last move linearized a non-required operation and nothing has told the
+    /// states before and after it apart since: the state before it. Else `NIL`.
     unobserved: StateId,
-    /// Counts moves and undos, so that `targets` knows when it is stale.
-    generation: u64,
-    /// The targets of the pending read-only operations at the node of `targets_generation`.
-    targets: Vec<StateId>,
-    targets_generation: u64,
-    /// Scratch space for [`Search::observers_can_succeed`].
-    observers: Vec<(StateId, Tick, Tick)>,
-    writers: Vec<u32>,
-    reach: Vec<bool>,
-    /// The latest tick the search depended on: see [`Found::NotLinearizable`].
-    frontier_tick: Tick,
-    /// Per target (see [`PlanOp::observes`]): how many operations not yet done compare with it.
-    live: Vec<u32>,
-    required_left: usize,
-    steps: u64,
+    /// When the last move linearized a required blind write (see [`PlanOp::is_blind`]) that
+    /// has not returned yet, and no read has seen its value since: that write. Else `NIL`.
+    blind: u32,
+    /// With `blind`: whether the register was present before that write.
+    blind_from_present: bool,
+    /// One more than the index of the event at which the latest overwrite (see
+    /// [`PlanOp::is_overwrite`]) of this configuration's linearization was made; 0 if none.
+    last_overwrite: usize,
 }
 
-impl Search {
-    fn new(plan: &Plan<'_>) -> Search {
-        let finite = &plan.ops[..plan.finite_count];
-        let mut events = Vec::with_capacity(2 * finite.len() + 2);
-        for (op, plan_op) in finite.iter().enumerate() {
+impl Config {
+    fn is_done(&self, plan: &Plan<'_>, op: u32) -> bool {
+        let set = match plan.ops[op as usize].role {
+            Role::Required => &self.required,
+            Role::Optional | Role::Info => &self.optional,
+        };
+        set.binary_search(&op).is_ok()
+    }
+
+    fn set_done(&mut self, plan: &Plan<'_>, op: u32, done: bool) {
+        let set = match plan.ops[op as usize].role {
+            Role::Required => &mut self.required,
+            Role::Optional | Role::Info => &mut self.optional,
+        };
+        match (set.binary_search(&op), done) {
+            (Err(at), true) => set.insert(at, op),
+            (Ok(at), false) => {
+                set.remove(at);
+            }
+            _ => {}
+        }
+    }
+
+    /// True if every path from `self` is also a path from `other`: same state and required
+    /// operations, a subset of the optional ones (which may always be left out), and no
+    /// stricter condition on the next move.
+    fn dominates(&self, other: &Config) -> bool {
+        (self.unobserved == NIL || self.unobserved == other.unobserved)
+            && (self.blind == NIL
+                || (self.blind == other.blind
+                    && self.blind_from_present == other.blind_from_present))
+            && self.last_overwrite >= other.last_overwrite
+            && is_subset(&self.optional, &other.optional)
+    }
+}
+
+/// One frame of the depth-first search: a configuration before the event of the frame's
+/// depth, and the configurations after it once computed.
+struct Frame {
+    config: Config,
+    trail: u32,
+    children: Option<Vec<Trailed>>,
+    next: usize,
+}
+
+/// One move of the sweep, linked to the one before it.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    op: u32,
+    previous: u32,
+    /// The event at which the move was made.
+    index: usize,
+    /// A blind write absorbed at its return (see [`Sweep::on_return`]).
+    absorbed: bool,
+}
+
+/// True if sorted `a` is a subset of sorted `b`.
+fn is_subset(a: &[u32], b: &[u32]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y == x))
+}
+
+/// A configuration with its trail (its last move, see [`Sweep::trail`]).
+type Trailed = (Config, u32);
+
+/// A set of configurations with no member dominated by another (see [`Config::dominates`]).
+#[derive(Default)]
+struct Frontier {
+    /// By state and required operations: the configurations, each with its trail.
+    groups: BTreeMap<(StateId, Vec<u32>), Vec<Trailed>>,
+}
+
+impl Frontier {
+    fn insert(&mut self, config: Config, trail: u32) {
+        let group = self
+            .groups
+            .entry((config.state, config.required.clone()))
+            .or_default();
+        if group.iter().any(|(kept, _)| kept.dominates(&config)) {
+            return;
+        }
+        group.retain(|(kept, _)| !config.dominates(kept));
+        group.push((config, trail));
+    }
+
+    /// True if some member dominates `config`.
+    fn dominated(&self, config: &Config) -> bool {
+        self.groups
+            .get(&(config.state, config.required.clone()))
+            .is_some_and(|group| group.iter().any(|(kept, _)| kept.dominates(config)))
+    }
+
+    /// The configurations, in a deterministic order.
+    fn into_vec(self) -> Vec<Trailed> {
+        self.groups.into_values().flatten().collect()
+    }
+}
+
+/// The search over one key's history; see the module documentation.
+struct Sweep {
+    events: Vec<Event>,
+    /// Per state id: the index of the last event at which an operation comparing the register
+    /// with that value may still be pending (`usize::MAX`: never returns); 0 for values no
+    /// operation compares with.
+    last_use: Vec<usize>,
+    /// Open required read-only operations, in call order.
+    open_readers: Vec<u32>,
+    /// Open operations with a finite window that may change the state, in call order.
+    open_writers: Vec<u32>,
+    /// Indeterminate operations called so far, in call order.
+    info_called: Vec<u32>,
+    /// Every move ever made, as (operation, previous move or `NIL`): a configuration's trail
+    /// is its last move, and following the links back gives its linearization.
+    trail: Vec<Move>,
+    /// Per operation: the index of its call event.
+    call_index: Vec<usize>,
+    steps: u64,
+    steps_max: u64,
+}
+
+impl Sweep {
+    fn new(plan: &Plan<'_>, steps_max: u64) -> Sweep {
+        let mut events = Vec::with_capacity(2 * plan.ops.len());
+        for (op, plan_op) in plan.ops.iter().enumerate() {
             let op = op as u32;
             events.push(Event {
                 op,
                 tick: plan_op.invoke_tick,
                 is_return: false,
             });
-            events.push(Event {
-                op,
-                tick: plan_op.complete_tick,
-                is_return: true,
-            });
-        }
-        events.sort_by_key(|e| (e.tick, e.is_return, e.op));
-        // Sentinels at both ends, so real events are nodes 1..=len like the list's.
-        let sentinel = Event {
-            op: NIL,
-            tick: Tick::MAX,
-            is_return: true,
-        };
-        events.insert(0, sentinel);
-        events.push(sentinel);
-
-        let mut call_node = vec![NIL; plan.ops.len()];
-        let mut return_node = vec![NIL; plan.ops.len()];
-        for (node, event) in events.iter().enumerate().skip(1).take(2 * finite.len()) {
-            let slot = if event.is_return {
-                &mut return_node
-            } else {
-                &mut call_node
-            };
-            slot[event.op as usize] = node as u32;
-        }
-        let info_count = plan.ops.len() - plan.finite_count;
-        for (i, node) in call_node[plan.finite_count..].iter_mut().enumerate() {
-            *node = i as u32 + 1;
-        }
-
-        let mut live = vec![0; plan.states.values.len() + 1];
-        for target in plan.ops.iter().flat_map(|op| op.observes) {
-            if target != NIL {
-                live[target as usize] += 1;
+            if plan_op.role != Role::Info {
+                events.push(Event {
+                    op,
+                    tick: plan_op.complete_tick,
+                    is_return: true,
+                });
             }
         }
-        Search {
-            main: Links::new(2 * finite.len()),
+        // At equal ticks calls sort before returns: see the module documentation.
+        events.sort_by_key(|e| (e.tick, e.is_return, e.op));
+        let mut return_index = vec![usize::MAX; plan.ops.len()];
+        let mut call_index = vec![0; plan.ops.len()];
+        for (index, event) in events.iter().enumerate() {
+            if event.is_return {
+                return_index[event.op as usize] = index;
+            } else {
+                call_index[event.op as usize] = index;
+            }
+        }
+        let mut last_use = vec![0; plan.states.values.len() + 1];
+        for (op, plan_op) in plan.ops.iter().enumerate() {
+            for target in plan_op.observes {
+                if target != NIL {
+                    let last = &mut last_use[target as usize];
+                    *last = (*last).max(return_index[op]);
+                }
+            }
+        }
+        Sweep {
             events,
-            info: Links::new(info_count),
-            call_node,
-            return_node,
-            done_finite: vec![0; plan.finite_count.div_ceil(64)],
-            done_info: vec![0; info_count.div_ceil(64)],
-            cache: Cache::new(info_count.div_ceil(64)),
-            key: Vec::new(),
-            stack: Vec::new(),
-            state: plan.initial,
-            unobserved: NIL,
-            generation: 0,
-            targets: Vec::new(),
-            targets_generation: u64::MAX,
-            observers: Vec::new(),
-            writers: Vec::new(),
-            reach: Vec::new(),
-            frontier_tick: 0,
-            live,
-            required_left: plan
-                .ops
-                .iter()
-                .filter(|op| op.role == Role::Required)
-                .count(),
+            last_use,
+            open_readers: Vec::new(),
+            open_writers: Vec::new(),
+            info_called: Vec::new(),
+            trail: Vec::new(),
+            call_index,
             steps: 0,
+            steps_max,
         }
     }
 
-    fn run(&mut self, plan: &mut Plan<'_>, steps_max: u64) -> Found {
-        if let Some(deadline_tick) = self.unreachable_observer(plan) {
+    /// Counts one step; `None` when the budget is spent.
+    fn step(&mut self) -> Option<()> {
+        if self.steps >= self.steps_max {
+            return None;
+        }
+        self.steps += 1;
+        Some(())
+    }
+
+    fn run(&mut self, plan: &mut Plan<'_>) -> Found {
+        if let Some(deadline_tick) = unreachable_observer(plan) {
             return Found::NotLinearizable {
                 frontier_tick: deadline_tick,
             };
         }
-        let mut cursor = Cursor::Forced(self.main.first());
+        let start = Config {
+            state: self.canonical(plan, plan.initial, 0),
+            required: Vec::new(),
+            optional: Vec::new(),
+            unobserved: NIL,
+            blind: NIL,
+            blind_from_present: false,
+            last_overwrite: 0,
+        };
+        // Depth first over the events: each frame holds a configuration before its event and,
+        // once expanded, the configurations after it, tried in order.
+        let mut stack = vec![Frame {
+            config: start,
+            trail: NIL,
+            children: None,
+            next: 0,
+        }];
+        // Per event: configurations known to fail from there.
+        let mut failed: Vec<Frontier> = Vec::new();
+        failed.resize_with(self.events.len(), Frontier::default);
+        let mut deepest = 0;
         loop {
-            // Success is every required operation linearized: the optional and indeterminate
-            // ones left may simply not have taken effect.
-            if self.required_left == 0 {
-                self.assert_linearization(plan);
+            let index = stack.len() - 1;
+            if index == self.events.len() {
+                let trail = stack[index].trail;
+                self.assert_linearization(plan, trail);
                 return Found::Linearizable;
             }
-            if self.steps >= steps_max {
-                return Found::OutOfSteps;
-            }
-            self.steps += 1;
-            cursor = match cursor {
-                Cursor::Forced(node) => {
-                    assert_ne!(
-                        node,
-                        self.main.tail(),
-                        "linearizability: a return is pending"
-                    );
-                    let event = self.events[node as usize];
-                    if event.is_return {
-                        self.frontier_tick = self.frontier_tick.max(event.tick);
-                        Cursor::Main {
-                            node: self.main.first(),
-                            promising: true,
-                        }
+            let frame = stack.last_mut().expect("a frame");
+            if frame.children.is_none() {
+                deepest = deepest.max(index);
+                let children = if failed[index].dominated(&frame.config) {
+                    Vec::new()
+                } else {
+                    let start = vec![(frame.config.clone(), frame.trail)];
+                    let children = if self.events[index].is_return {
+                        self.on_return(plan, index, start)
                     } else {
-                        match self.try_force(plan, event.op) {
-                            None => Cursor::Forced(self.main.next(node)),
-                            Some(true) => Cursor::Forced(self.main.first()),
-                            // The node it leads to failed before, so this one fails too.
-                            Some(false) => Cursor::Backtrack,
-                        }
-                    }
-                }
-                Cursor::Main { node, promising } => {
-                    // A required operation is still pending, so its return is still listed.
-                    assert_ne!(
-                        node,
-                        self.main.tail(),
-                        "linearizability: a return is pending"
-                    );
-                    let event = self.events[node as usize];
-                    if event.is_return && promising {
-                        Cursor::Main {
-                            node: self.main.first(),
-                            promising: false,
-                        }
-                    } else if event.is_return {
-                        Cursor::Info {
-                            node: self.info.first(),
-                            first_return: node,
-                        }
-                    } else if self.try_mutate(plan, event.op, node, promising) {
-                        Cursor::Forced(self.main.first())
-                    } else {
-                        Cursor::Main {
-                            node: self.main.next(node),
-                            promising,
-                        }
-                    }
-                }
-                Cursor::Info { node, first_return } => {
-                    let node = self.next_info_candidate(plan, node, first_return);
-                    if node == self.info.tail() {
-                        Cursor::Skip { first_return }
-                    } else if self.try_linearize(
-                        plan,
-                        plan.finite_count as u32 + node - 1,
-                        Resume::Info { node, first_return },
-                    ) {
-                        Cursor::Forced(self.main.first())
-                    } else {
-                        Cursor::Info {
-                            node: self.info.next(node),
-                            first_return,
-                        }
-                    }
-                }
-                Cursor::Skip { first_return } => {
-                    let op = self.events[first_return as usize].op;
-                    if plan.ops[op as usize].role == Role::Optional && self.try_skip(plan, op) {
-                        Cursor::Forced(self.main.first())
-                    } else {
-                        Cursor::Backtrack
-                    }
-                }
-                Cursor::Backtrack => {
-                    let Some(frame) = self.stack.pop() else {
-                        return Found::NotLinearizable {
-                            frontier_tick: self.frontier_tick,
-                        };
+                        self.on_call(plan, self.events[index].op, start)
                     };
-                    self.undo(plan, frame);
-                    match frame.resume {
-                        Resume::Main { node, promising } => Cursor::Main {
-                            node: self.main.next(node),
-                            promising,
-                        },
-                        Resume::Info { node, first_return } => Cursor::Info {
-                            node: self.info.next(node),
-                            first_return,
-                        },
-                        Resume::Forced | Resume::Skipped => Cursor::Backtrack,
-                    }
-                }
-            };
-        }
-    }
-
-    /// In the main pass `promising`, linearizes `op` if it belongs to that pass and
-    /// [`Search::try_linearize`] allows it.
-    fn try_mutate(&mut self, plan: &mut Plan<'_>, op: u32, node: u32, promising: bool) -> bool {
-        let Some(state) = self.check_move(plan, op) else {
-            return false;
-        };
-        if self.is_promising(plan, state) != promising {
-            return false;
-        }
-        self.enter_linearized(plan, op, state, Resume::Main { node, promising })
-    }
-
-    /// True if `state` is, or could be extended by appends into, the value some pending
-    /// read-only operation expects. Moves to promising states are tried first: they follow the
-    /// observations, so a depth-first search that orders them first rarely has to backtrack
-    /// over the many orders of concurrent writes that nobody observed. This is only an order;
-    /// every move is still tried.
-    fn is_promising(&mut self, plan: &Plan<'_>, state: StateId) -> bool {
-        if self.targets_generation != self.generation {
-            self.targets.clear();
-            let mut node = self.main.first();
-            while !self.events[node as usize].is_return {
-                let op = &plan.ops[self.events[node as usize].op as usize];
-                if let Some(target) = op.target {
-                    self.targets.push(target);
-                }
-                node = self.main.next(node);
+                    let Some(mut children) = children else {
+                        return Found::OutOfSteps;
+                    };
+                    // Lazy first: the fewest operations linearized ahead of need.
+                    children.sort_by_key(|(c, _)| {
+                        (c.optional.len(), std::cmp::Reverse(c.required.len()))
+                    });
+                    children
+                };
+                stack.last_mut().expect("a frame").children = Some(children);
             }
-            self.targets_generation = self.generation;
+            let frame = stack.last_mut().expect("a frame");
+            let children = frame.children.as_ref().expect("expanded");
+            if let Some((config, trail)) = children.get(frame.next).cloned() {
+                frame.next += 1;
+                self.apply_event(plan, index);
+                stack.push(Frame {
+                    config,
+                    trail,
+                    children: None,
+                    next: 0,
+                });
+            } else {
+                let frame = stack.pop().expect("a frame");
+                failed[index].insert(frame.config, frame.trail);
+                if stack.is_empty() {
+                    return Found::NotLinearizable {
+                        frontier_tick: self.events[deepest].tick,
+                    };
+                }
+                self.unapply_event(plan, index - 1);
+            }
         }
-        let value = plan.states.value(state);
-        self.targets.iter().any(|&target| {
-            target == state
-                || value.is_some_and(|value| {
-                    plan.states
-                        .value(target)
-                        .is_some_and(|target| target.starts_with(value))
-                })
-        })
     }
 
-    /// The state after linearizing `op` at the current node, if the model agrees with its
-    /// recorded result and the pruning rules allow it.
-    fn check_move(&mut self, plan: &mut Plan<'_>, op: u32) -> Option<StateId> {
-        let (state, result) = plan.apply(self.state, op);
+    /// Moves past event `index`: a call makes its operation a candidate, a return takes it
+    /// out of the candidates.
+    fn apply_event(&mut self, plan: &Plan<'_>, index: usize) {
+        let Event { op, is_return, .. } = self.events[index];
         let plan_op = plan.ops[op as usize];
+        let list = if plan_op.role == Role::Info {
+            &mut self.info_called
+        } else if plan_op.role == Role::Required && plan_op.read_only {
+            &mut self.open_readers
+        } else {
+            &mut self.open_writers
+        };
+        if is_return {
+            list.retain(|&o| o != op);
+        } else {
+            list.push(op);
+        }
+    }
+
+    /// Undoes [`Sweep::apply_event`] for event `index`, the last one applied. The lists stay
+    /// in call order.
+    fn unapply_event(&mut self, plan: &Plan<'_>, index: usize) {
+        let Event { op, is_return, .. } = self.events[index];
+        let plan_op = plan.ops[op as usize];
+        let call_index = &self.call_index;
+        let list = if plan_op.role == Role::Info {
+            &mut self.info_called
+        } else if plan_op.role == Role::Required && plan_op.read_only {
+            &mut self.open_readers
+        } else {
+            &mut self.open_writers
+        };
+        if is_return {
+            let at = list.partition_point(|&o| call_index[o as usize] < call_index[op as usize]);
+            list.insert(at, op);
+        } else {
+            assert_eq!(
+                list.pop(),
+                Some(op),
+                "linearizability: events undone in order"
+            );
+        }
+    }
+
+    /// A call: the operation becomes a candidate. A required read-only operation is
+    /// linearized at once in every configuration whose state it accepts.
+    fn on_call(
+        &mut self,
+        plan: &mut Plan<'_>,
+        op: u32,
+        mut frontier: Vec<Trailed>,
+    ) -> Option<Vec<Trailed>> {
+        let plan_op = plan.ops[op as usize];
+        if !(plan_op.role == Role::Required && plan_op.read_only) {
+            return Some(frontier);
+        }
+        for (config, trail) in &mut frontier {
+            self.step()?;
+            if self.reads(plan, op, config.state) {
+                config.set_done(plan, op, true);
+                config.unobserved = NIL;
+                config.blind = NIL;
+                *trail = self.record(op, *trail, 0, false);
+            }
+        }
+        // Configurations that differed before still differ: none had `op` done.
+        Some(frontier)
+    }
+
+    /// The return of operation `events[index].op`: every configuration must have it
+    /// linearized by now. Those that have not get it, preceded by any sequence of other
+    /// candidates ([`Sweep::expand`]); an optional operation may also be dropped.
+    fn on_return(
+        &mut self,
+        plan: &mut Plan<'_>,
+        index: usize,
+        frontier: Vec<Trailed>,
+    ) -> Option<Vec<Trailed>> {
+        let op = self.events[index].op;
+        let role = plan.ops[op as usize].role;
+        let mut next = Frontier::default();
+        let mut visited: BTreeSet<Config> = BTreeSet::new();
+        for (config, trail) in frontier {
+            self.step()?;
+            if config.is_done(plan, op) {
+                self.settle(plan, config, trail, op, index, &mut next);
+                continue;
+            }
+            if role == Role::Optional {
+                self.settle(plan, config.clone(), trail, op, index, &mut next);
+            }
+            if role == Role::Required
+                && plan.ops[op as usize].is_blind()
+                && config.last_overwrite > self.call_index[op as usize] + 1
+            {
+                let trail = self.record(op, trail, index, true);
+                self.settle(plan, config.clone(), trail, op, index, &mut next);
+            }
+            self.expand(plan, index, config, trail, &mut visited, &mut next)?;
+        }
+        Some(next.into_vec())
+    }
+
+    /// After the return of `op` at event `index`: forgets `op` and adds the configuration to
+    /// `next`, with its values made canonical for what may still observe them.
+    fn settle(
+        &mut self,
+        plan: &mut Plan<'_>,
+        mut config: Config,
+        trail: u32,
+        op: u32,
+        index: usize,
+        next: &mut Frontier,
+    ) {
+        config.set_done(plan, op, false);
+        // A returned write can no longer be absorbed.
+        if config.blind == op {
+            config.blind = NIL;
+        }
+        config.state = self.canonical(plan, config.state, index + 1);
+        if config.unobserved != NIL {
+            config.unobserved = self.canonical(plan, config.unobserved, index + 1);
+        }
+        next.insert(config, trail);
+    }
+
+    /// Every way to linearize the returning operation of event `index` from `start`: any
+    /// sequence of candidate moves (see [`Sweep::try_move`]) ending with it. Configurations
+    /// where it is linearized go to `next`; `visited` is shared by all the expansions at this
+    /// event, since a configuration's futures do not depend on how it was reached.
+    fn expand(
+        &mut self,
+        plan: &mut Plan<'_>,
+        index: usize,
+        start: Config,
+        trail: u32,
+        visited: &mut BTreeSet<Config>,
+        next: &mut Frontier,
+    ) -> Option<()> {
+        let goal = self.events[index].op;
+        let mut stack = vec![(start, trail)];
+        let mut candidates = Vec::new();
+        while let Some((config, trail)) = stack.pop() {
+            candidates.clear();
+            for &op in &self.open_writers {
+                if !config.is_done(plan, op) && self.is_first_due(plan, &config, op) {
+                    candidates.push(op);
+                }
+            }
+            for &op in &self.info_called {
+                if !config.is_done(plan, op) && self.is_first_twin(plan, &config, op) {
+                    candidates.push(op);
+                }
+            }
+            for &op in &candidates {
+                let Some((child, child_trail)) = self.try_move(plan, index, &config, trail, op)
+                else {
+                    continue;
+                };
+                self.step()?;
+                if child.is_done(plan, goal) {
+                    self.settle(plan, child, child_trail, goal, index, next);
+                } else if !visited.contains(&child) {
+                    visited.insert(child.clone());
+                    stack.push((child, child_trail));
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Linearizes `op` in `config` at event `index`, then every open required read-only
+    /// operation the new state satisfies; `None` if the model rejects `op`'s recorded result
+    /// or a pruning rule (see the module documentation) rules the move out.
+    fn try_move(
+        &mut self,
+        plan: &mut Plan<'_>,
+        index: usize,
+        config: &Config,
+        trail: u32,
+        op: u32,
+    ) -> Option<(Config, u32)> {
+        let plan_op = plan.ops[op as usize];
+        let before = config.state;
+        let (after, result) = self.apply(plan, before, op);
         if !accepts(plan_op.expect, result) {
             return None;
         }
-        // An optional operation that changes nothing may as well not have taken effect, and
-        // one whose effect nothing can observe may as well not have either.
-        if plan_op.role != Role::Required
-            && (state == self.state
-                || ((state == ABSENT) == (self.state == ABSENT)
-                    && !self.is_observable(plan, state)))
+        let after = self.canonical(plan, after, index);
+        let required = plan_op.role == Role::Required;
+        // A non-required operation that changes nothing, or that only replaces a present
+        // value with one nothing can see, may as well not have taken effect.
+        if !required && (after == before || (before != ABSENT && after == DEAD)) {
+            return None;
+        }
+        // A required blind write right before an overwrite is overwritten unseen; the same
+        // linearization is found with it absorbed when it returns (see `on_return`). (A
+        // `Delete` answered `Ok` needs the key present without the write too.)
+        if config.blind != NIL
+            && plan_op.is_overwrite()
+            && (matches!(plan_op.effect, Effect::Put(_)) || config.blind_from_present)
         {
             return None;
         }
-        // The operation right after an optional one must tell the states before and after it
-        // apart. If it behaves the same from both, the optional operation was overwritten
-        // unobserved, and the same path without it is explored elsewhere.
-        if self.unobserved != NIL {
-            let (state_without, result_without) = plan.apply(self.unobserved, op);
-            if state_without == state && accepts(plan_op.expect, result_without) {
+        // The move right after a non-required operation must tell the states before and
+        // after it apart; otherwise that operation may as well not have taken effect.
+        if config.unobserved != NIL {
+            let (after_without, result_without) = self.apply(plan, config.unobserved, op);
+            if self.canonical(plan, after_without, index) == after
+                && accepts(plan_op.expect, result_without)
+            {
                 return None;
             }
         }
-        Some(state)
-    }
-
-    /// Linearizes `op` at the current node if [`Search::check_move`] allows it and the node it
-    /// leads to is new.
-    fn try_linearize(&mut self, plan: &mut Plan<'_>, op: u32, resume: Resume) -> bool {
-        match self.check_move(plan, op) {
-            Some(state) => self.enter_linearized(plan, op, state, resume),
-            None => false,
-        }
-    }
-
-    /// Makes a forced move with `op` if it is one: a required read-only operation (see
-    /// [`PlanOp::read_only`]) that the model accepts now. Such an operation can be linearized
-    /// right now without losing any solution: taking it out of a later position changes no
-    /// state, since it changed none there, and moving it earlier only relaxes the real-time
-    /// order. So the node has no other alternative worth trying. `None`: not a forced move;
-    /// `Some(entered)`: a forced move, `false` if the node it leads to failed before.
-    fn try_force(&mut self, plan: &mut Plan<'_>, op: u32) -> Option<bool> {
-        if !plan.ops[op as usize].read_only {
-            return None;
-        }
-        let state = self.check_move(plan, op)?;
-        assert_eq!(
-            state, self.state,
-            "linearizability: a read-only op changed the state"
-        );
-        Some(self.enter_linearized(plan, op, state, Resume::Forced))
-    }
-
-    fn enter_linearized(
-        &mut self,
-        plan: &mut Plan<'_>,
-        op: u32,
-        state: StateId,
-        resume: Resume,
-    ) -> bool {
-        let required = plan.ops[op as usize].role == Role::Required;
-        let unobserved = if required { NIL } else { self.state };
-        if !self.enter(plan, op, state, unobserved, resume) {
-            return false;
-        }
-        if required {
-            self.required_left -= 1;
-        }
-        if !self.observers_can_succeed(plan) {
-            let frame = self.stack.pop().expect("just pushed");
-            self.undo(plan, frame);
-            return false;
-        }
-        true
-    }
-
-    /// Lookahead after a move: false if some read-only operation, pending or invoked before the
-    /// [`LOOKAHEAD_RETURNS_MAX`]-th pending return, can no longer see the value it expects
-    /// before it completes, whatever the operations still to be linearized do. The register's value can
-    /// only be reached by overwriting it (`Put`, a successful `Cas`, `Delete`) and then
-    /// appending, so the check asks whether the expected value is the current value, or a
-    /// value some pending writer sets, followed by suffixes of pending appends (in any number
-    /// and order: an over-approximation, so a node is never pruned wrongly). This catches a
-    /// wrong guess among concurrent writes as soon as an observer rules it out, instead of
-    /// when that observer's deadline arrives.
-    fn observers_can_succeed(&mut self, plan: &Plan<'_>) -> bool {
-        let mut observers = std::mem::take(&mut self.observers);
-        observers.clear();
-        let mut node = self.main.first();
-        let mut extra = 0;
-        while node != self.main.tail() && extra < LOOKAHEAD_RETURNS_MAX {
-            let event = self.events[node as usize];
-            if event.is_return {
-                extra += 1;
-            } else {
-                let op = &plan.ops[event.op as usize];
-                if let Some(target) = op.target.filter(|&target| target != self.state) {
-                    observers.push((target, op.invoke_tick, op.complete_tick));
-                }
-            }
-            node = self.main.next(node);
-        }
-        let Some(horizon_tick) = observers.iter().map(|&(_, _, tick)| tick).max() else {
-            self.observers = observers;
-            return true;
-        };
-        // Writers not yet linearized that are invoked by the horizon.
-        self.writers.clear();
-        let mut node = self.main.first();
-        while node != self.main.tail() && self.events[node as usize].tick <= horizon_tick {
-            let event = self.events[node as usize];
-            if !event.is_return && plan.ops[event.op as usize].is_writer() {
-                self.writers.push(event.op);
-            }
-            node = self.main.next(node);
-        }
-        let mut node = self.info.first();
-        while node != self.info.tail() {
-            let op = plan.finite_count as u32 + node - 1;
-            if plan.ops[op as usize].invoke_tick > horizon_tick {
-                break;
-            }
-            self.writers.push(op);
-            node = self.info.next(node);
-        }
-        let dead = observers
-            .iter()
-            .find(|&&(target, _, deadline_tick)| !self.can_reach(plan, target, deadline_tick))
-            .copied();
-        self.observers = observers;
-        match dead {
-            // The verdict now depends on this observer and on every writer invoked by its
-            // deadline: see `Found::NotLinearizable`.
-            Some((_, _, deadline_tick)) => {
-                self.frontier_tick = self.frontier_tick.max(deadline_tick);
-                false
-            }
-            None => true,
-        }
-    }
-
-    /// A cheap check before the search: the earliest deadline (completion tick) of a required
-    /// read-only operation whose value nothing in the whole history could produce by then (not
-    /// the initial value, no `Put` or `Cas` setting it, no `Append` of one of its suffixes, no
-    /// `Delete` for absence), if there is one. Such a history fails at once, whatever the
-    /// order, and the verdict depends on nothing invoked after that deadline.
-    fn unreachable_observer(&self, plan: &Plan<'_>) -> Option<Tick> {
-        let mut set_tick: FastMap<StateId, Tick> = FastMap::default();
-        let mut append_tick: FastMap<&str, Tick> = FastMap::default();
-        let mut delete_tick = Tick::MAX;
-        for op in plan.ops.iter().filter(|op| op.is_writer()) {
-            let earliest = match op.effect {
-                Effect::Put(value) | Effect::Cas { new: value, .. } => {
-                    set_tick.entry(value).or_insert(Tick::MAX)
-                }
-                Effect::Append(suffix) => append_tick.entry(suffix).or_insert(Tick::MAX),
-                Effect::Delete => &mut delete_tick,
-                Effect::Get => continue,
-            };
-            *earliest = (*earliest).min(op.invoke_tick);
-        }
-        let by =
-            |tick: Option<&Tick>, deadline_tick: Tick| tick.is_some_and(|&t| t <= deadline_tick);
-        plan.ops[..plan.finite_count]
-            .iter()
-            .filter(|op| op.role == Role::Required)
-            .filter(|op| {
-                let Some(target) = op.target else {
-                    return false;
-                };
-                let deadline_tick = op.complete_tick;
-                let reachable = target == plan.initial
-                    || match plan.states.value(target) {
-                        None => delete_tick <= deadline_tick,
-                        Some(value) => {
-                            by(set_tick.get(&target), deadline_tick)
-                                || value
-                                    .char_indices()
-                                    .map(|(i, _)| &value[i..])
-                                    .chain([""])
-                                    .any(|suffix| by(append_tick.get(suffix), deadline_tick))
-                        }
-                    };
-                !reachable
-            })
-            .map(|op| op.complete_tick)
-            .min()
-    }
-
-    /// True if the writers in `self.writers` invoked by `deadline_tick` could take the register
-    /// from its current state to `target` (over-approximated: see
-    /// [`Search::observers_can_succeed`]).
-    fn can_reach(&mut self, plan: &Plan<'_>, target: StateId, deadline_tick: Tick) -> bool {
-        let writers = self
-            .writers
-            .iter()
-            .map(|&op| &plan.ops[op as usize])
-            .filter(|op| op.invoke_tick <= deadline_tick);
-        let Some(target) = plan.states.value(target) else {
-            return writers
-                .clone()
-                .any(|op| matches!(op.effect, Effect::Delete));
-        };
-        let target = target.as_bytes();
-        // reach[i]: the register can hold target[..i] (as a present value).
-        self.reach.clear();
-        self.reach.resize(target.len() + 1, false);
-        let seed = |reach: &mut Vec<bool>, value: &[u8]| {
-            if target.starts_with(value) {
-                reach[value.len()] = true;
-            }
-        };
-        // Starting from absent, the first append creates the key.
-        let mut from_absent = match plan.states.value(self.state) {
-            Some(value) => {
-                seed(&mut self.reach, value.as_bytes());
-                false
-            }
-            None => true,
-        };
-        for op in writers.clone() {
-            match op.effect {
-                Effect::Put(value) | Effect::Cas { new: value, .. } => {
-                    let value = plan.states.value(value).expect("writes a value");
-                    seed(&mut self.reach, value.as_bytes());
-                }
-                Effect::Delete => from_absent = true,
-                Effect::Get | Effect::Append(_) => {}
-            }
-        }
-        let suffixes = writers.filter_map(|op| match op.effect {
-            Effect::Append(suffix) => Some(suffix.as_bytes()),
-            _ => None,
-        });
-        if from_absent {
-            for suffix in suffixes.clone() {
-                seed(&mut self.reach, suffix);
-            }
-        }
-        for i in 0..target.len() {
-            if self.reach[i] {
-                for suffix in suffixes.clone().filter(|s| !s.is_empty()) {
-                    if target[i..].starts_with(suffix) {
-                        self.reach[i + suffix.len()] = true;
-                    }
-                }
-            }
-        }
-        self.reach[target.len()]
-    }
-
-    /// Decides that optional `op` never took effect, if the node that leads to is new.
-    fn try_skip(&mut self, plan: &mut Plan<'_>, op: u32) -> bool {
-        self.enter(plan, op, self.state, NIL, Resume::Skipped)
-    }
-
-    /// Marks `op` done and moves to (`state`, `unobserved`), unless that node was visited
-    /// before.
-    fn enter(
-        &mut self,
-        plan: &mut Plan<'_>,
-        op: u32,
-        state: StateId,
-        unobserved: StateId,
-        resume: Resume,
-    ) -> bool {
-        self.toggle_done(plan, op);
-        self.key.clear();
-        encode_set(&self.done_finite, &mut self.key);
-        // The pruning rule makes the allowed futures depend on it, so it is part of the node.
-        self.key.push(u64::from(unobserved));
-        // All present values that no pending operation can see behave alike from here on:
-        // every comparison rejects them and appending keeps them unseen. So they are one node.
-        let key_state = if state != ABSENT && !self.is_observable(plan, state) {
-            DEAD
+        let mut child = config.clone();
+        child.set_done(plan, op, true);
+        child.state = after;
+        child.unobserved = if required { NIL } else { before };
+        child.blind = if required && plan_op.is_blind() {
+            op
         } else {
-            state
+            NIL
         };
-        if !self.cache.insert(&self.key, key_state, &self.done_info) {
-            self.toggle_done(plan, op);
-            return false;
+        child.blind_from_present = before != ABSENT;
+        if plan_op.is_overwrite() {
+            child.last_overwrite = index + 1;
         }
-        self.stack.push(Frame {
+        let mut trail = self.record(op, trail, index, false);
+        for i in 0..self.open_readers.len() {
+            let reader = self.open_readers[i];
+            if !child.is_done(plan, reader) && self.reads(plan, reader, after) {
+                child.set_done(plan, reader, true);
+                child.unobserved = NIL;
+                child.blind = NIL;
+                trail = self.record(reader, trail, index, false);
+            }
+        }
+        Some((child, trail))
+    }
+
+    /// True if read-only operation `reader` can be linearized in `state`: its target, with
+    /// its recorded result (some recorded results are impossible, like a `Cas` that reports
+    /// a mismatch with the value it expected).
+    fn reads(&self, plan: &mut Plan<'_>, reader: u32, state: StateId) -> bool {
+        plan.ops[reader as usize].target == Some(state) && {
+            let (_, result) = self.apply(plan, state, reader);
+            accepts(plan.ops[reader as usize].expect, result)
+        }
+    }
+
+    /// Records a move at event `index` after move `previous`; returns its id.
+    fn record(&mut self, op: u32, previous: u32, index: usize, absorbed: bool) -> u32 {
+        let id = u32::try_from(self.trail.len())
+            .ok()
+            .filter(|&id| id < NIL)
+            .expect("linearizability: fewer than 2^32 - 1 moves per search");
+        self.trail.push(Move {
             op,
-            state_before: self.state,
-            unobserved_before: self.unobserved,
-            resume,
+            previous,
+            index,
+            absorbed,
         });
-        self.state = state;
-        self.unobserved = unobserved;
-        self.generation += 1;
-        if (op as usize) < plan.finite_count {
-            self.main.unlink(self.call_node[op as usize]);
-            self.main.unlink(self.return_node[op as usize]);
+        id
+    }
+
+    /// True unless a required operation of the same class as `op` (see [`PlanOp::class`])
+    /// that returns before it is still pending in `config`. Of two such operations, the one
+    /// due first may always take the place of the other in a linearization: it is open
+    /// wherever the other is linearized before it returns, and behaves the same.
+    fn is_first_due(&self, plan: &Plan<'_>, config: &Config, op: u32) -> bool {
+        let plan_op = plan.ops[op as usize];
+        plan_op.role != Role::Required
+            || !self.open_writers.iter().any(|&other| {
+                let other_op = plan.ops[other as usize];
+                other_op.class == plan_op.class
+                    && (other_op.complete_tick, other) < (plan_op.complete_tick, op)
+                    && !config.is_done(plan, other)
+            })
+    }
+
+    /// True unless an indeterminate operation of the same class, invoked before `op`, is
+    /// still pending in `config`.
+    fn is_first_twin(&self, plan: &Plan<'_>, config: &Config, op: u32) -> bool {
+        let twin = plan.ops[op as usize].twin_before;
+        twin == NIL || config.is_done(plan, twin)
+    }
+
+    /// [`Plan::apply`], extended to [`DEAD`]: a present value nothing compares with, which
+    /// appends keep unseen and no comparison accepts.
+    fn apply(&self, plan: &mut Plan<'_>, state: StateId, op: u32) -> (StateId, Res) {
+        if state != DEAD {
+            return plan.apply(state, op);
+        }
+        match plan.ops[op as usize].effect {
+            Effect::Get => (DEAD, Res::Value(DEAD)),
+            Effect::Put(new) => (new, Res::Ok),
+            Effect::Append(_) => (DEAD, Res::Ok),
+            Effect::Delete => (ABSENT, Res::Ok),
+            Effect::Cas { .. } => (DEAD, Res::CasMismatch(DEAD)),
+        }
+    }
+
+    /// `state`, or [`DEAD`] if it is present and no operation that may be pending at event
+    /// `index` or later compares the register with it or with a value it could be extended
+    /// into by appends.
+    fn canonical(&self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
+        if state == ABSENT || state == DEAD {
+            return state;
+        }
+        let last_use = &self.last_use;
+        let live = plan
+            .targets_extending(state)
+            .iter()
+            .any(|&target| last_use.get(target as usize).is_some_and(|&l| l >= index));
+        if live {
+            state
         } else {
-            self.info.unlink(self.call_node[op as usize]);
-        }
-        true
-    }
-
-    /// Undoes `frame`, the top of the stack, restoring the lists in reverse order.
-    fn undo(&mut self, plan: &Plan<'_>, frame: Frame) {
-        let op = frame.op as usize;
-        if op < plan.finite_count {
-            self.main.relink(self.return_node[op]);
-            self.main.relink(self.call_node[op]);
-        } else {
-            self.info.relink(self.call_node[op]);
-        }
-        self.toggle_done(plan, frame.op);
-        self.state = frame.state_before;
-        self.unobserved = frame.unobserved_before;
-        self.generation += 1;
-        if plan.ops[op].role == Role::Required {
-            self.required_left += 1;
+            DEAD
         }
     }
 
-    /// The first node of the indeterminate list, from `node` on, whose operation is invoked
-    /// before `first_return` and is worth a try; the list's tail if none. The operations
-    /// passed over are those [`Search::check_move`] would refuse for reasons known without
-    /// applying them, or twins (below); skipping them is cheap, so it costs no search step.
-    fn next_info_candidate(
-        &mut self,
-        plan: &mut Plan<'_>,
-        mut node: u32,
-        first_return: u32,
-    ) -> u32 {
-        let bound_tick = self.events[first_return as usize].tick;
-        while node != self.info.tail() {
-            let op = plan.finite_count as u32 + node - 1;
-            let plan_op = plan.ops[op as usize];
-            if plan_op.invoke_tick > bound_tick {
-                return self.info.tail();
+    /// Replays the linearization that ends with move `trail` against the model and asserts
+    /// that it is one: every required operation once, with its recorded result, and no
+    /// operation before one that completed before it was invoked. The pruning rules are
+    /// subtle; this keeps a bug in them from ever passing a history silently.
+    fn assert_linearization(&self, plan: &mut Plan<'_>, trail: u32) {
+        let mut moves = Vec::new();
+        let mut cursor = trail;
+        while cursor != NIL {
+            let step = self.trail[cursor as usize];
+            moves.push(step);
+            cursor = step.previous;
+        }
+        moves.reverse();
+        // An absorbed operation goes right before the latest overwrite made after its call.
+        let mut before: Vec<Vec<u32>> = Vec::new();
+        let mut puts: Vec<(usize, usize)> = Vec::new();
+        let mut plain = Vec::new();
+        for step in &moves {
+            if step.absorbed {
+                let call_index = self.call_index[step.op as usize];
+                let &(at, _) = puts
+                    .iter()
+                    .rev()
+                    .find(|&&(_, index)| index > call_index)
+                    .expect("linearizability: an absorbed write has a later put");
+                before[at].push(step.op);
+                continue;
             }
-            // Indeterminate operations with the same effect are interchangeable, and the
-            // earliest invoked may stand in for any later one (its window starts earlier and
-            // never ends). So only the earliest pending one is tried, which spares the search
-            // every other choice among twins.
-            let worth = self.is_first_twin(plan, op)
-                && match plan_op.effect {
-                    // A blind write never tells the states before and after an optional
-                    // operation apart, never changes a state into itself, and must be seen.
-                    Effect::Put(value) => {
-                        self.unobserved == NIL
-                            && value != self.state
-                            && (self.state == ABSENT || self.is_observable(plan, value))
-                    }
-                    Effect::Delete => self.unobserved == NIL && self.state != ABSENT,
-                    Effect::Get | Effect::Append(_) | Effect::Cas { .. } => true,
-                };
-            if worth {
-                return node;
+            let plan_op = plan.ops[step.op as usize];
+            if plan_op.is_overwrite() {
+                puts.push((plain.len(), step.index));
             }
-            node = self.info.next(node);
+            plain.push(step.op);
+            before.push(Vec::new());
         }
-        node
-    }
-
-    /// Replays the linearization on the stack against the model and asserts that it is one:
-    /// every required operation once, with its recorded result, and no operation before one
-    /// that completed before it was invoked. The pruning rules are subtle; this keeps a bug
-    /// in them from ever passing a history silently.
-    fn assert_linearization(&self, plan: &mut Plan<'_>) {
+        let order: Vec<u32> = plain
+            .iter()
+            .zip(&before)
+            .flat_map(|(&op, before)| before.iter().copied().chain([op]))
+            .collect();
+        let mut seen = vec![false; plan.ops.len()];
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;
-        let mut required = 0;
-        for frame in self
-            .stack
-            .iter()
-            .filter(|f| !matches!(f.resume, Resume::Skipped))
-        {
-            let op = plan.ops[frame.op as usize];
+        for &op in &order {
+            let plan_op = plan.ops[op as usize];
             assert!(
-                op.complete_tick >= invoke_tick_max,
-                "linearizability: linearized {op:?} after an operation invoked after it completed"
+                !std::mem::replace(&mut seen[op as usize], true),
+                "linearizability: linearized {plan_op:?} twice"
             );
-            invoke_tick_max = invoke_tick_max.max(op.invoke_tick);
-            let (next, result) = plan.apply(state, frame.op);
             assert!(
-                accepts(op.expect, result),
-                "linearizability: linearized {op:?} with the wrong result {result:?}"
+                plan_op.complete_tick >= invoke_tick_max,
+                "linearizability: linearized {plan_op:?} after an operation invoked after it completed"
+            );
+            invoke_tick_max = invoke_tick_max.max(plan_op.invoke_tick);
+            let (next, result) = plan.apply(state, op);
+            assert!(
+                accepts(plan_op.expect, result),
+                "linearizability: linearized {plan_op:?} with the wrong result {result:?}"
             );
             state = next;
-            required += usize::from(op.role == Role::Required);
         }
-        let required_total = plan
-            .ops
-            .iter()
-            .filter(|op| op.role == Role::Required)
-            .count();
-        assert_eq!(
-            required, required_total,
+        assert!(
+            plan.ops
+                .iter()
+                .zip(&seen)
+                .all(|(op, &seen)| seen || op.role != Role::Required),
             "linearizability: a required operation is missing"
         );
     }
+}
 
-    /// True unless an indeterminate twin of `op` invoked before it is still pending.
-    fn is_first_twin(&self, plan: &Plan<'_>, op: u32) -> bool {
-        let twin = plan.ops[op as usize].twin_before;
-        twin == NIL || self.is_done(plan, twin)
-    }
-
-    fn is_done(&self, plan: &Plan<'_>, op: u32) -> bool {
-        let op = op as usize;
-        let (set, bit) = if op < plan.finite_count {
-            (&self.done_finite, op)
-        } else {
-            (&self.done_info, op - plan.finite_count)
-        };
-        set[bit / 64] & (1 << (bit % 64)) != 0
-    }
-
-    /// Marks `op` done or not done, and counts the targets it can still see.
-    fn toggle_done(&mut self, plan: &Plan<'_>, op: u32) {
-        let index = op as usize;
-        let (set, bit) = if index < plan.finite_count {
-            (&mut self.done_finite, index)
-        } else {
-            (&mut self.done_info, index - plan.finite_count)
-        };
-        set[bit / 64] ^= 1 << (bit % 64);
-        let now_done = set[bit / 64] & (1 << (bit % 64)) != 0;
-        for target in plan.ops[index].observes {
-            if target != NIL {
-                let live = &mut self.live[target as usize];
-                *live = if now_done { *live - 1 } else { *live + 1 };
+/// A cheap check before the search: the earliest deadline (completion tick) of a required
+/// read-only operation whose value nothing in the whole history could produce by then (not
+/// the initial value, no `Put` or `Cas` setting it, no `Append` of one of its suffixes, no
+/// `Delete` for absence), if there is one. Such a history fails at once, whatever the
+/// order, and the verdict depends on nothing invoked after that deadline.
+fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
+    let mut set_tick: FastMap<StateId, Tick> = FastMap::default();
+    let mut append_tick: FastMap<&str, Tick> = FastMap::default();
+    let mut delete_tick = Tick::MAX;
+    for op in plan.ops.iter().filter(|op| op.is_writer()) {
+        let earliest = match op.effect {
+            Effect::Put(value) | Effect::Cas { new: value, .. } => {
+                set_tick.entry(value).or_insert(Tick::MAX)
             }
-        }
+            Effect::Append(suffix) => append_tick.entry(suffix).or_insert(Tick::MAX),
+            Effect::Delete => &mut delete_tick,
+            Effect::Get => continue,
+        };
+        *earliest = (*earliest).min(op.invoke_tick);
     }
-
-    /// True if some pending operation could still see `state`'s value: it is a prefix of
-    /// (appends may extend it into) a value a pending operation compares with. An optional
-    /// operation that produces an unseeable value without changing whether the key is present
-    /// can only matter through appends, presence checks and overwrites, all of which would
-    /// behave the same without it; so the search leaves it out.
-    fn is_observable(&self, plan: &mut Plan<'_>, state: StateId) -> bool {
-        state != ABSENT
-            && plan
-                .targets_extending(state)
-                .iter()
-                .any(|&target| self.live[target as usize] > 0)
-    }
+    let by = |tick: Option<&Tick>, deadline_tick: Tick| tick.is_some_and(|&t| t <= deadline_tick);
+    plan.ops[..plan.finite_count]
+        .iter()
+        .filter(|op| op.role == Role::Required)
+        .filter(|op| {
+            let Some(target) = op.target else {
+                return false;
+            };
+            let deadline_tick = op.complete_tick;
+            let reachable = target == plan.initial
+                || match plan.states.value(target) {
+                    None => delete_tick <= deadline_tick,
+                    Some(value) => {
+                        by(set_tick.get(&target), deadline_tick)
+                            || value
+                                .char_indices()
+                                .map(|(i, _)| &value[i..])
+                                .chain([""])
+                                .any(|suffix| by(append_tick.get(suffix), deadline_tick))
+                    }
+                };
+            !reachable
+        })
+        .map(|op| op.complete_tick)
+        .min()
 }
 
 #[cfg(test)]
@@ -2075,6 +1965,64 @@ mod tests {
     }
 
     #[test]
+    fn a_linearization_may_need_an_info_write_long_after_it_was_invoked() {
+        // The info write must take effect after the first read and before the Cas: the Cas
+        // succeeds only from "1", and only the info write ever sets "1".
+        let history = [
+            info(put("x", "1"), 0, Some(2)),
+            ok(get("x"), 10, 11, OpResult::NotFound),
+            ok(put("x", "0"), 20, 21, OpResult::Ok),
+            ok(get("x"), 22, 23, value("0")),
+            ok(cas("x", Some("1"), "2"), 30, 40, OpResult::Ok),
+            ok(get("x"), 41, 42, value("2")),
+        ];
+        assert_linearizable(&history, None);
+        // Without it, nothing explains the Cas.
+        let witness = assert_fails(&history[1..], None, "x");
+        assert!(witness.contains(&history[4]), "{witness:#?}");
+        // An info write that nothing needs may stay unlinearized, here and there.
+        let mut spare = history.to_vec();
+        spare.push(info(put("x", "9"), 5, NEVER));
+        spare.push(info(append("x", "7"), 25, Some(26)));
+        spare.push(info(delete("x"), 31, NEVER));
+        assert_linearizable(&spare, None);
+    }
+
+    #[test]
+    fn a_value_seen_from_an_info_write_cannot_come_back_after_a_later_read() {
+        // The info write's value is read, then a newer value, then the older one again:
+        // whenever the info write took effect, the last read is stale.
+        let history = [
+            ok(put("x", "0"), 0, 1, OpResult::Ok),
+            info(put("x", "1"), 2, NEVER),
+            ok(get("x"), 10, 11, value("1")),
+            ok(put("x", "2"), 12, 13, OpResult::Ok),
+            ok(get("x"), 14, 15, value("2")),
+            ok(get("x"), 16, 17, value("1")),
+        ];
+        let witness = assert_fails(&history, None, "x");
+        assert!(witness.contains(&history[5]), "{witness:#?}");
+        // With the stale read concurrent with the newer write, it is fine.
+        let mut concurrent = history.to_vec();
+        concurrent[5] = ok(get("x"), 12, 17, value("1"));
+        concurrent[4] = ok(get("x"), 14, 18, value("2"));
+        assert_linearizable(&concurrent, None);
+        // A second info write of the same value explains the last read.
+        let mut twins = history.to_vec();
+        twins.push(info(put("x", "1"), 3, NEVER));
+        assert_linearizable(&twins, None);
+        // An info append is seen at most once.
+        let appended = [
+            ok(put("x", "a"), 0, 1, OpResult::Ok),
+            info(append("x", "b"), 2, NEVER),
+            ok(get("x"), 10, 11, value("ab")),
+            ok(append("x", "c"), 12, 13, OpResult::Ok),
+            ok(get("x"), 14, 15, value("abcb")),
+        ];
+        assert_fails(&appended, None, "x");
+    }
+
+    #[test]
     fn info_write_cannot_take_effect_before_its_invoke() {
         let history = [
             ok(get("x"), 0, 1, value("1")),
@@ -2187,6 +2135,32 @@ mod tests {
             ),
         ];
         assert_linearizable(&one_wins, None);
+    }
+
+    #[test]
+    fn an_impossible_cas_mismatch_is_never_accepted() {
+        // A Cas cannot report a mismatch with the very value it expected, even when the
+        // state is that value and reads around it agree.
+        let history = [
+            ok(get("k"), 0, 0, OpResult::NotFound),
+            ok(
+                cas("k", None, "0"),
+                0,
+                0,
+                OpResult::CasMismatch { current: None },
+            ),
+            ok(get("k"), 0, 0, value("0")),
+        ];
+        assert_fails(&history, None, "k");
+        let history = [ok(
+            cas("k", Some("1"), "2"),
+            0,
+            1,
+            OpResult::CasMismatch {
+                current: Some(s("1")),
+            },
+        )];
+        assert_fails(&history, Some("1"), "k");
     }
 
     #[test]
@@ -2449,6 +2423,33 @@ mod tests {
                 report.steps
             );
         }
+    }
+
+    /// The benchmark's history (`raftsim bench --only check-history`): 50 clients on 4 keys,
+    /// about 12 operations open per key and 2% indeterminate ones. Shorter than the
+    /// benchmark's 5000 operations in debug builds, where tests run slowly.
+    #[test]
+    fn generated_history_of_50_clients_is_decided_within_the_default_budget() {
+        let ops = if cfg!(debug_assertions) { 1000 } else { 5000 };
+        let history = crate::history::generate_history(50, ops, 4, 7);
+        assert!(history.iter().any(|op| op.outcome == Outcome::Info));
+        let report = check(&history, None, &Limits::default());
+        assert_eq!(report.verdict, Verdict::Linearizable);
+        assert_eq!(report.keys_checked, 4);
+        assert!(report.steps < Limits::STEPS_MAX_DEFAULT);
+        // A stale read planted in it is caught.
+        let mut stale = history.clone();
+        let last_read = stale
+            .iter()
+            .rposition(|op| op.op.key() == "k0" && is_definite(op) && op.op.is_read())
+            .expect("a read of k0");
+        stale[last_read].outcome = Outcome::Ok(value("1.1"));
+        let report = check(&stale, None, &Limits::default());
+        assert!(
+            matches!(&report.verdict, Verdict::NotLinearizable { key, .. } if key == "k0"),
+            "{:?}",
+            report.verdict
+        );
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //!    tick, where the original run applied it wherever its timer fell among that tick's events,
 //!    so a schedule can drift; a failure that does not survive that is reported, not faked.)
 //! 4. Minimize while the same property still fails: drop the fault phase after the failure,
-//!    remove faults by delta debugging (halves, then quarters, ... then single lines), then try
+//!    remove faults by delta debugging (halves, then quarters, ... down to one), first whole
+//!    faults (a crash with its restart, a partition with its heal), then single lines; then try
 //!    plainer settings one at a time — no loss, no duplication, no corruption, fixed delays,
-//!    fewer clients, fewer keys.
+//!    fewer clients, fewer keys, no torn writes, no gaps, clients outside partitions, default
+//!    read share, client timeout and AppendEntries size.
 //!
 //! Every candidate is a full run through the scenario interpreter, so what comes out is exactly
 //! what `raftsim run` will replay.
@@ -382,6 +384,13 @@ pub fn shrink(args: &SimArgs, runs_max: usize) -> Result<Shrunk, String> {
         },
         |a| std::mem::replace(&mut a.torn_writes, false),
         |a| std::mem::replace(&mut a.client_gaps, 0.0) != 0.0,
+        |a| std::mem::replace(&mut a.client_partitions, false),
+        |a| std::mem::replace(&mut a.reads, 30) != 30,
+        |a| std::mem::replace(&mut a.client_timeout, 400) != 400,
+        |a| {
+            let default = raftsim_protocol::raft::Config::default().entries_per_append_max;
+            std::mem::replace(&mut a.append_max, default) != default
+        },
     ];
     for simplify in simplifications {
         let mut c = best.clone();

@@ -32,6 +32,13 @@ use crate::node::ProtocolConfig;
 use crate::run::run;
 use crate::trace::Trace;
 
+/// The issue's speed and memory goals, reported with each workload (`goal`, `goal_met`): a
+/// benchmark, never a test, judges them.
+const COMMIT_BATCH1_GOAL: f64 = 500_000.0;
+const FUZZ_EVENTS_PER_S_GOAL: f64 = 5_000_000.0;
+const FUZZ_SPEEDUP_GOAL: f64 = 1.8;
+const LONG_RUN_RSS_GOAL_BYTES: u64 = 64 << 20;
+
 /// Flags of `bench`.
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct BenchArgs {
@@ -264,6 +271,8 @@ fn check_history(scale: f64) -> Vec<serde_json::Value> {
                 "clients": clients,
                 "ops": history.len(),
                 "verdict": format!("{:?}", report.verdict).split(' ').next().unwrap_or("").to_string(),
+                "goal": "a definite verdict (the histories are linearizable)",
+                "goal_met": matches!(report.verdict, crate::checker::linearizability::Verdict::Linearizable),
                 "steps": report.steps,
                 "wall_s": wall_s,
                 "events": history.len(),
@@ -313,10 +322,15 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
     };
     if want("commit-batch1") {
         let r = commit_workload(scaled(100_000), 1, 0, |_| {});
+        let commits_per_s = r.commits as f64 / r.wall_s;
         emit(line(
             "commit-batch1",
             &r,
-            json!({ "proposals_per_tick": 1 }),
+            json!({
+                "proposals_per_tick": 1,
+                "goal": format!("commits_per_s >= {COMMIT_BATCH1_GOAL}"),
+                "goal_met": commits_per_s >= COMMIT_BATCH1_GOAL,
+            }),
         ));
     }
     if want("commit-batch64") {
@@ -333,10 +347,22 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
         let two = fuzz_standard(seeds, 2);
         let speedup = two["events_per_s"].as_f64().unwrap_or(0.0)
             / one["events_per_s"].as_f64().unwrap_or(1.0);
+        let per_core = one["events_per_s"].as_f64().unwrap_or(0.0);
         emit(one);
         let mut two = two;
         if let Some(o) = two.as_object_mut() {
             o.insert("speedup_vs_jobs1".into(), json!(speedup));
+            o.insert(
+                "goal".into(),
+                json!(format!(
+                    "events_per_s per core (jobs 1) >= {FUZZ_EVENTS_PER_S_GOAL}, speedup_vs_jobs1 \
+                     >= {FUZZ_SPEEDUP_GOAL}"
+                )),
+            );
+            o.insert(
+                "goal_met".into(),
+                json!(per_core >= FUZZ_EVENTS_PER_S_GOAL && speedup >= FUZZ_SPEEDUP_GOAL),
+            );
         }
         emit(two);
     }
@@ -349,10 +375,21 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
         let ticks = scaled(10_000_000);
         let mut rss_at = Vec::new();
         let sample_every = (ticks / 10).max(1);
+        let mut rss_max = 0;
         let r = commit_workload(ticks, 1, sample_every, |t| {
-            rss_at.push(json!({ "tick": t, "rss_bytes": rss_bytes() }));
+            let rss = rss_bytes();
+            rss_max = rss_max.max(rss);
+            rss_at.push(json!({ "tick": t, "rss_bytes": rss }));
         });
-        emit(line("long-run", &r, json!({ "rss": rss_at })));
+        emit(line(
+            "long-run",
+            &r,
+            json!({
+                "rss": rss_at,
+                "goal": format!("rss_bytes <= {LONG_RUN_RSS_GOAL_BYTES} at every sample"),
+                "goal_met": rss_max <= LONG_RUN_RSS_GOAL_BYTES,
+            }),
+        ));
     }
     EXIT_OK
 }

@@ -75,6 +75,10 @@ struct Progress {
     snapshot: Option<SnapshotSend>,
     /// The commit index the last AppendEntries to this follower carried.
     commit_sent: LogIndex,
+    /// The next flush sends this follower its entries: it was caught up when new entries were
+    /// appended, or it acknowledged a batch and more are waiting. A lagging follower is not
+    /// sent more on every flush; its acknowledgements pace it.
+    append_due: bool,
 }
 
 /// State a leader alone needs.
@@ -610,6 +614,7 @@ impl RaftNode {
                 recently_active: false,
                 snapshot: None,
                 commit_sent: 0,
+                append_due: false,
             };
             self.config.nodes_count as usize
         ];
@@ -735,6 +740,9 @@ impl RaftNode {
     fn broadcast_append(&mut self, now: Tick) {
         if let Some(state) = self.leader_mut() {
             state.flush_at = None;
+            for p in state.progress.iter_mut() {
+                p.append_due = false;
+            }
         }
         for peer in 1..=self.config.nodes_count {
             if peer != self.id {
@@ -750,10 +758,9 @@ impl RaftNode {
         }
     }
 
-    /// Send each follower that has entries it was not sent, or an older commit index than
-    /// the leader's, one AppendEntries.
+    /// Send one AppendEntries to each follower that is due entries, or has an older commit
+    /// index than the leader's.
     fn flush(&mut self, now: Tick) {
-        let last_index = self.log.last_index();
         let commit_index = self.commit_index;
         let id = self.id;
         for peer in 1..=self.config.nodes_count {
@@ -764,8 +771,9 @@ impl RaftNode {
             if peer == id {
                 continue;
             }
-            let p = &state.progress[(peer - 1) as usize];
-            if p.next_index <= last_index || p.commit_sent < commit_index {
+            let p = &mut state.progress[(peer - 1) as usize];
+            let due = std::mem::replace(&mut p.append_due, false);
+            if due || p.commit_sent < commit_index {
                 self.send_append(now, peer);
             }
         }
@@ -1188,6 +1196,7 @@ impl RaftNode {
                 // repairs. Nothing to do here.
             }
             let more = p.next_index <= last_index;
+            p.append_due |= more;
             self.maybe_commit(now);
             if more {
                 self.request_flush(now);
@@ -1698,8 +1707,15 @@ impl Node for RaftNode {
         if let Some(state) = self.leader_mut() {
             state.pending.insert(index, (client, seq));
         }
-        // Followers get the entry with the next flush, together with whatever else arrives in
-        // this instant.
+        // Followers that were caught up get the entry with the next flush, together with
+        // whatever else arrives in this instant; a lagging one gets it with its next batch.
+        if let Some(state) = self.leader_mut() {
+            for p in state.progress.iter_mut() {
+                if p.next_index == index {
+                    p.append_due = true;
+                }
+            }
+        }
         self.request_flush(now);
         self.maybe_commit(now);
     }

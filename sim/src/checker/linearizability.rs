@@ -1175,6 +1175,23 @@ struct Sweep {
     steps_max: u64,
 }
 
+/// The open-operation list an operation belongs in while it is open: indeterminate ones,
+/// required read-only ones, or the writers.
+fn open_list<'a>(
+    op: &PlanOp<'_>,
+    info_called: &'a mut Vec<u32>,
+    open_readers: &'a mut Vec<u32>,
+    open_writers: &'a mut Vec<u32>,
+) -> &'a mut Vec<u32> {
+    if op.role == Role::Info {
+        info_called
+    } else if op.role == Role::Required && op.read_only {
+        open_readers
+    } else {
+        open_writers
+    }
+}
+
 impl Sweep {
     fn new(plan: &Plan<'_>, steps_max: u64) -> Sweep {
         let mut events = Vec::with_capacity(2 * plan.ops.len());
@@ -1320,14 +1337,12 @@ impl Sweep {
     /// out of the candidates.
     fn apply_event(&mut self, plan: &Plan<'_>, index: usize) {
         let Event { op, is_return, .. } = self.events[index];
-        let plan_op = plan.ops[op as usize];
-        let list = if plan_op.role == Role::Info {
-            &mut self.info_called
-        } else if plan_op.role == Role::Required && plan_op.read_only {
-            &mut self.open_readers
-        } else {
-            &mut self.open_writers
-        };
+        let list = open_list(
+            &plan.ops[op as usize],
+            &mut self.info_called,
+            &mut self.open_readers,
+            &mut self.open_writers,
+        );
         if is_return {
             list.retain(|&o| o != op);
         } else {
@@ -1339,15 +1354,13 @@ impl Sweep {
     /// in call order.
     fn unapply_event(&mut self, plan: &Plan<'_>, index: usize) {
         let Event { op, is_return, .. } = self.events[index];
-        let plan_op = plan.ops[op as usize];
         let call_index = &self.call_index;
-        let list = if plan_op.role == Role::Info {
-            &mut self.info_called
-        } else if plan_op.role == Role::Required && plan_op.read_only {
-            &mut self.open_readers
-        } else {
-            &mut self.open_writers
-        };
+        let list = open_list(
+            &plan.ops[op as usize],
+            &mut self.info_called,
+            &mut self.open_readers,
+            &mut self.open_writers,
+        );
         if is_return {
             let at = list.partition_point(|&o| call_index[o as usize] < call_index[op as usize]);
             list.insert(at, op);

@@ -22,7 +22,11 @@
 //! Time is an argument (`now`, the node's own clock in virtual ticks); a node never reads a
 //! clock. Randomness comes from a ChaCha stream whose seed the driver supplies.
 //! [`Node::next_deadline_tick`] tells the driver when the node next needs a tick, so the driver
-//! does not have to tick idle nodes every virtual tick.
+//! does not have to tick idle nodes every virtual tick. A deadline can be *now*: a Raft leader
+//! that appended entries or advanced its commit index asks for a tick in the same instant and
+//! sends its AppendEntries then, one per follower for everything that arrived in that instant.
+//! A driver gives that tick after the instant's other inputs (or at the next tick, if it only
+//! ticks once per tick, at the price of a tick of latency).
 
 use std::fmt;
 use std::sync::Arc;
@@ -431,7 +435,8 @@ pub trait Node {
     fn handle_message(&mut self, now: Tick, from: NodeId, message: Self::Message);
     /// A client request arrived.
     fn handle_request(&mut self, now: Tick, request: ClientRequest);
-    /// The next tick at which this node needs [`Node::handle_tick`], if any.
+    /// The next tick at which this node needs [`Node::handle_tick`], if any; it may be the
+    /// current one (see the module docs).
     fn next_deadline_tick(&self) -> Option<Tick>;
     /// The output produced so far; the driver drains it after each input.
     fn output(&mut self) -> &mut Output<Self::Message>;

@@ -416,6 +416,9 @@ impl SimArgs {
             mix: OpMix::with_read_percent(self.reads),
             ..WorkloadConfig::default()
         };
+        workload.validate().map_err(|e| {
+            format!("{e} (flags --clients, --keys, --reads, --client-timeout, --client-gaps)")
+        })?;
         let faults = FaultConfig {
             partitions: self.partitions,
             one_way: self.one_way,
@@ -888,5 +891,32 @@ mod tests {
             ..SimArgs::defaults(1)
         };
         assert!(args.to_config().unwrap_err().contains("loss"));
+        // Client and batching knobs added with the swarm's new draws: errors, not panics.
+        for (args, flag) in [
+            (
+                SimArgs {
+                    client_timeout: 0,
+                    ..SimArgs::defaults(1)
+                },
+                "--client-timeout",
+            ),
+            (
+                SimArgs {
+                    reads: 101,
+                    ..SimArgs::defaults(1)
+                },
+                "--reads",
+            ),
+            (
+                SimArgs {
+                    append_max: 0,
+                    ..SimArgs::defaults(1)
+                },
+                "--append-max",
+            ),
+        ] {
+            let e = args.to_config().unwrap_err();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
     }
 }

@@ -327,6 +327,44 @@ impl Sim {
         if stop(self) {
             return Ok(true);
         }
+        // One unwind guard around the whole loop (not one per event): a panic anywhere in it
+        // becomes a failure of this run, at the tick it happened.
+        CATCHING_PANICS.with(|c| c.set(true));
+        let result = catch_unwind(AssertUnwindSafe(|| self.run_events(tick, &mut stop)));
+        CATCHING_PANICS.with(|c| c.set(false));
+        let result = match result {
+            Ok(r) => r,
+            Err(payload) => {
+                let mut message = panic_message(&payload);
+                if let Some(at) = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
+                    message.push_str(&format!(" (at {at})"));
+                }
+                Err(Failure::Panic {
+                    message,
+                    tick: self.cluster.now(),
+                })
+            }
+        };
+        match result {
+            Err(f) => {
+                self.fail(f.clone());
+                Err(f)
+            }
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                self.advance_to(tick);
+                Ok(false)
+            }
+        }
+    }
+
+    /// The loop of [`Sim::run_while`]: faults and events up to `tick`, in order, until `stop`
+    /// holds (`Ok(true)`) or nothing is left (`Ok(false)`).
+    fn run_events(
+        &mut self,
+        tick: Tick,
+        stop: &mut impl FnMut(&Sim) -> bool,
+    ) -> Result<bool, Failure> {
         loop {
             let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
             let next_fault = self
@@ -339,40 +377,17 @@ impl Sim {
                 (Some(f), Some(e)) => f <= e,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (None, None) => break,
+                (None, None) => return Ok(false),
             };
-            CATCHING_PANICS.with(|c| c.set(true));
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                if fault_first {
-                    self.step_fault()
-                } else {
-                    self.step()
-                }
-            }));
-            CATCHING_PANICS.with(|c| c.set(false));
-            let result = match result {
-                Ok(r) => r,
-                Err(payload) => {
-                    let mut message = panic_message(&payload);
-                    if let Some(at) = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
-                        message.push_str(&format!(" (at {at})"));
-                    }
-                    Err(Failure::Panic {
-                        message,
-                        tick: self.cluster.now(),
-                    })
-                }
-            };
-            if let Err(f) = result {
-                self.fail(f.clone());
-                return Err(f);
+            if fault_first {
+                self.step_fault()?;
+            } else {
+                self.step()?;
             }
             if stop(self) {
                 return Ok(true);
             }
         }
-        self.advance_to(tick);
-        Ok(false)
     }
 
     fn advance_to(&mut self, tick: Tick) {

@@ -50,6 +50,9 @@ pub struct EventQueue<E> {
     /// Bit per bucket: non-empty.
     occupied: [u64; WHEEL_WORDS],
     wheel_len: usize,
+    /// The earliest wheel tick when known (`None`: scan the bitmap). The driver peeks before
+    /// every pop, so this saves one bitmap scan per event.
+    wheel_min: std::cell::Cell<Option<Tick>>,
     /// Tick of the last pop; nothing is scheduled before it.
     base: Tick,
     overflow: BinaryHeap<Key>,
@@ -77,6 +80,7 @@ impl<E> EventQueue<E> {
             wheel: Box::new([(NONE, NONE); WHEEL_TICKS]),
             occupied: [0; WHEEL_WORDS],
             wheel_len: 0,
+            wheel_min: std::cell::Cell::new(None),
             base: 0,
             overflow: BinaryHeap::new(),
             slab: Vec::with_capacity(256),
@@ -125,6 +129,12 @@ impl<E> EventQueue<E> {
                 self.slab[tail as usize].next = index;
                 self.wheel[b] = (head, index);
             }
+            let min = match self.wheel_min.get() {
+                Some(m) => Some(m.min(tick)),
+                None if self.wheel_len == 0 => Some(tick),
+                None => None,
+            };
+            self.wheel_min.set(min);
             self.wheel_len += 1;
         } else {
             self.overflow.push(Key {
@@ -139,6 +149,9 @@ impl<E> EventQueue<E> {
     fn wheel_next_tick(&self) -> Option<Tick> {
         if self.wheel_len == 0 {
             return None;
+        }
+        if let Some(min) = self.wheel_min.get() {
+            return Some(min);
         }
         let start = (self.base % WHEEL_TICKS as Tick) as usize;
         // Scan the bitmap from `start`, wrapping around once.
@@ -156,7 +169,9 @@ impl<E> EventQueue<E> {
             .or_else(|| found(w0, self.occupied[w0] & !(!0u64 << b0)))
             .expect("a non-empty wheel has an occupied bucket");
         let ahead = (bucket + WHEEL_TICKS - start) % WHEEL_TICKS;
-        Some(self.base + ahead as Tick)
+        let min = self.base + ahead as Tick;
+        self.wheel_min.set(Some(min));
+        Some(min)
     }
 
     /// Remove and return the earliest event.
@@ -174,6 +189,7 @@ impl<E> EventQueue<E> {
                 if head == tail {
                     self.wheel[b] = (NONE, NONE);
                     self.occupied[b / 64] &= !(1 << (b % 64));
+                    self.wheel_min.set(None);
                 } else {
                     self.wheel[b] = (self.slab[head as usize].next, tail);
                 }

@@ -44,7 +44,7 @@ use serde_json::json;
 use crate::cli::{ProtocolArg, SimArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::progress::{self, Mode, Progress};
 use crate::rng::{stream, Stream};
-use crate::run::{run, RunReport};
+use crate::run::{panic_message, run, RunReport};
 use crate::trace::{Trace, TraceFormat};
 
 /// Default length of each seed's fault phase, in ticks.
@@ -549,16 +549,6 @@ impl FuzzFailure {
             .map(str::trim_start)
             .filter(|rest| !rest.is_empty())
             .unwrap_or(first)
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_string()
     }
 }
 

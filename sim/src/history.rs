@@ -97,7 +97,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checker::linearizability::{self, HistoryOp, Limits, Outcome, Verdict};
 use crate::cli::{FormatArg, SimArgs, EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE};
-use crate::run::Sim;
 use crate::trace::{Trace, TraceFormat};
 
 /// Search steps of the linearizability checker per second of `--time-limit`. A step is one
@@ -1385,24 +1384,7 @@ pub fn run_with_history(
     args: &SimArgs,
     trace: Trace,
 ) -> Result<(crate::run::RunReport, Trace, Vec<HistoryOp>), String> {
-    let config = args.to_config()?;
-    // Exactly `run::run`, keeping the history before `finish` consumes the run.
-    let fault_ticks = config.fault_ticks;
-    let lin = config.linearizability;
-    let mut sim = Sim::new(config, trace)?;
-    let mut liveness = None;
-    let mut verdict = None;
-    if sim.run_until(fault_ticks).is_ok() {
-        if let Ok(t) = sim.run_liveness() {
-            liveness = Some(t);
-            if lin {
-                verdict = Some(sim.check_linearizability());
-            }
-        }
-    }
-    let history = sim.history().to_vec();
-    let (report, trace) = sim.finish(liveness, verdict);
-    Ok((report, trace, history))
+    crate::run::run_then(args.to_config()?, trace, |sim| sim.history().to_vec())
 }
 
 fn open_trace(args: &SimArgs) -> Result<Trace, String> {

@@ -335,7 +335,7 @@ impl Sim {
         let result = match result {
             Ok(r) => r,
             Err(payload) => {
-                let mut message = panic_message(&payload);
+                let mut message = panic_message(&*payload);
                 if let Some(at) = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
                     message.push_str(&format!(" (at {at})"));
                 }
@@ -907,7 +907,8 @@ impl Sim {
     }
 }
 
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -985,6 +986,16 @@ pub fn header_line(config: &RunConfig) -> String {
 
 /// Run start to end: fault phase, heal phase, linearizability. Panics are caught and reported.
 pub fn run(config: RunConfig, trace: Trace) -> Result<(RunReport, Trace), String> {
+    run_then(config, trace, |_| ()).map(|(report, trace, ())| (report, trace))
+}
+
+/// [`run`], handing the finished simulation to `inspect` before its report is made (for what
+/// the report does not carry, such as the client history).
+pub fn run_then<T>(
+    config: RunConfig,
+    trace: Trace,
+    inspect: impl FnOnce(&Sim) -> T,
+) -> Result<(RunReport, Trace, T), String> {
     let fault_ticks = config.fault_ticks;
     let lin = config.linearizability;
     let mut sim = Sim::new(config, trace)?;
@@ -998,5 +1009,7 @@ pub fn run(config: RunConfig, trace: Trace) -> Result<(RunReport, Trace), String
             }
         }
     }
-    Ok(sim.finish(liveness, verdict))
+    let inspected = inspect(&sim);
+    let (report, trace) = sim.finish(liveness, verdict);
+    Ok((report, trace, inspected))
 }

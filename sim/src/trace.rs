@@ -10,9 +10,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use raftsim_protocol::kv::{Op, OpResult};
 use raftsim_protocol::node::{
-    request_label, Applied, ApplyOutcome, ClientRequest, ClientResponse, NodeEvent, Reply,
+    request_label, Applied, ApplyOutcome, ClientRequest, NodeEvent, Reply,
 };
 use raftsim_protocol::raft::Message;
 use raftsim_protocol::types::{ClientId, NodeId, Tick};
@@ -253,79 +252,6 @@ fn fate_hash(fate: &Fate, h: &mut TraceHasher) {
                 h.write_u64(b.delay_ticks * 2 + u64::from(b.corrupt));
             }
         }
-    }
-}
-
-fn op_hash(op: &Op, h: &mut TraceHasher) {
-    match op {
-        Op::Get { key } => {
-            h.write_u64(1);
-            h.write_framed(key.as_bytes());
-        }
-        Op::Put { key, value } => {
-            h.write_u64(2);
-            h.write_framed(key.as_bytes());
-            h.write_framed(value.as_bytes());
-        }
-        Op::Append { key, value } => {
-            h.write_u64(3);
-            h.write_framed(key.as_bytes());
-            h.write_framed(value.as_bytes());
-        }
-        Op::Delete { key } => {
-            h.write_u64(4);
-            h.write_framed(key.as_bytes());
-        }
-        Op::Cas { key, expected, new } => {
-            h.write_u64(5 + u64::from(expected.is_some()));
-            h.write_framed(key.as_bytes());
-            if let Some(e) = expected {
-                h.write_framed(e.as_bytes());
-            }
-            h.write_framed(new.as_bytes());
-        }
-    }
-}
-
-fn result_hash(result: &OpResult, h: &mut TraceHasher) {
-    match result {
-        OpResult::Ok => h.write_u64(1),
-        OpResult::Value(v) => {
-            h.write_u64(2);
-            h.write_framed(v.as_bytes());
-        }
-        OpResult::NotFound => h.write_u64(3),
-        OpResult::CasMismatch { current } => {
-            h.write_u64(4 + u64::from(current.is_some()));
-            if let Some(c) = current {
-                h.write_framed(c.as_bytes());
-            }
-        }
-    }
-}
-
-fn response_hash(response: &ClientResponse, h: &mut TraceHasher) {
-    match response {
-        ClientResponse::Ok { result } => {
-            h.write_u64(1);
-            result_hash(result, h);
-        }
-        ClientResponse::Duplicate { cached } => {
-            h.write_u64(2 + u64::from(cached.is_some()));
-            if let Some(r) = cached {
-                result_hash(r, h);
-            }
-        }
-        ClientResponse::Gap { expected } => {
-            h.write_u64(4);
-            h.write_u64(*expected);
-        }
-        ClientResponse::SessionExpired => h.write_u64(5),
-        ClientResponse::NotLeader { leader_hint } => {
-            h.write_u64(6);
-            h.write_u64(leader_hint.map_or(0, |n| u64::from(n) + 1));
-        }
-        ClientResponse::Overloaded => h.write_u64(7),
     }
 }
 
@@ -602,7 +528,7 @@ impl TraceEvent<'_> {
                 h.write_u64(request.client);
                 h.write_u64(request.seq);
                 h.write_u64(request.timestamp);
-                op_hash(&request.op, h);
+                std::hash::Hash::hash(&request.op, h);
                 fate_hash(fate, h);
             }
             TraceEvent::Client { note } => {
@@ -616,7 +542,7 @@ impl TraceEvent<'_> {
                 h.write_u64(u64::from(*from));
                 h.write_u64(reply.client);
                 h.write_u64(reply.seq);
-                response_hash(&reply.response, h);
+                std::hash::Hash::hash(&reply.response, h);
                 fate_hash(fate, h);
             }
             _ => {

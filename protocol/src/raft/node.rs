@@ -149,6 +149,23 @@ pub struct RaftNode {
 
 const VOTE_NONE: u32 = 0;
 
+impl Progress {
+    /// The follower holds the log up to `index` (from an AppendEntries or InstallSnapshot
+    /// answer): match index only grows, next index stays past it, and a snapshot transfer the
+    /// follower no longer needs is dropped.
+    fn confirm(&mut self, index: LogIndex) {
+        self.match_index = self.match_index.max(index);
+        self.next_index = self.next_index.max(self.match_index + 1);
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.snapshot.last_index <= self.match_index)
+        {
+            self.snapshot = None;
+        }
+    }
+}
+
 impl RaftNode {
     /// A fresh node with an empty disk. `seed` seeds its election-timeout stream; the driver
     /// derives it from the run's seed.
@@ -1176,25 +1193,9 @@ impl RaftNode {
                 p.acked_sent_at
                     .map_or(echo_sent_at, |t| t.max(echo_sent_at)),
             );
-            if match_index > p.match_index {
-                p.match_index = match_index;
-            }
-            if p.next_index <= p.match_index {
-                p.next_index = p.match_index + 1;
-            }
-            if p.snapshot
-                .as_ref()
-                .is_some_and(|s| s.snapshot.last_index <= p.match_index)
-            {
-                // The follower got there through AppendEntries: it needs no snapshot.
-                p.snapshot = None;
-            }
-            let behind = p.match_index < last_index && p.next_index > last_index;
-            if behind {
-                // Everything up to next_index was sent but the follower only confirmed less;
-                // that is normal pipelining unless messages were lost, which the heartbeat
-                // repairs. Nothing to do here.
-            }
+            // Confirming less than was sent is normal pipelining (or lost messages, which the
+            // heartbeat repairs).
+            p.confirm(match_index);
             let more = p.next_index <= last_index;
             p.append_due |= more;
             self.maybe_commit(now);
@@ -1312,18 +1313,7 @@ impl RaftNode {
                 // Not a snapshot this leader could have sent; ignore.
                 return;
             }
-            if last_index > p.match_index {
-                p.match_index = last_index;
-            }
-            if p.next_index <= p.match_index {
-                p.next_index = p.match_index + 1;
-            }
-            if p.snapshot
-                .as_ref()
-                .is_some_and(|s| s.snapshot.last_index <= p.match_index)
-            {
-                p.snapshot = None;
-            }
+            p.confirm(last_index);
             let more = p.next_index <= log_last_index;
             self.maybe_commit(now);
             if more {

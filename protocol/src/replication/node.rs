@@ -164,6 +164,20 @@ impl ReplicaNode {
     /// into the LWW store, sessions into the dedup table) and `Snapshot` records (replace the
     /// state). A torn tail (a record cut short by the crash) is dropped and reported; corruption
     /// anywhere else is an error. A follower sends `Rejoin` at its first tick; a leader resumes
+    /// Append `record` at `lsn` (the next one) to the WAL and apply it: the same on the leader
+    /// that executed it and on a follower that was shipped it.
+    fn persist_and_apply(&mut self, lsn: LogIndex, record: &LogRecord) {
+        record.encode_record(lsn, &mut self.scratch, &mut self.out.persist);
+        apply_record(
+            &mut self.store,
+            &mut self.dedup,
+            &mut self.out.events,
+            lsn,
+            record,
+        );
+        self.last_lsn = lsn;
+    }
+
     /// with its commit LSN unknown (0) until followers answer its first heartbeats.
     pub fn restore(
         id: NodeId,
@@ -508,16 +522,8 @@ impl ReplicaNode {
         self.last_stamp = self.last_stamp.max(timestamp);
         let record = LogRecord::execute(self.store.kv(), client, seq, timestamp, op);
         let lsn = self.last_lsn + 1;
-        record.encode_record(lsn, &mut self.scratch, &mut self.out.persist);
+        self.persist_and_apply(lsn, &record);
         self.wal_entries += 1;
-        apply_record(
-            &mut self.store,
-            &mut self.dedup,
-            &mut self.out.events,
-            lsn,
-            &record,
-        );
-        self.last_lsn = lsn;
         let result = record.result.clone();
         let pipeline = self.config.pipeline;
         let state = self.leader_state();
@@ -1027,15 +1033,7 @@ impl ReplicaNode {
                 "n{}: records apply in order",
                 self.id
             );
-            record.encode_record(lsn, &mut self.scratch, &mut self.out.persist);
-            apply_record(
-                &mut self.store,
-                &mut self.dedup,
-                &mut self.out.events,
-                lsn,
-                &record,
-            );
-            self.last_lsn = lsn;
+            self.persist_and_apply(lsn, &record);
             self.applied_lsn = lsn;
             self.out.applied.push(Applied {
                 index: lsn,

@@ -33,7 +33,7 @@
 //!     if now == 1_000 {
 //!         let leader = nodes.iter_mut().find(|n| n.is_leader()).expect("a leader by now");
 //!         let op = Op::Put { key: "x".into(), value: "1".into() };
-//!         leader.handle_request(now, ClientRequest { client: 1, seq: 1, op, timestamp: now });
+//!         leader.handle_request(now, ClientRequest { client: 1, seq: 1, op: op.into(), timestamp: now });
 //!     }
 //!     for node in nodes.iter_mut() {
 //!         if node.next_deadline_tick().is_some_and(|t| t <= now) {

@@ -57,8 +57,9 @@ pub struct ClientRequest {
     /// take no write number: clients number them from [`READ_SEQ_BASE`] upwards, which keeps
     /// every request's `(client, seq)` unique so a late reply is never mistaken for another's.
     pub seq: Seq,
-    /// What to do.
-    pub op: Op,
+    /// What to do. Shared: the sender keeps it for retries, and a Raft leader's log entry
+    /// takes it over without a copy.
+    pub op: Arc<Op>,
     /// The writer's clock when it sent the request, for protocols that order writes by
     /// timestamp (last-writer-wins). Raft orders writes by its log and ignores it.
     pub timestamp: Tick,
@@ -205,7 +206,7 @@ impl fmt::Display for Role {
 }
 
 /// Something notable a node did, reported for traces and for fuzz coverage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NodeEvent {
     /// The node changed role (or term while keeping its role).
     RoleChanged {

@@ -212,7 +212,7 @@ pub fn encode_record(index: u64, term: u64, kind: RecordKind, payload: &[u8], ou
 }
 
 /// Why a record could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DecodeError {
     /// The bytes end inside the record: typically a write torn by a crash.
     Truncated {

@@ -177,7 +177,7 @@ impl Cluster {
                 ClientRequest {
                     client,
                     seq,
-                    op,
+                    op: op.into(),
                     timestamp: now,
                 },
             );

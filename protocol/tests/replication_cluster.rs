@@ -190,7 +190,7 @@ impl Cluster {
             ClientRequest {
                 client,
                 seq,
-                op,
+                op: op.into(),
                 timestamp,
             },
         );

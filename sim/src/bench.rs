@@ -15,6 +15,7 @@
 //! 5. `long-run`: `commit-batch1`'s workload for 10,000,000 ticks, reporting peak RSS at 1M and
 //!    10M ticks: with log compaction memory must stay flat.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -143,10 +144,10 @@ pub fn commit_workload(
                     request: ClientRequest {
                         client: 1,
                         seq,
-                        op: Op::Put {
+                        op: Arc::new(Op::Put {
                             key: key.clone(),
                             value: value.clone(),
-                        },
+                        }),
                         timestamp: tick,
                     },
                 },

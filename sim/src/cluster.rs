@@ -215,6 +215,9 @@ struct NodeSlot {
     /// A `NodeFlush` event for this node is in the queue.
     flush_queued: bool,
     drift_ppm: i32,
+    /// The last deadline converted to global time, as (local, global): a leader's deadline
+    /// stays put across the many inputs between two heartbeats, and the conversion divides.
+    deadline_memo: (Tick, Tick),
     held: VecDeque<Held>,
     /// Recovery found a corrupt record: the node must stay down.
     disk_corrupt: bool,
@@ -357,6 +360,7 @@ impl Cluster {
                 flush_queued: false,
                 timer_at: None,
                 drift_ppm: 0,
+                deadline_memo: (0, 0),
                 held: VecDeque::new(),
                 disk_corrupt: false,
             });
@@ -936,7 +940,10 @@ impl Cluster {
             slot.timer_at = None;
             return false;
         };
-        let global = global_time(local, slot.drift_ppm).max(self.now);
+        if slot.deadline_memo.0 != local {
+            slot.deadline_memo = (local, global_time(local, slot.drift_ppm));
+        }
+        let global = slot.deadline_memo.1.max(self.now);
         if global == self.now && slot.timer_at != Some(self.now) {
             // Due in this instant: a tick after what is already queued for now. With nothing
             // queued for now, the caller gives it at once.
@@ -1111,7 +1118,9 @@ impl Cluster {
                 }
                 // Changing the rate mid-run would make the node's clock jump; only allowed on
                 // a node whose clock has not started being compared (set at run start).
-                self.slots[(*id - 1) as usize].drift_ppm = *ppm;
+                let slot = &mut self.slots[(*id - 1) as usize];
+                slot.drift_ppm = *ppm;
+                slot.deadline_memo = (0, 0);
                 self.reschedule_timer(*id, false);
                 format!("n{id} clock drift {ppm} ppm")
             }

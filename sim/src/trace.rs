@@ -545,6 +545,23 @@ impl TraceEvent<'_> {
                 std::hash::Hash::hash(&reply.response, h);
                 fate_hash(fate, h);
             }
+            TraceEvent::Node { node, event } => {
+                h.write_u64(7);
+                h.write_u64(u64::from(*node));
+                std::hash::Hash::hash(*event, h);
+            }
+            TraceEvent::LostInFlight {
+                from,
+                to,
+                kind,
+                reason,
+            } => {
+                h.write_u64(8);
+                h.write_u64(u64::from(*from) << 8 | u64::from(*to));
+                h.write_framed(kind.as_bytes());
+                h.write_u64(*reason as u64);
+            }
+            // Rare lines (faults, marks, headers): their rendered text.
             _ => {
                 scratch.clear();
                 self.render_text(scratch);

@@ -114,6 +114,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use raftsim_protocol::kv::{Op, OpResult, KEYS_MAX, VALUE_BYTES_MAX};
 use raftsim_protocol::node::{request_label, ClientRequest, ClientResponse, Reply, READ_SEQ_BASE};
@@ -394,8 +395,8 @@ pub enum ClientNote {
         client_id: ClientId,
         /// Request sequence number.
         seq: Seq,
-        /// The operation.
-        op: Op,
+        /// The operation (shared with the request in flight).
+        op: Arc<Op>,
         /// The node it was sent to.
         to: NodeId,
     },
@@ -694,7 +695,8 @@ struct InFlight {
     /// Its entry in the history.
     history_index: usize,
     seq: Seq,
-    op: Op,
+    /// Shared with every (re)send of the request: a retry copies no strings.
+    op: Arc<Op>,
     /// The node last sent to (or to resend to when a backoff ends).
     target: NodeId,
     /// Redirects followed since the last timeout or backoff.
@@ -1128,11 +1130,12 @@ impl Workload {
             complete_tick: None,
             outcome: Outcome::Info,
         });
+        let op = Arc::new(op);
         notes.push(ClientNote::Invoke {
             client: client.number,
             client_id: client.client_id,
             seq,
-            op: op.clone(),
+            op: Arc::clone(&op),
             to: target,
         });
         let skew = self
@@ -1185,7 +1188,7 @@ impl Workload {
             request: ClientRequest {
                 client: client.client_id,
                 seq: in_flight.seq,
-                op: in_flight.op.clone(),
+                op: Arc::clone(&in_flight.op),
                 timestamp: in_flight.timestamp,
             },
         });
@@ -1672,7 +1675,7 @@ mod tests {
             }
             if request.op.is_read() {
                 let result = self.kv.apply(&request.op);
-                self.results.push((request.op.clone(), result.clone()));
+                self.results.push(((*request.op).clone(), result.clone()));
                 return ClientResponse::Ok { result };
             }
             match self.dedup.check(request.client, request.seq) {
@@ -1686,7 +1689,7 @@ mod tests {
                         self.applied_index,
                     );
                     self.applied.push((request.client, request.seq));
-                    self.results.push((request.op.clone(), result.clone()));
+                    self.results.push(((*request.op).clone(), result.clone()));
                     ClientResponse::Ok { result }
                 }
                 DedupCheck::Duplicate { cached } => ClientResponse::Duplicate {
@@ -2239,7 +2242,7 @@ mod tests {
                 request: ClientRequest {
                     client: 2,
                     seq: 7,
-                    op: put("k3", "z"),
+                    op: put("k3", "z").into(),
                     timestamp: 0,
                 }
             }]
@@ -2391,11 +2394,11 @@ mod tests {
             if (GAP_SEQ_BASE..READ_SEQ_BASE).contains(&request.seq) {
                 gaps += 1;
             }
-            let previous = ops.insert((request.client, request.seq), request.op.clone());
+            let previous = ops.insert((request.client, request.seq), (*request.op).clone());
             if let Some(previous) = previous {
                 assert_eq!(
                     previous,
-                    request.op,
+                    *request.op,
                     "{} names two operations",
                     request_label(request.client, request.seq)
                 );

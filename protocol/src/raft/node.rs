@@ -1687,11 +1687,7 @@ impl Node for RaftNode {
         );
         self.append_entry(Entry {
             term,
-            command: Command::Client {
-                client,
-                seq,
-                op: Arc::new(op),
-            },
+            command: Command::Client { client, seq, op },
         });
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
@@ -1802,7 +1798,7 @@ mod tests {
                 ClientRequest {
                     client: 1,
                     seq,
-                    op,
+                    op: op.into(),
                     timestamp: self.now,
                 },
             );

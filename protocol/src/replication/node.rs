@@ -79,7 +79,11 @@ enum Waiter {
         cached: Option<OpResult>,
     },
     /// A read queued behind every write accepted before it.
-    Read { client: ClientId, seq: Seq, op: Op },
+    Read {
+        client: ClientId,
+        seq: Seq,
+        op: Arc<Op>,
+    },
 }
 
 /// State the leader alone needs.
@@ -520,6 +524,7 @@ impl ReplicaNode {
             now.max(self.last_stamp + 1)
         };
         self.last_stamp = self.last_stamp.max(timestamp);
+        let op = Arc::unwrap_or_clone(op);
         let record = LogRecord::execute(self.store.kv(), client, seq, timestamp, op);
         let lsn = self.last_lsn + 1;
         self.persist_and_apply(lsn, &record);

@@ -22,11 +22,14 @@
 //! - The table holds at most `clients_max` sessions. Opening a session when full evicts the
 //!   session with the smallest last `applied_index`, ties broken by the smallest client id.
 //!   This is deterministic on every replica because it depends only on the log, and it evicts
-//!   the client that has been idle the longest (in log time). Eviction is `O(log n)` via a
-//!   second ordered index of `(applied_index, client)`.
+//!   the client that has been idle the longest (in log time). Eviction is amortized `O(1)` via
+//!   a queue of `(applied_index, client)` in ascending order: entries are appended as requests
+//!   are applied (log order, so already sorted) and a superseded entry is skipped when it
+//!   reaches the front, rather than removed at once — recording a request, the hot path,
+//!   never searches a tree.
 //! - Only ordered maps are used, so encodings and digests are identical across replicas.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::codec::{self, CodecError, Fnv1a64, Reader};
 use crate::kv::OpResult;
@@ -70,14 +73,32 @@ struct Session {
 }
 
 /// The replicated table of client sessions. See the module docs for the rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DedupTable {
     clients_max: usize,
     sessions: BTreeMap<ClientId, Session>,
-    /// Eviction order: `(applied_index, client)` for every session, smallest first.
-    by_applied_index: BTreeSet<(LogIndex, ClientId)>,
+    /// Eviction order: `(applied_index, client)` ascending, holding every session's current
+    /// pair plus superseded ones (a pair is live when the client's session still has that
+    /// applied index). Kept within `2 × sessions + EVICTION_SLACK` entries by
+    /// [`DedupTable::compact_eviction_order`].
+    eviction_order: VecDeque<(LogIndex, ClientId)>,
     evictions_total: u64,
 }
+
+/// Superseded eviction entries tolerated beyond one per session before they are swept.
+const EVICTION_SLACK: usize = 64;
+
+/// Two tables are equal when their sessions, bounds and eviction counts are: the eviction
+/// queue is derived from the sessions (its superseded entries are bookkeeping).
+impl PartialEq for DedupTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.clients_max == other.clients_max
+            && self.evictions_total == other.evictions_total
+            && self.sessions == other.sessions
+    }
+}
+
+impl Eq for DedupTable {}
 
 impl DedupTable {
     /// An empty table holding at most `clients_max` sessions.
@@ -92,7 +113,7 @@ impl DedupTable {
         DedupTable {
             clients_max,
             sessions: BTreeMap::new(),
-            by_applied_index: BTreeSet::new(),
+            eviction_order: VecDeque::new(),
             evictions_total: 0,
         }
     }
@@ -152,14 +173,13 @@ impl DedupTable {
                 "dedup: client {client} seq {seq} applied at index {applied_index}, before its previous request at index {}",
                 session.applied_index
             );
-            let removed = self
-                .by_applied_index
-                .remove(&(session.applied_index, client));
-            assert!(removed, "dedup: eviction index lost client {client}");
+            let moved = session.applied_index != applied_index;
             session.last_seq = seq;
             session.result = result;
             session.applied_index = applied_index;
-            self.by_applied_index.insert((applied_index, client));
+            if moved {
+                self.push_eviction_order(applied_index, client);
+            }
             return;
         }
         assert!(
@@ -167,15 +187,16 @@ impl DedupTable {
             "dedup: client {client} has no session; a new session must start at seq 1, got {seq}"
         );
         if self.sessions.len() >= self.clients_max {
-            let (_, evicted) = self
-                .by_applied_index
-                .pop_first()
-                .expect("dedup: a full table has a session to evict");
-            let removed = self.sessions.remove(&evicted);
-            assert!(
-                removed.is_some(),
-                "dedup: eviction index named unknown client {evicted}"
-            );
+            let evicted = loop {
+                let (index, client) = self
+                    .eviction_order
+                    .pop_front()
+                    .expect("dedup: a full table has a session to evict");
+                if self.is_live(index, client) {
+                    break client;
+                }
+            };
+            self.sessions.remove(&evicted);
             self.evictions_total += 1;
         }
         self.sessions.insert(
@@ -186,7 +207,37 @@ impl DedupTable {
                 applied_index,
             },
         );
-        self.by_applied_index.insert((applied_index, client));
+        self.push_eviction_order(applied_index, client);
+    }
+
+    /// Whether an eviction entry is a session's current one (not superseded or evicted).
+    fn is_live(&self, applied_index: LogIndex, client: ClientId) -> bool {
+        self.sessions
+            .get(&client)
+            .is_some_and(|s| s.applied_index == applied_index)
+    }
+
+    /// Add a session's new eviction entry, keeping the queue ascending: requests are applied
+    /// in log order, so it nearly always goes at the back.
+    fn push_eviction_order(&mut self, applied_index: LogIndex, client: ClientId) {
+        let entry = (applied_index, client);
+        if self.eviction_order.back().is_none_or(|&last| last <= entry) {
+            self.eviction_order.push_back(entry);
+        } else {
+            let at = self.eviction_order.partition_point(|&e| e < entry);
+            self.eviction_order.insert(at, entry);
+        }
+        if self.eviction_order.len() > 2 * self.sessions.len() + EVICTION_SLACK {
+            self.compact_eviction_order();
+        }
+    }
+
+    /// Drop superseded eviction entries (amortized: runs after `sessions + EVICTION_SLACK`
+    /// records at the least).
+    fn compact_eviction_order(&mut self) {
+        let mut order = std::mem::take(&mut self.eviction_order);
+        order.retain(|&(index, client)| self.is_live(index, client));
+        self.eviction_order = order;
     }
 
     /// The last applied sequence number of `client`, or `None` if it has no session.
@@ -287,8 +338,14 @@ impl DedupTable {
                     applied_index,
                 },
             );
-            table.by_applied_index.insert((applied_index, client));
         }
+        let mut order: Vec<(LogIndex, ClientId)> = table
+            .sessions
+            .iter()
+            .map(|(&client, s)| (s.applied_index, client))
+            .collect();
+        order.sort_unstable();
+        table.eviction_order = order.into();
         Ok(table)
     }
 
@@ -316,19 +373,33 @@ impl DedupTable {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     fn value(v: &str) -> OpResult {
         OpResult::Value(v.to_owned())
     }
 
-    /// The eviction index mirrors the sessions exactly.
+    /// The eviction queue is ascending, bounded, and its live entries are exactly the
+    /// sessions' current pairs.
     fn assert_consistent(table: &DedupTable) {
         let expected: BTreeSet<(LogIndex, ClientId)> = table
             .sessions
             .iter()
             .map(|(&c, s)| (s.applied_index, c))
             .collect();
-        assert_eq!(table.by_applied_index, expected);
+        let live: BTreeSet<(LogIndex, ClientId)> = table
+            .eviction_order
+            .iter()
+            .copied()
+            .filter(|&(i, c)| table.is_live(i, c))
+            .collect();
+        assert_eq!(live, expected);
+        assert!(table
+            .eviction_order
+            .iter()
+            .zip(table.eviction_order.iter().skip(1))
+            .all(|(a, b)| a <= b));
+        assert!(table.eviction_order.len() <= 2 * table.sessions.len() + EVICTION_SLACK);
         assert!(table.sessions.len() <= table.clients_max);
     }
 
@@ -630,6 +701,45 @@ mod tests {
                 let decoded = round_trip(&table);
                 prop_assert_eq!(decoded.digest(), table.digest());
                 prop_assert_eq!(&decoded, &table);
+            }
+        }
+
+        /// Long streams (long enough for the eviction queue to be swept many times) evict
+        /// exactly the session an ordered set of `(applied_index, client)` names, and a
+        /// table decoded mid-stream goes on evicting the same sessions.
+        #[test]
+        fn evictions_match_an_ordered_set_model(
+            clients_max in 1usize..5,
+            clients in proptest::collection::vec(1u64..9, 0..700),
+            restore_at in 0usize..700,
+        ) {
+            let mut table = DedupTable::new(clients_max);
+            // client -> (last seq, applied index)
+            let mut model: BTreeMap<ClientId, (Seq, LogIndex)> = BTreeMap::new();
+            for (i, client) in clients.into_iter().enumerate() {
+                if i == restore_at {
+                    table = round_trip(&table);
+                }
+                let index = i as LogIndex + 1;
+                // The client's next request (an evicted client reopens with 1).
+                let seq = table.last_seq(client).map_or(1, |s| s + 1);
+                prop_assert_eq!(table.check(client, seq), DedupCheck::Apply);
+                if !model.contains_key(&client) && model.len() >= clients_max {
+                    let (&evicted, _) = model
+                        .iter()
+                        .min_by_key(|(&c, &(_, at))| (at, c))
+                        .expect("full");
+                    model.remove(&evicted);
+                }
+                model.insert(client, (seq, index));
+                table.record(client, seq, OpResult::Ok, index);
+                assert_consistent(&table);
+                let sessions: BTreeMap<ClientId, (Seq, LogIndex)> = model
+                    .keys()
+                    .map(|&c| (c, (table.last_seq(c).unwrap_or(0), table.applied_index(c).unwrap_or(0))))
+                    .collect();
+                prop_assert_eq!(&sessions, &model);
+                prop_assert_eq!(table.len(), model.len());
             }
         }
 

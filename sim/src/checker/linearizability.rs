@@ -35,7 +35,9 @@
 //!   return event at its completion tick, in one list sorted by tick. At equal ticks calls
 //!   sort before returns, so an operation invoked at the very tick another completes counts
 //!   as concurrent with it: a tick is coarser than real time, and this is the permissive
-//!   (never falsely failing) choice.
+//!   (never falsely failing) choice. A recorder that knows better asks for returns first
+//!   ([`SameTick::ReturnsFirst`], via [`check_ordered`]); the checker then places each tick's
+//!   returns before its calls on a finer time line, and everything below runs on that line.
 //! - A *configuration* between two events is the model state and the set of open operations
 //!   already linearized (operations that returned are all linearized, or dropped if they may
 //!   be). Nothing else about the past matters to the future, so a configuration that failed
@@ -137,7 +139,7 @@
 //! (`raftsim bench --only check-history`), including indeterminate and failed writes, a check
 //! takes 10 ms to half a second in release.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use raftsim_protocol::kv::{Op, OpResult};
@@ -240,20 +242,73 @@ pub struct Report {
     pub witness_steps: u64,
 }
 
-/// Checks `history` for linearizability, every key starting at `initial`.
+/// How a call and a return recorded at the same tick are ordered in real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameTick {
+    /// The call may come first: the two operations count as concurrent. A tick is coarser
+    /// than real time, so this is the permissive (never falsely failing) choice, and
+    /// [`check`]'s.
+    CallsFirst,
+    /// The return comes first: an operation invoked at the tick another completed follows it
+    /// in real time. Right only when the recorder knows that, as the simulator does (see
+    /// `Sim::linearizability_verdict`); every operation must then complete at a later tick
+    /// than its invoke.
+    ReturnsFirst,
+}
+
+impl SameTick {
+    /// The times of an operation invoked at `invoke_tick` and completed at `complete_tick`
+    /// on the checker's time line, where at equal times calls come before returns. With
+    /// [`SameTick::ReturnsFirst`] each tick is split in two, its returns at `2 T` and its
+    /// calls at `2 T + 1`, so nothing of the history needs copying to refine it.
+    fn times(self, invoke_tick: Tick, complete_tick: Option<Tick>) -> (Tick, Option<Tick>) {
+        match self {
+            SameTick::CallsFirst => (invoke_tick, complete_tick),
+            SameTick::ReturnsFirst => {
+                let double = |tick: Tick| {
+                    tick.checked_mul(2)
+                        .expect("linearizability: ticks below 2^63")
+                };
+                let invoke = double(invoke_tick)
+                    .checked_add(1)
+                    .expect("linearizability: ticks below 2^63");
+                (invoke, complete_tick.map(double))
+            }
+        }
+    }
+}
+
+/// Checks `history` for linearizability, every key starting at `initial`. At equal ticks a
+/// call counts as concurrent with a return ([`SameTick::CallsFirst`]).
 ///
 /// # Panics
 /// If an operation completes before it was invoked: the history itself is broken.
 pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> Report {
-    let mut by_key: BTreeMap<&str, Vec<&HistoryOp>> = BTreeMap::new();
+    check_ordered(history, initial, limits, SameTick::CallsFirst)
+}
+
+/// [`check`], with calls and returns at the same tick ordered as `same_tick` says. The
+/// witness's operations are those of `history`, ticks and all.
+///
+/// # Panics
+/// If an operation completes before it was invoked (with [`SameTick::ReturnsFirst`]: at or
+/// before the tick it was invoked): the history itself is broken.
+pub fn check_ordered(
+    history: &[HistoryOp],
+    initial: Option<&str>,
+    limits: &Limits,
+    same_tick: SameTick,
+) -> Report {
+    let mut by_key: BTreeMap<&str, Vec<KeyOp<'_>>> = BTreeMap::new();
     for op in history {
-        if let Some(complete_tick) = op.complete_tick {
+        let key_op = KeyOp::new(op, same_tick);
+        if let Some(complete_tick) = key_op.complete_tick {
             assert!(
-                complete_tick >= op.invoke_tick,
+                complete_tick >= key_op.invoke_tick,
                 "linearizability: operation completes before it was invoked: {op:?}"
             );
         }
-        by_key.entry(op.op.key()).or_default().push(op);
+        by_key.entry(op.op.key()).or_default().push(key_op);
     }
 
     let mut report = Report {
@@ -264,6 +319,9 @@ pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> R
         witness_steps: 0,
     };
     let mut unknown = None;
+    // One set of tables for every key and every shrinking trial.
+    let mut search = Search::default();
+    let mut keep = Vec::new();
     for (key, ops) in &by_key {
         if let Some(replayed) = sequential_replay(ops, initial) {
             // One step per operation replayed.
@@ -272,16 +330,18 @@ pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> R
             report.steps += replayed as u64;
             continue;
         }
-        let mut plan = Plan::new(ops, &vec![Treat::Keep; ops.len()], initial);
+        keep.clear();
+        keep.resize(ops.len(), Treat::Keep);
+        search.plan.prepare(ops, &keep, initial);
         report.keys_checked += 1;
-        report.ops_checked += plan.ops.len();
-        let (found, steps) = plan.search(limits.steps_max);
+        report.ops_checked += search.plan.ops.len();
+        let (found, steps) = search.run(limits.steps_max);
         report.steps += steps;
         match found {
             Found::Linearizable => {}
             Found::NotLinearizable { frontier_tick } => {
                 let (witness, witness_steps) =
-                    shrink(ops, initial, limits.steps_max, frontier_tick);
+                    shrink(ops, initial, limits.steps_max, frontier_tick, &mut search);
                 report.witness_steps = witness_steps;
                 report.verdict = Verdict::NotLinearizable {
                     key: (*key).to_owned(),
@@ -305,27 +365,49 @@ pub fn check(history: &[HistoryOp], initial: Option<&str>, limits: &Limits) -> R
     report
 }
 
+/// An operation of one key's history, with its ticks on the checker's time line (see
+/// [`SameTick::times`]): from here on every tick is such a time, where at equal times calls
+/// come before returns. Borrows the operation: nothing is copied to check a history.
+#[derive(Debug, Clone, Copy)]
+struct KeyOp<'h> {
+    recorded: &'h HistoryOp,
+    invoke_tick: Tick,
+    complete_tick: Option<Tick>,
+}
+
+impl<'h> KeyOp<'h> {
+    fn new(op: &'h HistoryOp, same_tick: SameTick) -> KeyOp<'h> {
+        let (invoke_tick, complete_tick) = same_tick.times(op.invoke_tick, op.complete_tick);
+        KeyOp {
+            recorded: op,
+            invoke_tick,
+            complete_tick,
+        }
+    }
+}
+
 /// The fast path for a key whose operations never overlap: failed operations dropped, no
 /// indeterminate one, and each invoked strictly after the previous one completed. Real time
 /// then allows one order only, so replaying it through the model decides the key. Returns the
 /// number of operations replayed when every recorded result matches; `None` when the fast path
 /// does not apply or a result differs (the search then runs and finds the witness). Most keys
 /// of a simulated run are like this, and the replay allocates nothing per operation.
-fn sequential_replay(ops: &[&HistoryOp], initial: Option<&str>) -> Option<usize> {
+fn sequential_replay(ops: &[KeyOp<'_>], initial: Option<&str>) -> Option<usize> {
     let mut previous_complete: Option<Tick> = None;
     let mut register: Option<String> = initial.map(str::to_owned);
     let mut replayed = 0;
     for op in ops {
-        if op.outcome == Outcome::Fail {
+        if op.recorded.outcome == Outcome::Fail {
             continue;
         }
-        let (Outcome::Ok(recorded), Some(complete_tick)) = (&op.outcome, op.complete_tick) else {
+        let (Outcome::Ok(recorded), Some(complete_tick)) = (&op.recorded.outcome, op.complete_tick)
+        else {
             return None; // indeterminate
         };
         if previous_complete.is_some_and(|t| op.invoke_tick <= t) {
             return None; // overlaps, or out of invoke order
         }
-        if !register_apply(&mut register, &op.op, recorded) {
+        if !register_apply(&mut register, &op.recorded.op, recorded) {
             return None;
         }
         previous_complete = Some(complete_tick);
@@ -372,29 +454,32 @@ fn register_apply(register: &mut Option<String>, op: &Op, recorded: &OpResult) -
 
 /// Shrinks the history of one unlinearizable key, whose search never got past
 /// `frontier_tick`, to a witness; returns it with the steps spent. The witness is the key's
-/// `Ok` operations that could not be relaxed.
-fn shrink(
-    ops: &[&HistoryOp],
+/// `Ok` operations that could not be relaxed, as the history recorded them.
+fn shrink<'h>(
+    ops: &[KeyOp<'h>],
     initial: Option<&str>,
     steps_max: u64,
     frontier_tick: Tick,
+    search: &mut Search<'h>,
 ) -> (Vec<HistoryOp>, u64) {
     let mut shrinker = Shrinker {
         ops,
         initial,
         relaxed: vec![false; ops.len()],
         steps_left: steps_max,
+        search,
     };
     shrinker.relax_after(frontier_tick);
     shrinker.run();
-    let mut witness: Vec<HistoryOp> = ops
+    let mut witness: Vec<&KeyOp<'h>> = ops
         .iter()
         .zip(&shrinker.relaxed)
-        .filter(|(op, relaxed)| !**relaxed && is_definite(op))
-        .map(|(op, _)| (*op).clone())
+        .filter(|(op, relaxed)| !**relaxed && is_definite(op.recorded))
+        .map(|(op, _)| op)
         .collect();
     // A stable sort keeps the history's order among operations invoked at the same tick.
     witness.sort_by_key(|op| op.invoke_tick);
+    let witness: Vec<HistoryOp> = witness.iter().map(|op| op.recorded.clone()).collect();
     assert!(
         !witness.is_empty(),
         "linearizability: an unlinearizable key has at least one Ok operation"
@@ -409,11 +494,13 @@ fn is_definite(op: &HistoryOp) -> bool {
 
 /// Greedy witness shrinking over one key; see the module documentation.
 struct Shrinker<'a, 'h> {
-    ops: &'a [&'h HistoryOp],
+    ops: &'a [KeyOp<'h>],
     initial: Option<&'a str>,
     /// Relaxed operations; the history with these relaxed is known not to be linearizable.
     relaxed: Vec<bool>,
     steps_left: u64,
+    /// The tables every trial's search reuses.
+    search: &'a mut Search<'h>,
 }
 
 impl Shrinker<'_, '_> {
@@ -432,7 +519,7 @@ impl Shrinker<'_, '_> {
     /// Indices of definite operations not yet relaxed.
     fn remaining(&self) -> Vec<usize> {
         (0..self.ops.len())
-            .filter(|&i| !self.relaxed[i] && is_definite(self.ops[i]))
+            .filter(|&i| !self.relaxed[i] && is_definite(self.ops[i].recorded))
             .collect()
     }
 
@@ -520,7 +607,7 @@ impl Shrinker<'_, '_> {
     fn refutes(&mut self, relaxed: &[bool]) -> Option<Option<Tick>> {
         let ops = self.ops;
         let Some(cut_tick) = (0..ops.len())
-            .filter(|&i| !relaxed[i] && is_definite(ops[i]))
+            .filter(|&i| !relaxed[i] && is_definite(ops[i].recorded))
             .map(|i| ops[i].invoke_tick)
             .min()
         else {
@@ -528,7 +615,7 @@ impl Shrinker<'_, '_> {
             return Some(None);
         };
         let treat: Vec<Treat> = (0..ops.len())
-            .map(|i| match (relaxed[i], is_definite(ops[i])) {
+            .map(|i| match (relaxed[i], is_definite(ops[i].recorded)) {
                 (false, _) => Treat::Keep,
                 (true, true) if ops[i].complete_tick.is_some_and(|t| t < cut_tick) => Treat::Drop,
                 (true, _) => Treat::Relax,
@@ -539,11 +626,11 @@ impl Shrinker<'_, '_> {
         } else {
             vec![self.initial.map(str::to_owned)]
         };
-        let mut plan = Plan::new(ops, &treat, None);
+        self.search.plan.prepare(ops, &treat, None);
         let mut frontier_tick = 0;
         for start in &starts {
-            plan.initial = plan.states.intern(start.as_deref());
-            let (found, steps) = plan.search(self.steps_left);
+            self.search.plan.initial = self.search.plan.states.intern(start.as_deref());
+            let (found, steps) = self.search.run(self.steps_left);
             self.steps_left -= steps;
             match found {
                 Found::NotLinearizable {
@@ -572,7 +659,7 @@ impl Shrinker<'_, '_> {
             if treat == Treat::Drop {
                 continue;
             }
-            match &op.op {
+            match &op.recorded.op {
                 Op::Cas {
                     expected: Some(expected),
                     ..
@@ -590,7 +677,7 @@ impl Shrinker<'_, '_> {
                     },
                 ),
                 Treat::Keep,
-            ) = (&op.outcome, treat)
+            ) = (&op.recorded.outcome, treat)
             {
                 targets.push(value);
             }
@@ -600,10 +687,10 @@ impl Shrinker<'_, '_> {
         let mut suffixes: BTreeSet<&str> = BTreeSet::new();
         let mut absent = self.initial.is_none();
         for op in self.ops.iter().filter(|op| op.invoke_tick < cut_tick) {
-            if matches!(op.outcome, Outcome::Fail) {
+            if matches!(op.recorded.outcome, Outcome::Fail) {
                 continue;
             }
-            match &op.op {
+            match &op.recorded.op {
                 Op::Put { value, .. } | Op::Cas { new: value, .. } => {
                     sets.insert(value);
                 }
@@ -708,40 +795,136 @@ impl Hasher for WordHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
-/// Interned register values: id 0 is absent, id `k` is `values[k - 1]`.
+type FastSet<K> = HashSet<K, BuildHasherDefault<WordHasher>>;
+
+/// The lookup side of an interner whose entries are stored elsewhere, back to back: per hash,
+/// the latest entry with that hash, and per entry the one before it with the same hash. So no
+/// entry is stored twice (once as a key), and once the tables have grown nothing is allocated
+/// per entry. Only looked up, never iterated.
+#[derive(Default)]
+struct HashChains {
+    latest: FastMap<u64, u32>,
+    /// Per entry: the entry before it with the same hash, or `NIL`.
+    previous: Vec<u32>,
+}
+
+impl HashChains {
+    fn clear(&mut self) {
+        self.latest.clear();
+        self.previous.clear();
+    }
+
+    /// The entry with `hash` that `is` accepts, if any.
+    fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+        let mut entry = *self.latest.get(&hash)?;
+        while entry != NIL {
+            if is(entry) {
+                return Some(entry);
+            }
+            entry = self.previous[entry as usize];
+        }
+        None
+    }
+
+    /// Records the next entry (number `previous.len()`), which has `hash`.
+    fn push(&mut self, hash: u64) {
+        let entry = u32::try_from(self.previous.len())
+            .ok()
+            .filter(|&entry| entry < NIL)
+            .expect("linearizability: fewer than 2^32 - 1 interned entries");
+        let previous = self.latest.insert(hash, entry).unwrap_or(NIL);
+        self.previous.push(previous);
+    }
+}
+
+/// The hash a [`HashChains`] files `words` under.
+fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
+    let mut hasher = WordHasher::default();
+    let mut len = 0;
+    for word in words {
+        hasher.write_u64(word);
+        len += 1;
+    }
+    hasher.write_u64(len);
+    hasher.finish()
+}
+
+/// The hash a [`HashChains`] files `text` under.
+fn hash_text(text: &str) -> u64 {
+    let mut hasher = WordHasher::default();
+    hasher.write(text.as_bytes());
+    hasher.write_usize(text.len());
+    hasher.finish()
+}
+
+/// Interned register values: id 0 is absent, id `k` the `k`-th present value interned. The
+/// values' text is kept back to back in one string, so interning allocates nothing once the
+/// table has grown (it is reused from key to key).
 #[derive(Default)]
 struct StateTable {
-    values: Vec<String>,
-    ids: FastMap<String, StateId>,
+    text: String,
+    /// Per present value (id - 1): where its text is in `text`.
+    spans: Vec<(usize, usize)>,
+    /// Finds a present value's id - 1 by its text.
+    ids: HashChains,
     /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
     appended: FastMap<(StateId, u32), StateId>,
+    /// Where [`StateTable::append`] builds a concatenation to look it up.
+    scratch: String,
 }
 
 impl StateTable {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.ids.clear();
+        self.appended.clear();
+    }
+
+    /// How many present values are interned; their ids are 1 to this.
+    fn present_count(&self) -> usize {
+        self.spans.len()
+    }
+
     fn intern(&mut self, value: Option<&str>) -> StateId {
         match value {
             None => ABSENT,
-            Some(value) => match self.ids.get(value) {
-                Some(&id) => id,
-                None => self.insert(value.to_owned()),
+            Some(value) => match self.find(value) {
+                Some(id) => id,
+                None => self.insert(value),
             },
         }
     }
 
-    fn insert(&mut self, value: String) -> StateId {
-        let id = StateId::try_from(self.values.len() + 1)
+    fn find(&self, value: &str) -> Option<StateId> {
+        let (text, spans) = (&self.text, &self.spans);
+        self.ids
+            .find(hash_text(value), |entry| {
+                let (start, end) = spans[entry as usize];
+                &text[start..end] == value
+            })
+            .map(|entry| entry + 1)
+    }
+
+    fn insert(&mut self, value: &str) -> StateId {
+        let id = StateId::try_from(self.spans.len() + 1)
             .ok()
             .filter(|&id| id < DEAD)
             .expect("linearizability: fewer than 2^32 - 2 distinct values per key");
-        self.ids.insert(value.clone(), id);
-        self.values.push(value);
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.spans.push((start, self.text.len()));
+        self.ids.push(hash_text(value));
         id
     }
 
     fn value(&self, id: StateId) -> Option<&str> {
         match id {
             ABSENT => None,
-            id => Some(&self.values[id as usize - 1]),
+            id => {
+                let (start, end) = self.spans[id as usize - 1];
+                Some(&self.text[start..end])
+            }
         }
     }
 
@@ -750,13 +933,144 @@ impl StateTable {
         if let Some(&id) = self.appended.get(&(state, op)) {
             return id;
         }
-        let mut value = self.value(state).unwrap_or("").to_owned();
+        let mut value = std::mem::take(&mut self.scratch);
+        value.clear();
+        value.push_str(self.value(state).unwrap_or(""));
         value.push_str(suffix);
-        let id = match self.ids.get(value.as_str()) {
-            Some(&id) => id,
-            None => self.insert(value),
-        };
+        let id = self.intern(Some(&value));
+        self.scratch = value;
         self.appended.insert((state, op), id);
+        id
+    }
+}
+
+/// A set of operations, interned: an index into [`SetTable`].
+type SetId = u32;
+
+/// The empty set.
+const EMPTY: SetId = 0;
+
+/// Sorted sets of operations, interned, so that equal sets have the same id: a configuration
+/// is then a few integers, copied, compared and hashed without touching its sets, and adding
+/// an operation to a set or taking it out is one lookup once it has been done before. The
+/// sets are kept back to back in one vector; every set was made by a search step, so they
+/// take no more room than lists of their own in each configuration would. Reused from search
+/// to search.
+struct SetTable {
+    elems: Vec<u32>,
+    /// Per set: where its operations are in `elems`.
+    spans: Vec<(usize, usize)>,
+    /// Finds a set by its operations.
+    ids: HashChains,
+    /// `(set, op)` to the set with `op` added.
+    with: FastMap<(SetId, u32), SetId>,
+    /// `(set, op)` to the set with `op` taken out.
+    without: FastMap<(SetId, u32), SetId>,
+    /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
+    scratch: Vec<u32>,
+}
+
+impl Default for SetTable {
+    fn default() -> Self {
+        let mut table = SetTable {
+            elems: Vec::new(),
+            spans: Vec::new(),
+            ids: HashChains::default(),
+            with: FastMap::default(),
+            without: FastMap::default(),
+            scratch: Vec::new(),
+        };
+        table.clear();
+        table
+    }
+}
+
+impl SetTable {
+    /// Forgets every set but [`EMPTY`].
+    fn clear(&mut self) {
+        self.elems.clear();
+        self.spans.clear();
+        self.ids.clear();
+        self.with.clear();
+        self.without.clear();
+        self.spans.push((0, 0));
+        self.ids.push(hash_words([]));
+    }
+
+    /// The operations of `set`, sorted.
+    fn get(&self, set: SetId) -> &[u32] {
+        let (start, end) = self.spans[set as usize];
+        &self.elems[start..end]
+    }
+
+    fn len(&self, set: SetId) -> usize {
+        let (start, end) = self.spans[set as usize];
+        end - start
+    }
+
+    fn contains(&self, set: SetId, op: u32) -> bool {
+        self.get(set).binary_search(&op).is_ok()
+    }
+
+    /// `set` with `op` added.
+    fn with(&mut self, set: SetId, op: u32) -> SetId {
+        if let Some(&id) = self.with.get(&(set, op)) {
+            return id;
+        }
+        let id = match self.get(set).binary_search(&op) {
+            Ok(_) => set,
+            Err(at) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                let elems = self.get(set);
+                scratch.extend_from_slice(&elems[..at]);
+                scratch.push(op);
+                scratch.extend_from_slice(&elems[at..]);
+                let id = self.intern(&scratch);
+                self.scratch = scratch;
+                id
+            }
+        };
+        self.with.insert((set, op), id);
+        id
+    }
+
+    /// `set` with `op` taken out.
+    fn without(&mut self, set: SetId, op: u32) -> SetId {
+        if let Some(&id) = self.without.get(&(set, op)) {
+            return id;
+        }
+        let id = match self.get(set).binary_search(&op) {
+            Err(_) => set,
+            Ok(at) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                let elems = self.get(set);
+                scratch.extend_from_slice(&elems[..at]);
+                scratch.extend_from_slice(&elems[at + 1..]);
+                let id = self.intern(&scratch);
+                self.scratch = scratch;
+                id
+            }
+        };
+        self.without.insert((set, op), id);
+        id
+    }
+
+    fn intern(&mut self, elems: &[u32]) -> SetId {
+        let hash = hash_words(elems.iter().map(|&op| u64::from(op)));
+        let (all, spans) = (&self.elems, &self.spans);
+        if let Some(id) = self.ids.find(hash, |id| {
+            let (start, end) = spans[id as usize];
+            &all[start..end] == elems
+        }) {
+            return id;
+        }
+        let id = self.spans.len() as SetId;
+        let start = self.elems.len();
+        self.elems.extend_from_slice(elems);
+        self.spans.push((start, self.elems.len()));
+        self.ids.push(hash);
         id
     }
 }
@@ -811,15 +1125,15 @@ fn accepts(expect: Option<Res>, result: Res) -> bool {
 }
 
 /// The role of `op` in a search, or `None` if it is dropped.
-fn role_of(op: &HistoryOp, treat: Treat) -> Option<Role> {
-    let role = match (&op.outcome, op.complete_tick, treat) {
+fn role_of(op: &KeyOp<'_>, treat: Treat) -> Option<Role> {
+    let role = match (&op.recorded.outcome, op.complete_tick, treat) {
         (_, _, Treat::Drop) | (Outcome::Fail, _, _) => return None,
         (Outcome::Ok(_), Some(_), Treat::Keep) => Role::Required,
         (Outcome::Ok(_), Some(_), Treat::Relax) => Role::Optional,
         (Outcome::Ok(_), None, _) | (Outcome::Info, _, _) => Role::Info,
     };
     // A read that may not have happened, or whose result is not checked, constrains nothing.
-    if role != Role::Required && op.op.is_read() {
+    if role != Role::Required && op.recorded.op.is_read() {
         return None;
     }
     Some(role)
@@ -883,7 +1197,8 @@ impl PlanOp<'_> {
     }
 }
 
-/// A key's history, prepared for the search.
+/// A key's history, prepared for the search. Reused from key to key (see [`Search`]).
+#[derive(Default)]
 struct Plan<'h> {
     states: StateTable,
     initial: StateId,
@@ -895,26 +1210,34 @@ struct Plan<'h> {
     /// Every value some operation compares the register with for equality (see
     /// [`PlanOp::observes`]), sorted by value.
     targets: Vec<StateId>,
-    /// Memo of [`Plan::targets_extending`].
-    extending: FastMap<StateId, Vec<StateId>>,
+    /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
+    /// `(usize::MAX, 0)` if not known yet.
+    extending: Vec<(usize, usize)>,
+    /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
+    classes: FastMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
+    /// Per class of indeterminate operations: the latest one so far.
+    last_twin: FastMap<u32, u32>,
 }
 
 impl<'h> Plan<'h> {
-    /// Prepares `ops` (all of one key), each treated as `treat` says.
-    fn new(ops: &[&'h HistoryOp], treat: &[Treat], initial: Option<&str>) -> Plan<'h> {
+    /// Prepares `ops` (all of one key), each treated as `treat` says, in place of the key
+    /// prepared before.
+    fn prepare(&mut self, ops: &[KeyOp<'h>], treat: &[Treat], initial: Option<&str>) {
         assert_eq!(
             ops.len(),
             treat.len(),
             "linearizability: one treatment per op"
         );
-        let mut states = StateTable::default();
-        let initial = states.intern(initial);
-        let mut plan_ops = Vec::with_capacity(ops.len());
-        for (origin, (&op, &treat)) in ops.iter().zip(treat).enumerate() {
+        let states = &mut self.states;
+        states.clear();
+        self.initial = states.intern(initial);
+        let plan_ops = &mut self.ops;
+        plan_ops.clear();
+        for (origin, (op, &treat)) in ops.iter().zip(treat).enumerate() {
             let Some(role) = role_of(op, treat) else {
                 continue;
             };
-            let effect = match &op.op {
+            let effect = match &op.recorded.op {
                 Op::Get { .. } => Effect::Get,
                 Op::Put { value, .. } => Effect::Put(states.intern(Some(value))),
                 Op::Append { value, .. } => Effect::Append(value),
@@ -924,7 +1247,7 @@ impl<'h> Plan<'h> {
                     new: states.intern(Some(new)),
                 },
             };
-            let expect = match (&op.outcome, role) {
+            let expect = match (&op.recorded.outcome, role) {
                 (Outcome::Ok(result), Role::Required) => Some(match result {
                     OpResult::Ok => Res::Ok,
                     OpResult::Value(value) => Res::Value(states.intern(Some(value))),
@@ -979,19 +1302,24 @@ impl<'h> Plan<'h> {
                 origin,
             });
         }
-        plan_ops.sort_by_key(|op| (op.role == Role::Info, op.invoke_tick, op.origin));
-        let finite_count = plan_ops.iter().filter(|op| op.role != Role::Info).count();
+        // The keys are distinct (`origin`), so an unstable sort is deterministic.
+        plan_ops.sort_unstable_by_key(|op| (op.role == Role::Info, op.invoke_tick, op.origin));
+        self.finite_count = plan_ops.iter().filter(|op| op.role != Role::Info).count();
         assert!(
             u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
             "linearizability: too many operations on one key"
         );
-        let mut targets: Vec<StateId> = plan_ops
-            .iter()
-            .flat_map(|op| op.observes)
-            .filter(|&target| target != NIL)
-            .collect();
+        let targets = &mut self.targets;
+        targets.clear();
+        targets.extend(
+            plan_ops
+                .iter()
+                .flat_map(|op| op.observes)
+                .filter(|&target| target != NIL),
+        );
         targets.sort_unstable_by_key(|&target| states.value(target));
         targets.dedup();
+        self.extending.clear();
         // Classes, numbered in operation order (the map is only looked up, never iterated).
         let unseen = |effect: Effect<'_>| match effect {
             Effect::Put(value) => {
@@ -1012,8 +1340,9 @@ impl<'h> Plan<'h> {
             }
             _ => false,
         };
-        let mut classes: FastMap<(Role, Option<Effect<'h>>, Option<Res>), u32> = FastMap::default();
-        let mut last_twin: FastMap<u32, u32> = FastMap::default();
+        let (classes, last_twin) = (&mut self.classes, &mut self.last_twin);
+        classes.clear();
+        last_twin.clear();
         for (op, plan_op) in plan_ops.iter_mut().enumerate() {
             let effect = (!unseen(plan_op.effect)).then_some(plan_op.effect);
             let next = classes.len() as u32;
@@ -1024,36 +1353,34 @@ impl<'h> Plan<'h> {
                 plan_op.twin_before = last_twin.insert(plan_op.class, op as u32).unwrap_or(NIL);
             }
         }
-        Plan {
-            states,
-            initial,
-            ops: plan_ops,
-            finite_count,
-            targets,
-            extending: FastMap::default(),
-        }
     }
 
     /// The targets (see [`PlanOp::observes`]) whose value starts with `state`'s value, which
-    /// must be present: those that could see it, directly or after appends.
+    /// must be present: those that could see it, directly or after appends. Being sorted by
+    /// value, they are a range of [`Plan::targets`].
     fn targets_extending(&mut self, state: StateId) -> &[StateId] {
-        if !self.extending.contains_key(&state) {
+        const UNKNOWN: (usize, usize) = (usize::MAX, 0);
+        let slot = state as usize;
+        if slot >= self.extending.len() {
+            self.extending.resize(slot + 1, UNKNOWN);
+        }
+        if self.extending[slot] == UNKNOWN {
             let value = self.states.value(state).expect("a present value");
             let first = self
                 .targets
                 .partition_point(|&target| self.states.value(target) < Some(value));
-            let extending: Vec<StateId> = self.targets[first..]
+            let count = self.targets[first..]
                 .iter()
-                .copied()
-                .take_while(|&target| {
+                .take_while(|&&target| {
                     self.states
                         .value(target)
                         .is_some_and(|target| target.starts_with(value))
                 })
-                .collect();
-            self.extending.insert(state, extending);
+                .count();
+            self.extending[slot] = (first, first + count);
         }
-        &self.extending[&state]
+        let (first, end) = self.extending[slot];
+        &self.targets[first..end]
     }
 
     /// Applies operation `op` to `state`: the next state and the result.
@@ -1069,14 +1396,24 @@ impl<'h> Plan<'h> {
             Effect::Cas { .. } => (state, Res::CasMismatch(state)),
         }
     }
+}
 
-    /// Searches for a linearization within `steps_max` steps; returns what it found and the
-    /// steps it took.
-    fn search(&mut self, steps_max: u64) -> (Found, u64) {
-        let mut sweep = Sweep::new(self, steps_max);
-        let found = sweep.run(self);
-        debug_assert!(sweep.steps <= steps_max);
-        (found, sweep.steps)
+/// The tables of a key's search, kept from one key (and one shrinking trial) to the next, so
+/// that checking a history allocates little once the first keys have grown them.
+#[derive(Default)]
+struct Search<'h> {
+    plan: Plan<'h>,
+    sweep: Sweep,
+}
+
+impl Search<'_> {
+    /// Searches the prepared plan for a linearization within `steps_max` steps; returns what
+    /// it found and the steps it took.
+    fn run(&mut self, steps_max: u64) -> (Found, u64) {
+        self.sweep.reset(&self.plan, steps_max);
+        let found = self.sweep.run(&mut self.plan);
+        debug_assert!(self.sweep.steps <= steps_max);
+        (found, self.sweep.steps)
     }
 }
 
@@ -1105,15 +1442,16 @@ struct Event {
 /// One configuration of the sweep: how a linearization of everything that returned so far
 /// can stand. Operations that returned are all linearized (or, if optional, dropped), so
 /// only the open ones are listed; indeterminate operations never return, so every one that
-/// was linearized stays listed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// was linearized stays listed. The lists are interned in the sweep's [`SetTable`], so a
+/// configuration is a handful of integers: copied, compared and hashed without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Config {
     /// The register, canonical (see [`Sweep::canonical`]).
     state: StateId,
-    /// Open required operations already linearized, sorted.
-    required: Vec<u32>,
-    /// Open optional operations and indeterminate operations already linearized, sorted.
-    optional: Vec<u32>,
+    /// Open required operations already linearized.
+    required: SetId,
+    /// Open optional operations and indeterminate operations already linearized.
+    optional: SetId,
     /// When the last move linearized a non-required operation and nothing has told the
     /// states before and after it apart since: the state before it. Else `NIL`.
     unobserved: StateId,
@@ -1128,48 +1466,70 @@ struct Config {
 }
 
 impl Config {
-    fn is_done(&self, plan: &Plan<'_>, op: u32) -> bool {
-        let set = match plan.ops[op as usize].role {
-            Role::Required => &self.required,
-            Role::Optional | Role::Info => &self.optional,
-        };
-        set.binary_search(&op).is_ok()
-    }
-
-    fn set_done(&mut self, plan: &Plan<'_>, op: u32, done: bool) {
-        let set = match plan.ops[op as usize].role {
+    /// The set `op` belongs in while open.
+    fn set_of(&mut self, plan: &Plan<'_>, op: u32) -> &mut SetId {
+        match plan.ops[op as usize].role {
             Role::Required => &mut self.required,
             Role::Optional | Role::Info => &mut self.optional,
-        };
-        match (set.binary_search(&op), done) {
-            (Err(at), true) => set.insert(at, op),
-            (Ok(at), false) => {
-                set.remove(at);
-            }
-            _ => {}
         }
+    }
+
+    fn is_done(&self, plan: &Plan<'_>, sets: &SetTable, op: u32) -> bool {
+        let set = match plan.ops[op as usize].role {
+            Role::Required => self.required,
+            Role::Optional | Role::Info => self.optional,
+        };
+        sets.contains(set, op)
+    }
+
+    fn set_done(&mut self, plan: &Plan<'_>, sets: &mut SetTable, op: u32, done: bool) {
+        let set = self.set_of(plan, op);
+        *set = if done {
+            sets.with(*set, op)
+        } else {
+            sets.without(*set, op)
+        };
     }
 
     /// True if every path from `self` is also a path from `other`: same state and required
     /// operations, a subset of the optional ones (which may always be left out), and no
     /// stricter condition on the next move.
-    fn dominates(&self, other: &Config) -> bool {
+    fn dominates(&self, other: &Config, sets: &SetTable) -> bool {
         (self.unobserved == NIL || self.unobserved == other.unobserved)
             && (self.blind == NIL
                 || (self.blind == other.blind
                     && self.blind_from_present == other.blind_from_present))
             && self.last_overwrite >= other.last_overwrite
-            && is_subset(&self.optional, &other.optional)
+            && (self.optional == other.optional
+                || is_subset(sets.get(self.optional), sets.get(other.optional)))
     }
 }
 
 /// One frame of the depth-first search: a configuration before the event of the frame's
-/// depth, and the configurations after it once computed.
+/// depth, and once expanded, the configurations after it: `children[first..end]` of the
+/// sweep, of which those before `next` have been tried. Every frame's children sit above its
+/// parent's in that one stack, so the search allocates nothing per frame.
+#[derive(Debug, Clone, Copy)]
 struct Frame {
     config: Config,
     trail: u32,
-    children: Option<Vec<Trailed>>,
+    expanded: bool,
+    first: usize,
+    end: usize,
     next: usize,
+}
+
+impl Frame {
+    fn new(config: Config, trail: u32) -> Frame {
+        Frame {
+            config,
+            trail,
+            expanded: false,
+            first: 0,
+            end: 0,
+            next: 0,
+        }
+    }
 }
 
 /// One move of the sweep, linked to the one before it.
@@ -1192,40 +1552,147 @@ fn is_subset(a: &[u32], b: &[u32]) -> bool {
 /// A configuration with its trail (its last move, see [`Sweep::trail`]).
 type Trailed = (Config, u32);
 
-/// A set of configurations with no member dominated by another (see [`Config::dominates`]).
+/// A set of configurations with no member dominated by another (see [`Config::dominates`]),
+/// in groups by state and required operations (only configurations alike in those can
+/// dominate one another). Emptied and refilled at every return: its groups keep their room.
 #[derive(Default)]
 struct Frontier {
-    /// By state and required operations: the configurations, each with its trail.
-    groups: BTreeMap<(StateId, Vec<u32>), Vec<Trailed>>,
+    /// Group by state and required operations: its index in `groups`. Only looked up.
+    index: FastMap<(StateId, SetId), usize>,
+    /// The groups in use are the first `live`; the rest are kept for their room.
+    groups: Vec<Group>,
+    live: usize,
+}
+
+/// The configurations of a [`Frontier`] alike in state and required operations, each with
+/// its trail, in the order they came.
+struct Group {
+    state: StateId,
+    required: SetId,
+    members: Vec<Trailed>,
 }
 
 impl Frontier {
-    fn insert(&mut self, config: Config, trail: u32) {
-        let group = self
-            .groups
-            .entry((config.state, config.required.clone()))
-            .or_default();
-        if group.iter().any(|(kept, _)| kept.dominates(&config)) {
+    fn clear(&mut self) {
+        for group in &mut self.groups[..self.live] {
+            group.members.clear();
+        }
+        self.index.clear();
+        self.live = 0;
+    }
+
+    fn insert(&mut self, sets: &SetTable, config: Config, trail: u32) {
+        let live = self.live;
+        let at = *self
+            .index
+            .entry((config.state, config.required))
+            .or_insert(live);
+        if at == live {
+            let group = Group {
+                state: config.state,
+                required: config.required,
+                members: Vec::new(),
+            };
+            match self.groups.get_mut(live) {
+                Some(spare) => {
+                    spare.state = group.state;
+                    spare.required = group.required;
+                }
+                None => self.groups.push(group),
+            }
+            self.live += 1;
+        }
+        let group = &mut self.groups[at].members;
+        if group.iter().any(|(kept, _)| kept.dominates(&config, sets)) {
             return;
         }
-        group.retain(|(kept, _)| !config.dominates(kept));
+        group.retain(|(kept, _)| !config.dominates(kept, sets));
         group.push((config, trail));
     }
 
-    /// True if some member dominates `config`.
-    fn dominated(&self, config: &Config) -> bool {
-        self.groups
-            .get(&(config.state, config.required.clone()))
-            .is_some_and(|group| group.iter().any(|(kept, _)| kept.dominates(config)))
-    }
-
-    /// The configurations, in a deterministic order.
-    fn into_vec(self) -> Vec<Trailed> {
-        self.groups.into_values().flatten().collect()
+    /// Moves the configurations to the end of `out` and empties the frontier. The order is
+    /// deterministic, and the one the search has always used: by state, then by the sorted
+    /// list of required operations, each group in the order its members came.
+    fn drain_into(&mut self, sets: &SetTable, out: &mut Vec<Trailed>) {
+        // No two live groups have the same key, so an unstable sort is deterministic.
+        self.groups[..self.live].sort_unstable_by(|a, b| {
+            (a.state, sets.get(a.required)).cmp(&(b.state, sets.get(b.required)))
+        });
+        for group in &self.groups[..self.live] {
+            out.extend_from_slice(&group.members);
+        }
+        self.clear();
     }
 }
 
-/// The search over one key's history; see the module documentation.
+/// Per event, the configurations known to fail from there (see [`Sweep::run`]): a set with
+/// no member dominated by another, like a [`Frontier`], kept as one linked list per event,
+/// state and required operations in a single vector, so a failure allocates nothing once the
+/// vector has grown. A removed member stays in the vector, unlinked; every member was a
+/// popped frame, so they are bounded by the steps.
+#[derive(Default)]
+struct Failed {
+    /// By event, state and required operations: the list's first member. Only looked up.
+    heads: FastMap<(usize, StateId, SetId), u32>,
+    /// Members: the configuration and the next member of its list, or `NIL`.
+    nodes: Vec<(Config, u32)>,
+}
+
+impl Failed {
+    fn clear(&mut self) {
+        self.heads.clear();
+        self.nodes.clear();
+    }
+
+    /// True if some member at event `index` dominates `config`.
+    fn dominated(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
+        let mut node = match self.heads.get(&(index, config.state, config.required)) {
+            Some(&head) => head,
+            None => return false,
+        };
+        while node != NIL {
+            let (kept, next) = &self.nodes[node as usize];
+            if kept.dominates(config, sets) {
+                return true;
+            }
+            node = *next;
+        }
+        false
+    }
+
+    fn insert(&mut self, sets: &SetTable, index: usize, config: Config) {
+        if self.dominated(sets, index, &config) {
+            return;
+        }
+        let key = (index, config.state, config.required);
+        let mut head = self.heads.get(&key).copied().unwrap_or(NIL);
+        // Unlink the members `config` dominates.
+        let (mut previous, mut node) = (NIL, head);
+        while node != NIL {
+            let (kept, next) = self.nodes[node as usize];
+            if config.dominates(&kept, sets) {
+                if previous == NIL {
+                    head = next;
+                } else {
+                    self.nodes[previous as usize].1 = next;
+                }
+            } else {
+                previous = node;
+            }
+            node = next;
+        }
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id < NIL)
+            .expect("linearizability: fewer than 2^32 - 1 failed configurations per search");
+        self.nodes.push((config, head));
+        self.heads.insert(key, id);
+    }
+}
+
+/// The search over one key's history; see the module documentation. Its tables are reset,
+/// not dropped, from one search to the next (see [`Search`]).
+#[derive(Default)]
 struct Sweep {
     events: Vec<Event>,
     /// Per state id: the index of the last event at which an operation comparing the register
@@ -1243,8 +1710,26 @@ struct Sweep {
     trail: Vec<Move>,
     /// Per operation: the index of its call event.
     call_index: Vec<usize>,
+    /// Per operation: the index of its return event (`usize::MAX`: none).
+    return_index: Vec<usize>,
     steps: u64,
     steps_max: u64,
+    /// The configurations' operation sets.
+    sets: SetTable,
+    /// The depth-first search's stack: one frame per event processed, and one more.
+    frames: Vec<Frame>,
+    /// The frames' children (see [`Frame`]).
+    children: Vec<Trailed>,
+    /// Configurations known to fail, per event.
+    failed: Failed,
+    /// The configurations after the return being processed (see [`Sweep::on_return`]).
+    next: Frontier,
+    /// The configurations reached by the expansions at the return being processed.
+    visited: FastSet<Config>,
+    /// The expansion's configurations still to extend (see [`Sweep::expand`]).
+    pending: Vec<Trailed>,
+    /// The candidates of the configuration being extended.
+    candidates: Vec<u32>,
 }
 
 /// The open-operation list an operation belongs in while it is open: indeterminate ones,
@@ -1265,8 +1750,10 @@ fn open_list<'a>(
 }
 
 impl Sweep {
-    fn new(plan: &Plan<'_>, steps_max: u64) -> Sweep {
-        let mut events = Vec::with_capacity(2 * plan.ops.len());
+    /// Gets ready to search `plan` within `steps_max` steps, forgetting the last search.
+    fn reset(&mut self, plan: &Plan<'_>, steps_max: u64) {
+        let events = &mut self.events;
+        events.clear();
         for (op, plan_op) in plan.ops.iter().enumerate() {
             let op = op as u32;
             events.push(Event {
@@ -1282,10 +1769,14 @@ impl Sweep {
                 });
             }
         }
-        // At equal ticks calls sort before returns: see the module documentation.
-        events.sort_by_key(|e| (e.tick, e.is_return, e.op));
-        let mut return_index = vec![usize::MAX; plan.ops.len()];
-        let mut call_index = vec![0; plan.ops.len()];
+        // At equal ticks calls sort before returns: see the module documentation. (The keys
+        // are distinct, so an unstable sort is deterministic.)
+        events.sort_unstable_by_key(|e| (e.tick, e.is_return, e.op));
+        let (call_index, return_index) = (&mut self.call_index, &mut self.return_index);
+        call_index.clear();
+        call_index.resize(plan.ops.len(), 0);
+        return_index.clear();
+        return_index.resize(plan.ops.len(), usize::MAX);
         for (index, event) in events.iter().enumerate() {
             if event.is_return {
                 return_index[event.op as usize] = index;
@@ -1293,7 +1784,9 @@ impl Sweep {
                 call_index[event.op as usize] = index;
             }
         }
-        let mut last_use = vec![0; plan.states.values.len() + 1];
+        let last_use = &mut self.last_use;
+        last_use.clear();
+        last_use.resize(plan.states.present_count() + 1, 0);
         for (op, plan_op) in plan.ops.iter().enumerate() {
             for target in plan_op.observes {
                 if target != NIL {
@@ -1302,17 +1795,20 @@ impl Sweep {
                 }
             }
         }
-        Sweep {
-            events,
-            last_use,
-            open_readers: Vec::new(),
-            open_writers: Vec::new(),
-            info_called: Vec::new(),
-            trail: Vec::new(),
-            call_index,
-            steps: 0,
-            steps_max,
-        }
+        self.open_readers.clear();
+        self.open_writers.clear();
+        self.info_called.clear();
+        self.trail.clear();
+        self.steps = 0;
+        self.steps_max = steps_max;
+        self.sets.clear();
+        self.frames.clear();
+        self.children.clear();
+        self.failed.clear();
+        self.next.clear();
+        self.visited.clear();
+        self.pending.clear();
+        self.candidates.clear();
     }
 
     /// Counts one step; `None` when the budget is spent.
@@ -1332,8 +1828,8 @@ impl Sweep {
         }
         let start = Config {
             state: self.canonical(plan, plan.initial, 0),
-            required: Vec::new(),
-            optional: Vec::new(),
+            required: EMPTY,
+            optional: EMPTY,
             unobserved: NIL,
             blind: NIL,
             blind_from_present: false,
@@ -1341,61 +1837,56 @@ impl Sweep {
         };
         // Depth first over the events: each frame holds a configuration before its event and,
         // once expanded, the configurations after it, tried in order.
-        let mut stack = vec![Frame {
-            config: start,
-            trail: NIL,
-            children: None,
-            next: 0,
-        }];
-        // Per event: configurations known to fail from there.
-        let mut failed: Vec<Frontier> = Vec::new();
-        failed.resize_with(self.events.len(), Frontier::default);
+        self.frames.push(Frame::new(start, NIL));
         let mut deepest = 0;
         loop {
-            let index = stack.len() - 1;
+            let index = self.frames.len() - 1;
             if index == self.events.len() {
-                let trail = stack[index].trail;
+                let trail = self.frames[index].trail;
                 self.assert_linearization(plan, trail);
                 return Found::Linearizable;
             }
-            let frame = stack.last_mut().expect("a frame");
-            if frame.children.is_none() {
+            let frame = self.frames[index];
+            if !frame.expanded {
                 deepest = deepest.max(index);
-                let children = if failed[index].dominated(&frame.config) {
-                    Vec::new()
-                } else {
-                    let start = vec![(frame.config.clone(), frame.trail)];
-                    let children = if self.events[index].is_return {
-                        self.on_return(plan, index, start)
+                let first = self.children.len();
+                if !self.failed.dominated(&self.sets, index, &frame.config) {
+                    let expanded = if self.events[index].is_return {
+                        self.on_return(plan, index, frame.config, frame.trail)
                     } else {
-                        self.on_call(plan, self.events[index].op, start)
+                        self.on_call(plan, self.events[index].op, frame.config, frame.trail)
                     };
-                    let Some(mut children) = children else {
+                    if expanded.is_none() {
                         return Found::OutOfSteps;
-                    };
+                    }
                     // Lazy first: the fewest operations linearized ahead of need.
-                    children.sort_by_key(|(c, _)| {
-                        (c.optional.len(), std::cmp::Reverse(c.required.len()))
+                    let sets = &self.sets;
+                    self.children[first..].sort_by_key(|(c, _)| {
+                        (
+                            sets.len(c.optional),
+                            std::cmp::Reverse(sets.len(c.required)),
+                        )
                     });
-                    children
+                }
+                self.frames[index] = Frame {
+                    expanded: true,
+                    first,
+                    end: self.children.len(),
+                    next: first,
+                    ..frame
                 };
-                stack.last_mut().expect("a frame").children = Some(children);
             }
-            let frame = stack.last_mut().expect("a frame");
-            let children = frame.children.as_ref().expect("expanded");
-            if let Some((config, trail)) = children.get(frame.next).cloned() {
+            let frame = &mut self.frames[index];
+            if frame.next < frame.end {
+                let (config, trail) = self.children[frame.next];
                 frame.next += 1;
                 self.apply_event(plan, index);
-                stack.push(Frame {
-                    config,
-                    trail,
-                    children: None,
-                    next: 0,
-                });
+                self.frames.push(Frame::new(config, trail));
             } else {
-                let frame = stack.pop().expect("a frame");
-                failed[index].insert(frame.config, frame.trail);
-                if stack.is_empty() {
+                let frame = self.frames.pop().expect("a frame");
+                self.children.truncate(frame.first);
+                self.failed.insert(&self.sets, index, frame.config);
+                if self.frames.is_empty() {
                     return Found::NotLinearizable {
                         frontier_tick: self.events[deepest].tick,
                     };
@@ -1447,65 +1938,66 @@ impl Sweep {
 
     /// A call: the operation becomes a candidate. A required read-only operation is
     /// linearized at once in every configuration whose state it accepts.
+    /// The configuration after it goes on [`Sweep::children`].
     fn on_call(
         &mut self,
         plan: &mut Plan<'_>,
         op: u32,
-        mut frontier: Vec<Trailed>,
-    ) -> Option<Vec<Trailed>> {
+        mut config: Config,
+        mut trail: u32,
+    ) -> Option<()> {
         let plan_op = plan.ops[op as usize];
-        if !(plan_op.role == Role::Required && plan_op.read_only) {
-            return Some(frontier);
-        }
-        for (config, trail) in &mut frontier {
+        if plan_op.role == Role::Required && plan_op.read_only {
             self.step()?;
             if self.reads(plan, op, config.state) {
-                config.set_done(plan, op, true);
+                config.set_done(plan, &mut self.sets, op, true);
                 config.unobserved = NIL;
                 config.blind = NIL;
-                *trail = self.record(op, *trail, 0, false);
+                trail = self.record(op, trail, 0, false);
             }
         }
-        // Configurations that differed before still differ: none had `op` done.
-        Some(frontier)
+        self.children.push((config, trail));
+        Some(())
     }
 
     /// The return of operation `events[index].op`: every configuration must have it
     /// linearized by now. Those that have not get it, preceded by any sequence of other
-    /// candidates ([`Sweep::expand`]); an optional operation may also be dropped.
+    /// candidates ([`Sweep::expand`]); an optional operation may also be dropped. The
+    /// configurations after it go on [`Sweep::children`].
     fn on_return(
         &mut self,
         plan: &mut Plan<'_>,
         index: usize,
-        frontier: Vec<Trailed>,
-    ) -> Option<Vec<Trailed>> {
+        config: Config,
+        trail: u32,
+    ) -> Option<()> {
         let op = self.events[index].op;
         let role = plan.ops[op as usize].role;
-        let mut next = Frontier::default();
-        let mut visited: BTreeSet<Config> = BTreeSet::new();
-        for (config, trail) in frontier {
-            self.step()?;
-            if config.is_done(plan, op) {
-                self.settle(plan, config, trail, op, index, &mut next);
-                continue;
-            }
+        // Left over only if the last search ran out of steps.
+        self.next.clear();
+        self.visited.clear();
+        self.step()?;
+        if config.is_done(plan, &self.sets, op) {
+            self.settle(plan, config, trail, op, index);
+        } else {
             if role == Role::Optional {
-                self.settle(plan, config.clone(), trail, op, index, &mut next);
+                self.settle(plan, config, trail, op, index);
             }
             if role == Role::Required
                 && plan.ops[op as usize].is_blind()
                 && config.last_overwrite > self.call_index[op as usize] + 1
             {
                 let trail = self.record(op, trail, index, true);
-                self.settle(plan, config.clone(), trail, op, index, &mut next);
+                self.settle(plan, config, trail, op, index);
             }
-            self.expand(plan, index, config, trail, &mut visited, &mut next)?;
+            self.expand(plan, index, config, trail)?;
         }
-        Some(next.into_vec())
+        self.next.drain_into(&self.sets, &mut self.children);
+        Some(())
     }
 
     /// After the return of `op` at event `index`: forgets `op` and adds the configuration to
-    /// `next`, with its values made canonical for what may still observe them.
+    /// [`Sweep::next`], with its values made canonical for what may still observe them.
     fn settle(
         &mut self,
         plan: &mut Plan<'_>,
@@ -1513,9 +2005,8 @@ impl Sweep {
         trail: u32,
         op: u32,
         index: usize,
-        next: &mut Frontier,
     ) {
-        config.set_done(plan, op, false);
+        config.set_done(plan, &mut self.sets, op, false);
         // A returned write can no longer be absorbed.
         if config.blind == op {
             config.blind = NIL;
@@ -1524,48 +2015,47 @@ impl Sweep {
         if config.unobserved != NIL {
             config.unobserved = self.canonical(plan, config.unobserved, index + 1);
         }
-        next.insert(config, trail);
+        self.next.insert(&self.sets, config, trail);
     }
 
     /// Every way to linearize the returning operation of event `index` from `start`: any
     /// sequence of candidate moves (see [`Sweep::try_move`]) ending with it. Configurations
-    /// where it is linearized go to `next`; `visited` is shared by all the expansions at this
-    /// event, since a configuration's futures do not depend on how it was reached.
+    /// where it is linearized go to [`Sweep::next`]; [`Sweep::visited`] is shared by all the
+    /// expansions at this event, since a configuration's futures do not depend on how it was
+    /// reached.
     fn expand(
         &mut self,
         plan: &mut Plan<'_>,
         index: usize,
         start: Config,
         trail: u32,
-        visited: &mut BTreeSet<Config>,
-        next: &mut Frontier,
     ) -> Option<()> {
         let goal = self.events[index].op;
-        let mut stack = vec![(start, trail)];
-        let mut candidates = Vec::new();
-        while let Some((config, trail)) = stack.pop() {
-            candidates.clear();
+        self.pending.clear();
+        self.pending.push((start, trail));
+        while let Some((config, trail)) = self.pending.pop() {
+            self.candidates.clear();
             for &op in &self.open_writers {
-                if !config.is_done(plan, op) && self.is_first_due(plan, &config, op) {
-                    candidates.push(op);
+                if !config.is_done(plan, &self.sets, op) && self.is_first_due(plan, &config, op) {
+                    self.candidates.push(op);
                 }
             }
             for &op in &self.info_called {
-                if !config.is_done(plan, op) && self.is_first_twin(plan, &config, op) {
-                    candidates.push(op);
+                if !config.is_done(plan, &self.sets, op) && self.is_first_twin(plan, &config, op) {
+                    self.candidates.push(op);
                 }
             }
-            for &op in &candidates {
+            for candidate in 0..self.candidates.len() {
+                let op = self.candidates[candidate];
                 let Some((child, child_trail)) = self.try_move(plan, index, &config, trail, op)
                 else {
                     continue;
                 };
                 self.step()?;
-                if child.is_done(plan, goal) {
-                    self.settle(plan, child, child_trail, goal, index, next);
-                } else if !visited.contains(&child) {
-                    visited.insert(child.clone());
-                    stack.push((child, child_trail));
+                if child.is_done(plan, &self.sets, goal) {
+                    self.settle(plan, child, child_trail, goal, index);
+                } else if self.visited.insert(child) {
+                    self.pending.push((child, child_trail));
                 }
             }
         }
@@ -1615,8 +2105,8 @@ impl Sweep {
                 return None;
             }
         }
-        let mut child = config.clone();
-        child.set_done(plan, op, true);
+        let mut child = *config;
+        child.set_done(plan, &mut self.sets, op, true);
         child.state = after;
         child.unobserved = if required { NIL } else { before };
         child.blind = if required && plan_op.is_blind() {
@@ -1631,8 +2121,8 @@ impl Sweep {
         let mut trail = self.record(op, trail, index, false);
         for i in 0..self.open_readers.len() {
             let reader = self.open_readers[i];
-            if !child.is_done(plan, reader) && self.reads(plan, reader, after) {
-                child.set_done(plan, reader, true);
+            if !child.is_done(plan, &self.sets, reader) && self.reads(plan, reader, after) {
+                child.set_done(plan, &mut self.sets, reader, true);
                 child.unobserved = NIL;
                 child.blind = NIL;
                 trail = self.record(reader, trail, index, false);
@@ -1677,7 +2167,7 @@ impl Sweep {
                 let other_op = plan.ops[other as usize];
                 other_op.class == plan_op.class
                     && (other_op.complete_tick, other) < (plan_op.complete_tick, op)
-                    && !config.is_done(plan, other)
+                    && !config.is_done(plan, &self.sets, other)
             })
     }
 
@@ -1685,7 +2175,7 @@ impl Sweep {
     /// still pending in `config`.
     fn is_first_twin(&self, plan: &Plan<'_>, config: &Config, op: u32) -> bool {
         let twin = plan.ops[op as usize].twin_before;
-        twin == NIL || config.is_done(plan, twin)
+        twin == NIL || config.is_done(plan, &self.sets, twin)
     }
 
     /// [`Plan::apply`], extended to [`DEAD`]: a present value nothing compares with, which
@@ -1911,7 +2401,7 @@ mod tests {
             ok(delete("k"), 13, 14, OpResult::NotFound),
             ok(get("k"), 15, 16, OpResult::NotFound),
         ];
-        let refs: Vec<&HistoryOp> = history.iter().collect();
+        let refs = key_ops(&history);
         assert_eq!(sequential_replay(&refs, None), Some(8));
         assert_linearizable(&history, None);
         // The same results with the Jepsen initial value "": the first get sees "ab" still.
@@ -1919,7 +2409,7 @@ mod tests {
         // A stale read: the fast path declines, the search finds the violation.
         let mut stale = history.clone();
         stale[3] = ok(get("k"), 5, 6, value("a"));
-        let refs: Vec<&HistoryOp> = stale.iter().collect();
+        let refs = key_ops(&stale);
         assert_eq!(sequential_replay(&refs, None), None);
         assert!(matches!(
             verdict(&stale, None),
@@ -1930,16 +2420,24 @@ mod tests {
             ok(put("k", "a"), 1, 2, OpResult::Ok),
             ok(get("k"), 2, 3, value("a")),
         ];
-        let refs: Vec<&HistoryOp> = touching.iter().collect();
+        let refs = key_ops(&touching);
         assert_eq!(sequential_replay(&refs, None), None);
         assert_linearizable(&touching, None);
         let pending = [
             info(put("k", "a"), 1, NEVER),
             ok(get("k"), 5, 6, value("a")),
         ];
-        let refs: Vec<&HistoryOp> = pending.iter().collect();
+        let refs = key_ops(&pending);
         assert_eq!(sequential_replay(&refs, None), None);
         assert_linearizable(&pending, None);
+    }
+
+    /// The operations as [`check`] hands them to the code of one key.
+    fn key_ops(history: &[HistoryOp]) -> Vec<KeyOp<'_>> {
+        history
+            .iter()
+            .map(|op| KeyOp::new(op, SameTick::CallsFirst))
+            .collect()
     }
 
     fn verdict(history: &[HistoryOp], initial: Option<&str>) -> Verdict {
@@ -2625,6 +3123,80 @@ mod tests {
             check(&history, None, &Limits::default()),
             check(&history, None, &Limits::default())
         );
+    }
+
+    /// With returns first, an operation invoked at the tick another completed follows it.
+    #[test]
+    fn returns_first_orders_a_call_after_a_return_at_its_tick() {
+        let history = [
+            ok(put("k", "a"), 1, 2, OpResult::Ok),
+            ok(get("k"), 2, 3, OpResult::NotFound),
+        ];
+        assert_linearizable(&history, None);
+        let report = check_ordered(&history, None, &Limits::default(), SameTick::ReturnsFirst);
+        assert_eq!(
+            report.verdict,
+            Verdict::NotLinearizable {
+                key: s("k"),
+                ops: history.to_vec(),
+            }
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "completes before it was invoked")]
+    fn returns_first_needs_a_completion_after_the_invoke_tick() {
+        check_ordered(
+            &[ok(get("x"), 4, 4, OpResult::NotFound)],
+            None,
+            &Limits::default(),
+            SameTick::ReturnsFirst,
+        );
+    }
+
+    /// Asking for returns first is checking the history with each tick split in two, returns
+    /// at `2 T` and calls at `2 T + 1` (as the simulator once did by copying the history): the
+    /// same report, steps and all, with the witness in the history's own ticks.
+    #[test]
+    fn returns_first_is_checking_split_ticks() {
+        let split = |history: &[HistoryOp]| -> Vec<HistoryOp> {
+            history
+                .iter()
+                .map(|op| HistoryOp {
+                    invoke_tick: op.invoke_tick * 2 + 1,
+                    complete_tick: op.complete_tick.map(|t| t * 2),
+                    ..op.clone()
+                })
+                .collect()
+        };
+        let unsplit = |verdict: Verdict| match verdict {
+            Verdict::NotLinearizable { key, ops } => Verdict::NotLinearizable {
+                key,
+                ops: ops
+                    .into_iter()
+                    .map(|op| HistoryOp {
+                        invoke_tick: op.invoke_tick / 2,
+                        complete_tick: op.complete_tick.map(|t| t / 2),
+                        ..op
+                    })
+                    .collect(),
+            },
+            other => other,
+        };
+        let mut failures = 0;
+        for seed in 0..20 {
+            let mut history = simulated_history(seed, 10, 300, &["a", "b"], 5);
+            if seed % 2 == 1 {
+                let i = history.iter().position(|op| op.op.is_read()).unwrap();
+                history[i].outcome = Outcome::Ok(value("never written"));
+            }
+            let ordered = check_ordered(&history, None, &Limits::default(), SameTick::ReturnsFirst);
+            let mut expected = check(&split(&history), None, &Limits::default());
+            expected.verdict = unsplit(expected.verdict);
+            assert_eq!(ordered, expected, "seed {seed}");
+            failures += usize::from(!ordered.verdict.is_linearizable());
+        }
+        assert!(failures >= 10, "{failures}");
     }
 
     mod properties {

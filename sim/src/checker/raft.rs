@@ -1,18 +1,25 @@
 //! The Raft paper's five safety properties (Figure 3), checked online and incrementally.
 //!
 //! - **Election Safety**: at most one leader per term — a map term → leader, updated on every
-//!   role change.
+//!   role change. A map, not a vector by term: a corrupted record (planted `SkipCrc`) can carry
+//!   any term, and one wild term must not allocate without bound. While a node keeps leading
+//!   the term it was checked for, it is not looked up again (the map never forgets a term).
 //! - **Leader Append-Only**: a leader never overwrites or deletes entries — while a node leads
 //!   a term, its truncation counter never moves and its last index never falls.
 //! - **Log Matching**: if two logs hold an entry with the same index and term, they are
 //!   identical up to it. Checked by induction: every (index, term) ever seen must always come
 //!   with the same command and the same predecessor term. Then two entries with equal
-//!   (index, term) have equal predecessors, and so on down to index 1.
+//!   (index, term) have equal predecessors, and so on down to index 1. The records are kept
+//!   by index (see `ByIndex`), each index with the terms seen there: almost always one, a
+//!   second only where a deposed leader's uncommitted entry was overwritten. Each node's log is
+//!   walked only past what was verified at its last check, so a node whose last index and
+//!   truncation count did not move costs no log access at all.
 //! - **Leader Completeness**: an entry committed in a term is in the log of every leader of a
 //!   later term — every new leader's log is compared with every entry known committed. An
 //!   index below the leader's snapshot index counts as present: log compaction (§7) only
 //!   discards applied entries, and the snapshot's state machine holds them.
-//! - **State Machine Safety**: no two nodes apply different commands at the same index.
+//! - **State Machine Safety**: no two nodes apply different commands at the same index — one
+//!   record per index, kept by index like Log Matching's.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +40,72 @@ pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 /// See the module docs.
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
 
+/// How far past the dense part of a [`ByIndex`] an index may land and still extend it.
+/// Correct logs grow by batches far smaller than this; only a corrupted index lands further.
+const DENSE_GAP_MAX: LogIndex = 1 << 16;
+
+/// Records keyed by log index. Log indexes are dense from 1 and every one a correct run
+/// reaches is first seen in some leader's log, which grows a batch at a time, so a vector
+/// indexed by log index replaces a map's search (its depth grows with the run) by one bounds
+/// check. An index far beyond the vector (only a corrupted record — planted `SkipCrc` — can
+/// carry one) goes to a map instead, so a wild index never allocates without bound; when the
+/// vector grows over such an index, its record moves into the vector. Every index below
+/// `dense.len()` is in `dense`, every other one in `far`.
+#[derive(Debug)]
+struct ByIndex<T> {
+    dense: Vec<Option<T>>,
+    far: BTreeMap<LogIndex, T>,
+}
+
+impl<T> Default for ByIndex<T> {
+    fn default() -> Self {
+        ByIndex {
+            dense: Vec::new(),
+            far: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> ByIndex<T> {
+    /// The record at `index`, or `make`'s, inserted there first if there was none.
+    fn get_or_insert_with(&mut self, index: LogIndex, make: impl FnOnce() -> T) -> &mut T {
+        let len = self.dense.len() as LogIndex;
+        if index >= len && index - len > DENSE_GAP_MAX {
+            return self.far.entry(index).or_insert_with(make);
+        }
+        if index >= len {
+            let new_len = index + 1;
+            self.dense.resize_with(new_len as usize, || None);
+            // Records the vector now covers move into it, keeping the split by `dense.len()`.
+            if self
+                .far
+                .first_key_value()
+                .is_some_and(|(&k, _)| k < new_len)
+            {
+                let above = self.far.split_off(&new_len);
+                for (k, record) in std::mem::replace(&mut self.far, above) {
+                    self.dense[k as usize] = Some(record);
+                }
+            }
+        }
+        self.dense[index as usize].get_or_insert_with(make)
+    }
+
+    /// Every record at `from` or above, by ascending index.
+    fn iter_from(&self, from: LogIndex) -> impl Iterator<Item = (LogIndex, &T)> {
+        let start = usize::try_from(from).map_or(self.dense.len(), |f| f.min(self.dense.len()));
+        let dense = self.dense[start..]
+            .iter()
+            .enumerate()
+            .filter_map(move |(k, r)| r.as_ref().map(|r| ((start + k) as LogIndex, r)));
+        let far = self
+            .far
+            .range(from.max(self.dense.len() as LogIndex)..)
+            .map(|(&k, r)| (k, r));
+        dense.chain(far)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct LeaderWatch {
     term: Term,
@@ -42,11 +115,62 @@ struct LeaderWatch {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct MatchWatch {
-    /// Entries up to here were verified against the global map.
+    /// Entries up to here were verified against the records of every node's entries.
     verified_last: LogIndex,
     /// Commit index at the last check; entries below it do not change in a correct run.
     commit_index: LogIndex,
     truncations_total: u64,
+}
+
+/// What Log Matching remembers of one (index, term): the first node's entry, which every
+/// later one with the same index and term must equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EntryRecord {
+    term: Term,
+    prev_term: Term,
+    fingerprint: u64,
+    first: NodeId,
+}
+
+/// The entry records at one index, one per term seen there. The first sits inline because
+/// nearly every index only ever holds one term; `more` (empty, so not allocated, until then)
+/// takes the terms of overwritten entries.
+#[derive(Debug, Clone)]
+struct IndexEntries {
+    first: EntryRecord,
+    more: Vec<EntryRecord>,
+}
+
+impl IndexEntries {
+    /// The record for `record.term` if one exists; otherwise `record` is kept and `None`.
+    fn get_or_insert(&mut self, record: EntryRecord) -> Option<EntryRecord> {
+        if self.first.term == record.term {
+            return Some(self.first);
+        }
+        match self.more.iter().find(|r| r.term == record.term) {
+            Some(&r) => Some(r),
+            None => {
+                self.more.push(record);
+                None
+            }
+        }
+    }
+}
+
+/// What State Machine Safety and Leader Completeness remember of one applied index.
+#[derive(Debug, Clone, Copy)]
+struct AppliedRecord {
+    /// Term of the entry, as first applied.
+    term: Term,
+    /// Command fingerprint, as first applied.
+    fingerprint: u64,
+    /// The first node that applied it.
+    first: NodeId,
+    /// An upper bound on the term in which the entry was committed: the smallest current term
+    /// of any node seen applying it. (The leader that commits an entry applies it in its own
+    /// term; a follower learns of the commit from a leader of its term, so never earlier.)
+    /// Leader Completeness binds leaders of *later* terms than the commit's.
+    committed_by: Term,
 }
 
 /// The five properties' state.
@@ -55,15 +179,10 @@ pub struct RaftSafety {
     leaders_by_term: BTreeMap<Term, NodeId>,
     leader_watch: Vec<Option<LeaderWatch>>,
     match_watch: Vec<MatchWatch>,
-    /// (index, term) → (predecessor term, command fingerprint, first node seen with it).
-    entries: BTreeMap<(LogIndex, Term), (Term, u64, NodeId)>,
-    /// index → (term, command fingerprint, first node that applied it).
-    applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
-    /// index → an upper bound on the term in which the entry was committed: the smallest
-    /// current term of any node seen applying it. (The leader that commits an entry applies it
-    /// in its own term; a follower learns of the commit from a leader of its term, so never
-    /// earlier.) Leader Completeness binds leaders of *later* terms than the commit's.
-    commit_term: BTreeMap<LogIndex, Term>,
+    /// index → one record per term seen there (Log Matching).
+    entries: ByIndex<IndexEntries>,
+    /// index → what was applied there first, and a bound on its commit term.
+    applied: ByIndex<AppliedRecord>,
 }
 
 impl RaftSafety {
@@ -111,36 +230,38 @@ impl RaftSafety {
                         .map(|(client, seq, op)| (*client, *seq, &**op)),
                 );
                 let applier_term = view.node_state(*node).map_or(applied.term, |s| s.term);
-                let bound = self
-                    .commit_term
-                    .entry(applied.index)
-                    .or_insert(applier_term);
-                *bound = (*bound).min(applier_term);
-                match self.applied.get(&applied.index) {
-                    None => {
-                        self.applied
-                            .insert(applied.index, (applied.term, fingerprint, *node));
-                    }
-                    Some(&(term, fp, first)) => {
-                        if term != applied.term || fp != fingerprint {
-                            return Err(Violation {
-                                property: STATE_MACHINE_SAFETY,
-                                tick: now,
-                                nodes: vec![first, *node],
-                                detail: format!(
-                                    "index {} applied as term {term} on n{first} but as term {} \
-                                     with {} command on n{node}",
-                                    applied.index,
-                                    applied.term,
-                                    if fp == fingerprint {
-                                        "the same"
-                                    } else {
-                                        "a different"
-                                    }
-                                ),
-                            });
-                        }
-                    }
+                let record = self
+                    .applied
+                    .get_or_insert_with(applied.index, || AppliedRecord {
+                        term: applied.term,
+                        fingerprint,
+                        first: *node,
+                        committed_by: applier_term,
+                    });
+                record.committed_by = record.committed_by.min(applier_term);
+                let &mut AppliedRecord {
+                    term,
+                    fingerprint: fp,
+                    first,
+                    ..
+                } = record;
+                if term != applied.term || fp != fingerprint {
+                    return Err(Violation {
+                        property: STATE_MACHINE_SAFETY,
+                        tick: now,
+                        nodes: vec![first, *node],
+                        detail: format!(
+                            "index {} applied as term {term} on n{first} but as term {} \
+                             with {} command on n{node}",
+                            applied.index,
+                            applied.term,
+                            if fp == fingerprint {
+                                "the same"
+                            } else {
+                                "a different"
+                            }
+                        ),
+                    });
                 }
             }
         }
@@ -153,18 +274,16 @@ impl RaftSafety {
         node: NodeId,
         term: Term,
     ) -> Result<(), Violation> {
-        match self.leaders_by_term.get(&term) {
-            Some(&other) if other != node => Err(Violation {
+        let other = *self.leaders_by_term.entry(term).or_insert(node);
+        if other != node {
+            return Err(Violation {
                 property: ELECTION_SAFETY,
                 tick: now,
                 nodes: vec![other, node],
                 detail: format!("two leaders in term {term}: n{other} and n{node}"),
-            }),
-            _ => {
-                self.leaders_by_term.insert(term, node);
-                Ok(())
-            }
+            });
         }
+        Ok(())
     }
 
     fn check_leader_completeness(
@@ -176,10 +295,16 @@ impl RaftSafety {
     ) -> Result<(), Violation> {
         // Every applied entry is committed; entries committed in a term below this leader's
         // must be in its log (a leader of an older term, elected late, is bound by nothing).
+        // Indexes below the snapshot index are held by the snapshot, so the walk starts there.
         let snapshot_index = view.node_state(node).map_or(0, |s| s.snapshot_index);
-        for (&index, &(entry_term, _, first)) in &self.applied {
-            let committed_in = self.commit_term.get(&index).copied().unwrap_or(entry_term);
-            if committed_in >= term || index < snapshot_index {
+        for (index, record) in self.applied.iter_from(snapshot_index) {
+            let &AppliedRecord {
+                term: entry_term,
+                first,
+                committed_by: committed_in,
+                ..
+            } = record;
+            if committed_in >= term {
                 continue;
             }
             let has = view.log_term(node, index);
@@ -214,8 +339,13 @@ impl RaftSafety {
         // Leader Append-Only (and Election Safety for a leader whose term moved without a
         // role change, which no correct node does).
         if state.role == Role::Leader {
-            self.check_election_safety(now, node, state.term)?;
-            if let Some(w) = self.leader_watch[i] {
+            let watch = self.leader_watch[i];
+            // A watch on this very term was set after Election Safety passed for it, and the
+            // map never changes a term's leader: looking it up again would find this node.
+            if !matches!(watch, Some(w) if w.term == state.term) {
+                self.check_election_safety(now, node, state.term)?;
+            }
+            if let Some(w) = watch {
                 if w.term == state.term
                     && (state.truncations_total != w.truncations_total
                         || state.last_index < w.last_index)
@@ -249,6 +379,11 @@ impl RaftSafety {
         // snapshot covers have no entry to compare (the snapshot's last index keeps its term, so
         // the entry after it still has its predecessor's term checked); they are skipped.
         let w = &mut self.match_watch[i];
+        if state.last_index == w.verified_last && state.truncations_total == w.truncations_total {
+            // Nothing appended or removed since the last check (most inputs): no entry to read.
+            w.commit_index = state.commit_index;
+            return Ok(());
+        }
         let mut from = w.verified_last + 1;
         if state.truncations_total != w.truncations_total {
             from = from.min(w.commit_index + 1);
@@ -257,36 +392,60 @@ impl RaftSafety {
             .min(state.last_index + 1)
             .max(state.snapshot_index)
             .max(1);
-        for index in from..=state.last_index {
-            let (Some(term), Some(fingerprint)) = (
-                view.log_term(node, index),
-                view.entry_fingerprint(node, index),
-            ) else {
-                continue; // compacted
-            };
-            let prev_term = view.log_term(node, index - 1).unwrap_or(0);
-            match self.entries.get(&(index, term)) {
-                None => {
-                    self.entries
-                        .insert((index, term), (prev_term, fingerprint, node));
-                }
-                Some(&(p, fp, first)) => {
-                    if p != prev_term || fp != fingerprint {
-                        return Err(Violation {
-                            property: LOG_MATCHING,
-                            tick: now,
-                            nodes: vec![first, node],
-                            detail: format!(
-                                "entry {index}/term {term} differs between n{first} and n{node}: \
-                                 {}",
-                                if fp != fingerprint {
-                                    "different commands".to_string()
-                                } else {
-                                    format!("predecessor terms {p} vs {prev_term}")
-                                }
-                            ),
-                        });
+        if from <= state.last_index {
+            // Each entry's term is the next one's predecessor term: read once, carried along.
+            let mut prev = view.log_term(node, from - 1);
+            for index in from..=state.last_index {
+                let prev_term = prev.unwrap_or(0);
+                prev = view.log_term(node, index);
+                let Some(term) = prev else {
+                    continue; // compacted
+                };
+                let Some(fingerprint) = view.entry_fingerprint(node, index) else {
+                    continue; // compacted
+                };
+                let seen = EntryRecord {
+                    term,
+                    prev_term,
+                    fingerprint,
+                    first: node,
+                };
+                let mut inserted = false;
+                let at = self.entries.get_or_insert_with(index, || {
+                    inserted = true;
+                    IndexEntries {
+                        first: seen,
+                        more: Vec::new(),
                     }
+                });
+                let known = if inserted {
+                    None
+                } else {
+                    at.get_or_insert(seen)
+                };
+                let Some(EntryRecord {
+                    prev_term: p,
+                    fingerprint: fp,
+                    first,
+                    ..
+                }) = known
+                else {
+                    continue; // first seen: recorded
+                };
+                if p != prev_term || fp != fingerprint {
+                    return Err(Violation {
+                        property: LOG_MATCHING,
+                        tick: now,
+                        nodes: vec![first, node],
+                        detail: format!(
+                            "entry {index}/term {term} differs between n{first} and n{node}: {}",
+                            if fp != fingerprint {
+                                "different commands".to_string()
+                            } else {
+                                format!("predecessor terms {p} vs {prev_term}")
+                            }
+                        ),
+                    });
                 }
             }
         }
@@ -450,6 +609,87 @@ mod tests {
         let v = c.check_node(2, 2, &fake).unwrap_err();
         assert_eq!(v.property, LOG_MATCHING);
         assert!(v.detail.contains("predecessor"));
+    }
+
+    /// An index that held entries of several terms (overwritten, uncommitted entries) keeps a
+    /// record per term: each later term is checked against its own first record.
+    #[test]
+    fn log_matching_checks_every_term_seen_at_one_index() {
+        let mut fake = FakeCluster::default();
+        fake.set(1, Role::Follower, 1, vec![(1, 10), (1, 11)]);
+        fake.set(2, Role::Follower, 2, vec![(1, 10), (2, 20)]);
+        fake.set(3, Role::Follower, 3, vec![(1, 10), (3, 30)]);
+        fake.set(4, Role::Follower, 3, vec![(1, 10), (3, 30)]);
+        let mut c = RaftSafety::new(5);
+        for node in 1..=4 {
+            c.check_node(1, node, &fake).unwrap();
+        }
+        // Same index, the second term seen there, a different command.
+        fake.set(5, Role::Follower, 3, vec![(1, 10), (2, 21)]);
+        let v = c.check_node(2, 5, &fake).unwrap_err();
+        assert_eq!(v.property, LOG_MATCHING);
+        assert_eq!(v.nodes, vec![2, 5]);
+        assert_eq!(
+            v.detail,
+            "entry 2/term 2 differs between n2 and n5: different commands"
+        );
+        // The third term there, a different predecessor term.
+        let mut c2 = RaftSafety::new(5);
+        for node in 1..=3 {
+            c2.check_node(1, node, &fake).unwrap();
+        }
+        fake.set(5, Role::Follower, 3, vec![(2, 10), (3, 30)]);
+        let v = c2.check_node(2, 5, &fake).unwrap_err();
+        assert_eq!(v.property, LOG_MATCHING);
+        assert_eq!(v.nodes, vec![3, 5]);
+        assert!(
+            v.detail.contains("predecessor terms 1 vs 2"),
+            "{}",
+            v.detail
+        );
+    }
+
+    /// `ByIndex` keeps an index far past its vector in its map, moves it into the vector once
+    /// the vector grows over it, and iterates by ascending index throughout.
+    #[test]
+    fn by_index_keeps_far_indexes_aside_and_moves_them_in() {
+        let mut m = ByIndex::<u64>::default();
+        let far = 2 + DENSE_GAP_MAX + 10;
+        for index in [1, far, far + 5, far - 1] {
+            assert_eq!(*m.get_or_insert_with(index, || index * 10), index * 10);
+        }
+        assert_eq!(m.dense.len(), 2);
+        assert_eq!(m.far.len(), 3);
+        *m.get_or_insert_with(DENSE_GAP_MAX, || 7) += 1;
+        assert_eq!(m.dense.len() as LogIndex, DENSE_GAP_MAX + 1);
+        assert_eq!(
+            *m.get_or_insert_with(far, || 0),
+            far * 10,
+            "found in the map"
+        );
+        m.get_or_insert_with(far + 1, || 1);
+        assert_eq!(m.far.keys().copied().collect::<Vec<_>>(), vec![far + 5]);
+        assert_eq!(
+            *m.get_or_insert_with(far - 1, || 0),
+            (far - 1) * 10,
+            "moved"
+        );
+        let all: Vec<(LogIndex, u64)> = m.iter_from(0).map(|(i, &r)| (i, r)).collect();
+        assert_eq!(
+            all,
+            vec![
+                (1, 10),
+                (DENSE_GAP_MAX, 8),
+                (far - 1, (far - 1) * 10),
+                (far, far * 10),
+                (far + 1, 1),
+                (far + 5, (far + 5) * 10),
+            ]
+        );
+        let tail: Vec<LogIndex> = m.iter_from(far).map(|(i, _)| i).collect();
+        assert_eq!(tail, vec![far, far + 1, far + 5]);
+        let beyond: Vec<LogIndex> = m.iter_from(far + 3).map(|(i, _)| i).collect();
+        assert_eq!(beyond, vec![far + 5]);
     }
 
     #[test]

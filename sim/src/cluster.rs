@@ -200,7 +200,7 @@ pub enum Observation {
 #[derive(Debug)]
 struct Held {
     watermark: usize,
-    drained: Drained,
+    drained: Box<Drained>,
 }
 
 struct NodeSlot {
@@ -303,9 +303,14 @@ pub struct Cluster {
     /// Protocol status notes, newest last, at most `NOTES_MAX` (older ones are dropped).
     notes: VecDeque<(Tick, NodeId, String)>,
     /// Emptied output buffers, reused when output is held back for a sync (at most
-    /// `DRAINED_SPARE_MAX`).
-    drained_spare: Vec<Drained>,
-    scratch: Drained,
+    /// `DRAINED_SPARE_MAX`). Boxed on purpose: buffers move between `scratch`, `Held` and this
+    /// pool as pointers.
+    #[allow(clippy::vec_box)]
+    drained_spare: Vec<Box<Drained>>,
+    /// Where a node's output lands after each input. Boxed and taken out while in use, so
+    /// moving it in and out of `self` (to release it through `&mut self` methods, or to hold
+    /// it back for a sync) moves a pointer, not five vectors.
+    scratch: Option<Box<Drained>>,
     wire_scratch: Vec<u8>,
 }
 
@@ -378,7 +383,7 @@ impl Cluster {
             notes: VecDeque::new(),
             slots,
             config,
-            scratch: Drained::default(),
+            scratch: Some(Box::default()),
             drained_spare: Vec::new(),
             wire_scratch: Vec::new(),
         };
@@ -698,19 +703,26 @@ impl Cluster {
         let Some(node) = slot.node.as_mut() else {
             return false;
         };
-        let watermark = node.drain_output(&mut slot.disk, &mut self.scratch);
+        let mut out = self
+            .scratch
+            .take()
+            .expect("collect_output is never re-entered");
+        let watermark = node.drain_output(&mut slot.disk, &mut out);
         let held_bytes = slot.disk.held_bytes() as u64;
         self.stats.disk_bytes_max = self.stats.disk_bytes_max.max(held_bytes);
         // Events are internal state changes: trace them now.
-        let mut events = std::mem::take(&mut self.scratch.events);
+        let Drained {
+            events,
+            snapshots_installed,
+            ..
+        } = &mut *out;
         for event in events.drain(..) {
             if let NodeEvent::SnapshotInstalled { index } = event {
                 // Durable only once synced: observed when released, like an application.
-                self.scratch.snapshots_installed.push(index);
+                snapshots_installed.push(index);
             }
             self.note_event(id, &event);
         }
-        self.scratch.events = events;
 
         let slot = &mut self.slots[i];
         let must_wait =
@@ -720,13 +732,13 @@ impl Cluster {
             let wait_for = watermark
                 .or_else(|| slot.held.back().map(|h| h.watermark))
                 .expect("waiting needs a watermark");
-            if self.scratch.is_empty() && watermark.is_none() {
+            if out.is_empty() && watermark.is_none() {
                 // Nothing to hold back.
             } else {
                 let spare = self.drained_spare.pop().unwrap_or_default();
                 slot.held.push_back(Held {
                     watermark: wait_for,
-                    drained: std::mem::replace(&mut self.scratch, spare),
+                    drained: std::mem::replace(&mut out, spare),
                 });
             }
             if watermark.is_some() {
@@ -743,10 +755,9 @@ impl Cluster {
             if let Some(w) = watermark {
                 slot.disk.sync_to(w);
             }
-            let mut drained = std::mem::take(&mut self.scratch);
-            self.release(id, &mut drained);
-            self.scratch = drained;
+            self.release(id, &mut out);
         }
+        self.scratch = Some(out);
         self.reschedule_timer(id, true)
     }
 

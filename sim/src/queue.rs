@@ -104,18 +104,23 @@ impl<E> EventQueue<E> {
         );
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = Slot {
-            event: Some(event),
-            seq,
-            next: NONE,
-        };
+        // A reused slot is filled field by field: its event was taken on pop, so there is
+        // nothing to drop, and the event is written once instead of staged and copied.
         let index = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = slot;
+                let slot = &mut self.slab[i as usize];
+                debug_assert!(slot.event.is_none(), "a free slot holds no event");
+                slot.event = Some(event);
+                slot.seq = seq;
+                slot.next = NONE;
                 i
             }
             None => {
-                self.slab.push(slot);
+                self.slab.push(Slot {
+                    event: Some(event),
+                    seq,
+                    next: NONE,
+                });
                 (self.slab.len() - 1) as u32
             }
         };

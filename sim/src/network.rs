@@ -26,6 +26,7 @@
 use std::collections::BTreeSet;
 
 use raftsim_protocol::types::{NodeId, Tick};
+use rand::distributions::Bernoulli;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -129,6 +130,10 @@ pub enum Fate {
 /// Link state and the network's random stream.
 pub struct Network {
     config: NetworkConfig,
+    /// The three per-message coin flips, built once per config (`None` when the chance is 0,
+    /// which draws nothing). Sampling a prebuilt `Bernoulli` draws exactly what `gen_bool`
+    /// draws, without converting the probability for every message.
+    coins: Coins,
     rng: ChaCha8Rng,
     /// Partition group of each node (index `id - 1`); all 0 when whole.
     group: Vec<u8>,
@@ -136,10 +141,32 @@ pub struct Network {
     cuts: BTreeSet<(NodeId, NodeId)>,
 }
 
+/// See [`Network::coins`].
+#[derive(Debug, Clone, Copy)]
+struct Coins {
+    loss: Option<Bernoulli>,
+    duplicate: Option<Bernoulli>,
+    corrupt: Option<Bernoulli>,
+}
+
+impl Coins {
+    fn of(config: &NetworkConfig) -> Coins {
+        let coin = |p: f64| {
+            (p > 0.0).then(|| Bernoulli::new(p).expect("validated probabilities are in 0..=1"))
+        };
+        Coins {
+            loss: coin(config.loss_probability),
+            duplicate: coin(config.duplicate_probability),
+            corrupt: coin(config.corrupt_probability),
+        }
+    }
+}
+
 impl Network {
     /// A whole network of `nodes_count` nodes.
     pub fn new(config: NetworkConfig, rng: ChaCha8Rng, nodes_count: u32) -> Network {
         Network {
+            coins: Coins::of(&config),
             config,
             rng,
             group: vec![0; nodes_count as usize],
@@ -154,6 +181,7 @@ impl Network {
 
     /// Replace the knobs (scenarios change them mid-run; the heal phase zeroes the faults).
     pub fn set_config(&mut self, config: NetworkConfig) {
+        self.coins = Coins::of(&config);
         self.config = config;
     }
 
@@ -202,9 +230,7 @@ impl Network {
             self.rng
                 .gen_range(self.config.delay_ticks_min..=self.config.delay_ticks_max)
         };
-        let corrupt = corruptible
-            && self.config.corrupt_probability > 0.0
-            && self.rng.gen_bool(self.config.corrupt_probability);
+        let corrupt = corruptible && self.coins.corrupt.is_some_and(|coin| self.rng.sample(coin));
         Copy {
             delay_ticks,
             corrupt,
@@ -213,13 +239,15 @@ impl Network {
     }
 
     fn route_any(&mut self, corruptible: bool) -> Fate {
-        if self.config.loss_probability > 0.0 && self.rng.gen_bool(self.config.loss_probability) {
+        if self.coins.loss.is_some_and(|coin| self.rng.sample(coin)) {
             return Fate::Dropped(DropReason::Loss);
         }
         let first = self.draw_copy(corruptible, false);
-        let second = (self.config.duplicate_probability > 0.0
-            && self.rng.gen_bool(self.config.duplicate_probability))
-        .then(|| self.draw_copy(corruptible, true));
+        let second = self
+            .coins
+            .duplicate
+            .is_some_and(|coin| self.rng.sample(coin))
+            .then(|| self.draw_copy(corruptible, true));
         Fate::Deliver(first, second)
     }
 

@@ -498,6 +498,16 @@ impl Cluster {
         self.observations.drain(..)
     }
 
+    /// Observations since the last drain or clear, oldest first.
+    pub fn observations(&self) -> &[Observation] {
+        &self.observations
+    }
+
+    /// Forget the observations (after the checkers have read them).
+    pub fn clear_observations(&mut self) {
+        self.observations.clear();
+    }
+
     /// Current leaders (nodes up and in the leader role), by id.
     pub fn leaders(&self) -> Vec<NodeId> {
         (1..=self.nodes_count())

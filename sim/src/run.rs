@@ -185,7 +185,6 @@ pub struct Sim {
     sends: Vec<ClientSend>,
     notes: Vec<ClientNote>,
     failure: Option<Failure>,
-    observations: Vec<Observation>,
     /// Leader-follower store: largest lag seen per follower.
     max_lag: BTreeMap<NodeId, u64>,
     /// Every fault or operator action applied, with its tick (the shrinker replays them).
@@ -250,7 +249,6 @@ impl Sim {
             sends: Vec::new(),
             notes: Vec::new(),
             failure: None,
-            observations: Vec::new(),
             max_lag: BTreeMap::new(),
             fault_log,
             fault_agenda,
@@ -517,11 +515,17 @@ impl Sim {
     }
 
     fn check(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+        let result = self.check_observations(target);
+        self.cluster.clear_observations();
+        result
+    }
+
+    /// [`Sim::check`]'s work, reading the observations where the cluster keeps them (the
+    /// checkers only read the cluster, so nothing needs copying out first).
+    fn check_observations(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
         let now = self.cluster.now();
-        self.observations.clear();
-        self.observations.extend(self.cluster.drain_observations());
         if let Some(counts) = self.applied_counts.as_mut() {
-            for o in &self.observations {
+            for o in self.cluster.observations() {
                 match o {
                     Observation::Applied { node, applied } => {
                         if let Some((client, seq, op)) = &applied.command {
@@ -541,7 +545,7 @@ impl Sim {
         let Some(checkers) = self.checkers.as_mut() else {
             return Ok(());
         };
-        for o in &self.observations {
+        for o in self.cluster.observations() {
             checkers
                 .observe(now, o, &self.cluster)
                 .map_err(Failure::Violation)?;

@@ -21,16 +21,19 @@ use std::fmt;
 pub const STRING_BYTES_MAX: usize = 1 << 20;
 
 /// Appends one byte.
+#[inline]
 pub fn put_u8(buf: &mut Vec<u8>, v: u8) {
     buf.push(v);
 }
 
 /// Appends a `u32`, little-endian.
+#[inline]
 pub fn put_u32(buf: &mut Vec<u8>, v: u32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
 /// Appends a `u64`, little-endian.
+#[inline]
 pub fn put_u64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
@@ -40,6 +43,7 @@ pub fn put_u64(buf: &mut Vec<u8>, v: u64) {
 /// # Panics
 /// If `bytes` is longer than [`STRING_BYTES_MAX`]: the reader would reject it, so writing it
 /// is a bug in the caller.
+#[inline]
 pub fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     assert!(
         bytes.len() <= STRING_BYTES_MAX,
@@ -56,6 +60,7 @@ pub fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
 ///
 /// # Panics
 /// If `s` is longer than [`STRING_BYTES_MAX`] bytes.
+#[inline]
 pub fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_bytes(buf, s.as_bytes());
 }

@@ -109,6 +109,20 @@ impl Op {
         }
     }
 
+    /// Bytes [`Op::encode`] appends: encoders reserve it once up front instead of growing the
+    /// buffer string by string.
+    pub fn encoded_len(&self) -> usize {
+        // A tag byte, then a `u32` length prefix per string (and a tag byte for the optional
+        // one), as `Op::encode` writes them.
+        1 + match self {
+            Op::Get { key } | Op::Delete { key } => 4 + key.len(),
+            Op::Put { key, value } | Op::Append { key, value } => 8 + key.len() + value.len(),
+            Op::Cas { key, expected, new } => {
+                9 + key.len() + expected.as_ref().map_or(0, |e| 4 + e.len()) + new.len()
+            }
+        }
+    }
+
     /// Appends the operation's encoding: a tag byte, then its strings.
     ///
     /// # Panics
@@ -270,8 +284,8 @@ impl KvStore {
         Self::default()
     }
 
-    /// Asserts that inserting `key` (if new) keeps the store within its bounds.
-    fn assert_insert_bounds(&self, key: &str, value_bytes: usize) {
+    /// Asserts that a key and a value stay within their byte bounds.
+    fn assert_sizes(key: &str, value_bytes: usize) {
         assert!(
             key.len() <= KEY_BYTES_MAX,
             "kv: key of {} bytes exceeds KEY_BYTES_MAX ({KEY_BYTES_MAX})",
@@ -281,8 +295,14 @@ impl KvStore {
             value_bytes <= VALUE_BYTES_MAX,
             "kv: value of {value_bytes} bytes for key {key:?} exceeds VALUE_BYTES_MAX ({VALUE_BYTES_MAX})"
         );
+    }
+
+    /// Asserts that inserting the new key `key` keeps the store within [`KEYS_MAX`]. Only a key
+    /// the store does not hold yet is checked, where the caller's own lookup already found it
+    /// absent, so the bound costs no search of its own.
+    fn assert_room_for_new_key(&self, key: &str) {
         assert!(
-            self.entries.contains_key(key) || self.entries.len() < KEYS_MAX,
+            self.entries.len() < KEYS_MAX,
             "kv: inserting key {key:?} would exceed KEYS_MAX ({KEYS_MAX})"
         );
     }
@@ -295,6 +315,9 @@ impl KvStore {
     /// - `Cas` → `Ok` and stores `new` when the current value equals `expected` (`None`:
     ///   absent), else `CasMismatch { current }` and no change.
     ///
+    /// Each operation looks its key up once: every write is applied on every replica, so a
+    /// second search of the tree (and a string comparison per level) would be paid on each.
+    ///
     /// # Panics
     /// If the operation would break [`KEYS_MAX`], [`KEY_BYTES_MAX`] or [`VALUE_BYTES_MAX`].
     pub fn apply(&mut self, op: &Op) -> OpResult {
@@ -304,32 +327,45 @@ impl KvStore {
                 None => OpResult::NotFound,
             },
             Op::Put { key, value } => {
-                self.assert_insert_bounds(key, value.len());
+                Self::assert_sizes(key, value.len());
                 self.set(key, value);
                 OpResult::Ok
             }
             Op::Append { key, value } => {
-                let current_bytes = self.entries.get(key).map_or(0, String::len);
-                self.assert_insert_bounds(key, current_bytes.saturating_add(value.len()));
-                self.entries.entry(key.clone()).or_default().push_str(value);
+                match self.entries.get_mut(key) {
+                    Some(current) => {
+                        Self::assert_sizes(key, current.len().saturating_add(value.len()));
+                        current.push_str(value);
+                    }
+                    None => {
+                        Self::assert_sizes(key, value.len());
+                        self.assert_room_for_new_key(key);
+                        self.entries.insert(key.clone(), value.clone());
+                    }
+                }
                 OpResult::Ok
             }
             Op::Delete { key } => match self.entries.remove(key) {
                 Some(_) => OpResult::Ok,
                 None => OpResult::NotFound,
             },
-            Op::Cas { key, expected, new } => {
-                let current = self.entries.get(key);
-                if current.map(String::as_str) == expected.as_deref() {
-                    self.assert_insert_bounds(key, new.len());
-                    self.set(key, new);
+            Op::Cas { key, expected, new } => match self.entries.get_mut(key) {
+                Some(current) if Some(current.as_str()) == expected.as_deref() => {
+                    Self::assert_sizes(key, new.len());
+                    current.clear();
+                    current.push_str(new);
                     OpResult::Ok
-                } else {
-                    OpResult::CasMismatch {
-                        current: current.cloned(),
-                    }
                 }
-            }
+                None if expected.is_none() => {
+                    Self::assert_sizes(key, new.len());
+                    self.assert_room_for_new_key(key);
+                    self.entries.insert(key.clone(), new.clone());
+                    OpResult::Ok
+                }
+                current => OpResult::CasMismatch {
+                    current: current.cloned(),
+                },
+            },
         }
     }
 
@@ -342,6 +378,7 @@ impl KvStore {
                 current.push_str(value);
             }
             None => {
+                self.assert_room_for_new_key(key);
                 self.entries.insert(key.to_owned(), value.to_owned());
             }
         }
@@ -473,6 +510,7 @@ mod tests {
     fn round_trip_op(op: &Op) -> Result<Op, CodecError> {
         let mut buf = Vec::new();
         op.encode(&mut buf);
+        assert_eq!(buf.len(), op.encoded_len(), "encoded_len of {op:?}");
         let mut r = Reader::new(&buf);
         let decoded = Op::decode(&mut r)?;
         r.finish()?;

@@ -25,7 +25,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
 use std::sync::Arc;
 
 use super::config::Config;
@@ -144,7 +144,6 @@ pub struct RaftNode {
     /// A follower's snapshot being received chunk by chunk (volatile: lost in a crash).
     receiving: Option<SnapshotAssembly>,
     out: Output<Message>,
-    scratch: Vec<u8>,
 }
 
 const VOTE_NONE: u32 = 0;
@@ -221,7 +220,6 @@ impl RaftNode {
             truncations_total: 0,
             receiving: None,
             out: Output::default(),
-            scratch: Vec::new(),
             config,
         };
         let mut report = RestoreReport {
@@ -418,14 +416,13 @@ impl RaftNode {
     /// Append the durable term and vote as a `HardState` record.
     fn write_hard_state(&mut self) {
         let (term, vote) = self.durable_hard_state;
-        self.scratch.clear();
-        codec::put_u32(&mut self.scratch, vote.unwrap_or(VOTE_NONE));
-        wal::encode_record(
+        wal::encode_record_with(
             0,
             term,
             RecordKind::HardState,
-            &self.scratch,
+            4,
             &mut self.out.persist,
+            |out| codec::put_u32(out, vote.unwrap_or(VOTE_NONE)),
         );
     }
 
@@ -455,11 +452,7 @@ impl RaftNode {
             .iter()
             .enumerate()
         {
-            entry.encode_record(
-                first + k as LogIndex,
-                &mut self.scratch,
-                &mut self.out.persist,
-            );
+            entry.encode_record(first + k as LogIndex, &mut self.out.persist);
         }
     }
 
@@ -470,7 +463,7 @@ impl RaftNode {
     /// Append `entry` to the log and to the persist buffer.
     fn append_entry(&mut self, entry: Entry) {
         let index = self.log.last_index() + 1;
-        entry.encode_record(index, &mut self.scratch, &mut self.out.persist);
+        entry.encode_record(index, &mut self.out.persist);
         self.log.push(entry);
     }
 
@@ -802,17 +795,27 @@ impl RaftNode {
         let last_index = self.log.last_index();
         let quorum = self.config.quorum();
         let id = self.id;
+        let commit_index = self.commit_index;
         let Some(state) = self.leader_mut() else {
             return;
         };
         let mut matches = [0 as LogIndex; super::config::NODES_COUNT_MAX as usize];
         let n = state.progress.len();
+        let mut ahead = 0;
         for (i, p) in state.progress.iter().enumerate() {
-            matches[i] = if i as NodeId + 1 == id {
+            let m = if i as NodeId + 1 == id {
                 last_index
             } else {
                 p.match_index
             };
+            matches[i] = m;
+            ahead += usize::from(m > commit_index);
+        }
+        // The quorum-th highest match index exceeds the commit index exactly when a quorum of
+        // match indices do. A call that finds no quorum ahead (a client request in a cluster
+        // of several nodes, an acknowledgement of what is already committed) need not sort.
+        if ahead < quorum {
+            return;
         }
         let matches = &mut matches[..n];
         matches.sort_unstable_by(|a, b| b.cmp(a));
@@ -847,48 +850,44 @@ impl RaftNode {
                 .entry(index)
                 .expect("committed entries are held until applied");
             let term = entry.term;
-            let (command, outcome, response) = match &entry.command {
-                Command::Noop => (None, None, None),
+            let applied = match &entry.command {
+                Command::Noop => Applied {
+                    index,
+                    term,
+                    command: None,
+                    outcome: ApplyOutcome::Applied(OpResult::Ok),
+                },
                 Command::Client { client, seq, op } => {
+                    let (client, seq) = (*client, *seq);
                     // Planted bug: followers skip the session table altogether.
                     let dedup = !planted::active(Bug::DedupOnlyOnLeader)
                         || matches!(self.role, RoleState::Leader(_));
-                    let (outcome, response) = apply_client(
-                        &mut self.kv,
-                        &mut self.dedup,
-                        *client,
-                        *seq,
-                        op,
+                    let (outcome, answer) =
+                        apply_client(&mut self.kv, &mut self.dedup, client, seq, op, index, dedup);
+                    // A leader answers the client whose request it appended at `index` (one
+                    // search of the pending map: find and remove together).
+                    if let RoleState::Leader(state) = &mut self.role {
+                        if let btree_map::Entry::Occupied(pending) = state.pending.entry(index) {
+                            if *pending.get() == (client, seq) {
+                                pending.remove();
+                                self.out.replies.push(Reply {
+                                    client,
+                                    seq,
+                                    response: answer.into_response(&outcome),
+                                });
+                            }
+                        }
+                    }
+                    Applied {
                         index,
-                        dedup,
-                    );
-                    (
-                        Some((*client, *seq, op.clone())),
-                        Some(outcome),
-                        Some(response),
-                    )
+                        term,
+                        command: Some((client, seq, Arc::clone(op))),
+                        outcome,
+                    }
                 }
             };
             self.applied_index = index;
-            if let (Some((client, seq, _)), Some(response)) = (&command, response) {
-                let (client, seq) = (*client, *seq);
-                if let RoleState::Leader(state) = &mut self.role {
-                    if state.pending.get(&index) == Some(&(client, seq)) {
-                        state.pending.remove(&index);
-                        self.out.replies.push(Reply {
-                            client,
-                            seq,
-                            response,
-                        });
-                    }
-                }
-            }
-            self.out.applied.push(Applied {
-                index,
-                term,
-                command,
-                outcome: outcome.unwrap_or(ApplyOutcome::Applied(OpResult::Ok)),
-            });
+            self.out.applied.push(applied);
         }
         self.maybe_compact();
         self.assert_snapshot_invariants();
@@ -911,12 +910,19 @@ impl RaftNode {
             self.commit_index,
             self.log.last_index()
         );
-        assert_eq!(
+        // Compared field by field rather than as two built `Option`s: this runs after every
+        // batch of applied entries.
+        let prefix = (self.log.prefix_index(), self.log.prefix_term());
+        let covers = match &self.snapshot {
+            Some(s) => prefix.0 > 0 && (s.last_index, s.last_term) == prefix,
+            None => prefix.0 == 0,
+        };
+        assert!(
+            covers,
+            "n{}: the snapshot held must cover exactly the compacted prefix: snapshot {:?}, \
+             prefix {prefix:?}",
+            self.id,
             self.snapshot.as_ref().map(|s| (s.last_index, s.last_term)),
-            (self.log.prefix_index() > 0)
-                .then(|| (self.log.prefix_index(), self.log.prefix_term())),
-            "n{}: the snapshot held must cover exactly the compacted prefix",
-            self.id
         );
     }
 
@@ -1413,6 +1419,30 @@ impl RaftNode {
     }
 }
 
+/// The answer to a client whose command was applied: most often `Ok` with the result the
+/// outcome holds, built only when a leader actually answers (followers apply every command too,
+/// and would build and drop a response each time).
+enum Answer {
+    /// `ClientResponse::Ok` with the result of the `ApplyOutcome::Applied` outcome.
+    Applied,
+    /// Any other response, as is.
+    Response(ClientResponse),
+}
+
+impl Answer {
+    fn into_response(self, outcome: &ApplyOutcome) -> ClientResponse {
+        match (self, outcome) {
+            (Answer::Applied, ApplyOutcome::Applied(result)) => ClientResponse::Ok {
+                result: result.clone(),
+            },
+            (Answer::Applied, other) => {
+                unreachable!("an applied answer goes with an applied outcome, not {other:?}")
+            }
+            (Answer::Response(response), _) => response,
+        }
+    }
+}
+
 /// Apply one client command through the dedup table (W12 R3) and the KV store. Reads are
 /// idempotent and bypass the table; writes are applied at most once per `(client, seq)`.
 fn apply_client(
@@ -1423,35 +1453,31 @@ fn apply_client(
     op: &Op,
     index: LogIndex,
     deduplicate: bool,
-) -> (ApplyOutcome, ClientResponse) {
+) -> (ApplyOutcome, Answer) {
     if op.is_read() || !deduplicate {
-        let result = kv.apply(op);
-        return (
-            ApplyOutcome::Applied(result.clone()),
-            ClientResponse::Ok { result },
-        );
+        return (ApplyOutcome::Applied(kv.apply(op)), Answer::Applied);
     }
-    match dedup.check(client, seq) {
-        DedupCheck::Apply => {
-            let result = kv.apply(op);
-            dedup.record(client, seq, result.clone(), index);
-            (
-                ApplyOutcome::Applied(result.clone()),
-                ClientResponse::Ok { result },
-            )
-        }
-        DedupCheck::Duplicate { cached } => (
+    match dedup.apply_next(client, seq, index, || kv.apply(op)) {
+        Ok(result) => (ApplyOutcome::Applied(result), Answer::Applied),
+        Err(DedupCheck::Apply) => unreachable!("apply_next applies the client's next request"),
+        Err(DedupCheck::Duplicate { cached }) => (
             ApplyOutcome::Duplicate,
-            ClientResponse::Duplicate {
+            Answer::Response(ClientResponse::Duplicate {
                 cached: Some(cached),
-            },
+            }),
         ),
-        DedupCheck::Stale { .. } => (
+        Err(DedupCheck::Stale { .. }) => (
             ApplyOutcome::Duplicate,
-            ClientResponse::Duplicate { cached: None },
+            Answer::Response(ClientResponse::Duplicate { cached: None }),
         ),
-        DedupCheck::Gap { expected } => (ApplyOutcome::Rejected, ClientResponse::Gap { expected }),
-        DedupCheck::SessionExpired => (ApplyOutcome::Rejected, ClientResponse::SessionExpired),
+        Err(DedupCheck::Gap { expected }) => (
+            ApplyOutcome::Rejected,
+            Answer::Response(ClientResponse::Gap { expected }),
+        ),
+        Err(DedupCheck::SessionExpired) => (
+            ApplyOutcome::Rejected,
+            Answer::Response(ClientResponse::SessionExpired),
+        ),
     }
 }
 
@@ -1692,17 +1718,16 @@ impl Node for RaftNode {
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
             state.pending.insert(index, (client, seq));
-        }
-        // Followers that were caught up get the entry with the next flush, together with
-        // whatever else arrives in this instant; a lagging one gets it with its next batch.
-        if let Some(state) = self.leader_mut() {
+            // Followers that were caught up get the entry with the next flush, together with
+            // whatever else arrives in this instant; a lagging one gets it with its next batch.
             for p in state.progress.iter_mut() {
                 if p.next_index == index {
                     p.append_due = true;
                 }
             }
+            // Ask for a tick now to send it (as `request_flush`).
+            state.flush_at.get_or_insert(now);
         }
-        self.request_flush(now);
         self.maybe_commit(now);
     }
 

@@ -112,7 +112,7 @@
 //! and receive any number of late or duplicated replies: exactly the situations the cluster's
 //! exactly-once machinery must handle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -728,7 +728,7 @@ struct Client {
     ops_count: u64,
     leader: Option<NodeId>,
     /// The value this client last read or wrote per key; absent when unknown or absent.
-    known_values: BTreeMap<String, String>,
+    known_values: KeyTable<KnownValue>,
     /// When idle: when the next generated operation is due (`None`: limit reached).
     next_op_tick: Option<Tick>,
     in_flight: Option<InFlight>,
@@ -746,23 +746,307 @@ enum OpKind {
     Delete,
 }
 
+/// Room the history starts with: more than a typical run invokes.
+const HISTORY_CAPACITY_INITIAL: usize = 256;
+
+/// Longest generated key: `k` and the decimal digits of a number below [`KEYS_MAX`].
+const KEY_BYTES_GENERATED_MAX: usize = 8;
+
+/// Keys `k0 ..` below this number are tracked per client in a vector indexed by the number;
+/// any other key (scripts may name any) in an ordered map. Bounds each vector's length.
+const KEY_NUMBERS_DENSE: usize = 256;
+
+/// Appends `n` in decimal to `out`, without going through `fmt`.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+}
+
+/// Where a key's state lives in a [`KeyTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRef<'a> {
+    /// `k{n}` written canonically (no leading zero), `n < KEY_NUMBERS_DENSE`.
+    Numbered(usize),
+    /// Any other key.
+    Named(&'a str),
+}
+
+/// Where `key` lives: numbered exactly when it is the canonical `k{n}` with a dense `n`, so a
+/// key has one place whether it was generated or scripted.
+fn key_ref(key: &str) -> KeyRef<'_> {
+    let numbered = key.strip_prefix('k').and_then(|digits| {
+        let canonical = !digits.is_empty()
+            && digits.len() <= 3
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits.len() == 1 || !digits.starts_with('0'));
+        if !canonical {
+            return None;
+        }
+        let n = digits
+            .bytes()
+            .fold(0, |n, b| n * 10 + usize::from(b - b'0'));
+        (n < KEY_NUMBERS_DENSE).then_some(n)
+    });
+    match numbered {
+        Some(n) => KeyRef::Numbered(n),
+        None => KeyRef::Named(key),
+    }
+}
+
+/// [`key_ref`] of a generated key `key`, which is `k{number}`, without parsing it back.
+fn key_number_ref(number: u32, key: &str) -> KeyRef<'_> {
+    match usize::try_from(number) {
+        Ok(n) if n < KEY_NUMBERS_DENSE => KeyRef::Numbered(n),
+        _ => KeyRef::Named(key),
+    }
+}
+
+/// Per-key state of the workload: a vector for the small keyspace generated operations use,
+/// an ordered map for the rest. Lookup only (never iterated), so no order reaches an output.
+#[derive(Debug, Clone)]
+struct KeyTable<V> {
+    /// By key number ([`KeyRef::Numbered`]); grown on demand.
+    numbered: Vec<Option<V>>,
+    /// By name ([`KeyRef::Named`]).
+    named: BTreeMap<String, V>,
+}
+
+impl<V> Default for KeyTable<V> {
+    fn default() -> Self {
+        KeyTable {
+            numbered: Vec::new(),
+            named: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V> KeyTable<V> {
+    fn get(&self, key: KeyRef<'_>) -> Option<&V> {
+        match key {
+            KeyRef::Numbered(n) => self.numbered.get(n)?.as_ref(),
+            KeyRef::Named(name) => self.named.get(name),
+        }
+    }
+
+    /// The key's state, set to `default` first if it has none.
+    fn get_or_insert(&mut self, key: KeyRef<'_>, default: V) -> &mut V {
+        match key {
+            KeyRef::Numbered(n) => self.slot(n).get_or_insert(default),
+            KeyRef::Named(name) => self.named.entry(name.to_owned()).or_insert(default),
+        }
+    }
+
+    fn insert(&mut self, key: KeyRef<'_>, value: V) {
+        match key {
+            KeyRef::Numbered(n) => *self.slot(n) = Some(value),
+            KeyRef::Named(name) => match self.named.get_mut(name) {
+                Some(slot) => *slot = value,
+                None => {
+                    self.named.insert(name.to_owned(), value);
+                }
+            },
+        }
+    }
+
+    fn remove(&mut self, key: KeyRef<'_>) {
+        match key {
+            KeyRef::Numbered(n) => {
+                if let Some(slot) = self.numbered.get_mut(n) {
+                    *slot = None;
+                }
+            }
+            KeyRef::Named(name) => {
+                self.named.remove(name);
+            }
+        }
+    }
+
+    fn slot(&mut self, n: usize) -> &mut Option<V> {
+        if n >= self.numbered.len() {
+            self.numbered.resize_with(n + 1, || None);
+        }
+        &mut self.numbered[n]
+    }
+}
+
+/// A value a client knows a key to hold.
+#[derive(Debug, Clone)]
+enum KnownValue {
+    /// Written by this `Put` or `Cas` (its value or `new`): shared with the request rather
+    /// than copied at every completion, since few are ever read back (only by a later Cas).
+    Written(Arc<Op>),
+    /// Read by a `Get`, or reported by a `CasMismatch`.
+    Read(String),
+}
+
+impl KnownValue {
+    fn as_str(&self) -> &str {
+        match self {
+            KnownValue::Read(value) => value,
+            KnownValue::Written(op) => match &**op {
+                Op::Put { value, .. } => value,
+                Op::Cas { new, .. } => new,
+                other => unreachable!("{} writes no whole value", other.name()),
+            },
+        }
+    }
+}
+
+/// Every client's pending tick: an indexed binary min-heap of `(tick, client index)`, so a
+/// client's entry is found by its index and moved in place (a rearm per send and per
+/// completion made the ordered set's remove-and-insert a hot spot). Entries are distinct
+/// (one per client), so the first one, the earliest tick with ties to the lowest index, is
+/// the same as the ordered set's first.
+#[derive(Debug, Clone)]
+struct Timers {
+    /// Heap-ordered: no entry is less than its parent.
+    heap: Vec<(Tick, usize)>,
+    /// Per client index: its entry's position in `heap`, or [`Timers::ABSENT`].
+    position: Vec<usize>,
+}
+
+impl Timers {
+    const ABSENT: usize = usize::MAX;
+
+    fn new(clients_count: usize) -> Timers {
+        Timers {
+            heap: Vec::with_capacity(clients_count),
+            position: vec![Timers::ABSENT; clients_count],
+        }
+    }
+
+    /// The earliest entry, ties to the lowest client index.
+    fn first(&self) -> Option<(Tick, usize)> {
+        self.heap.first().copied()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    #[cfg(test)]
+    fn contains(&self, entry: (Tick, usize)) -> bool {
+        let position = self.position.get(entry.1).copied();
+        position.and_then(|p| self.heap.get(p)) == Some(&entry)
+    }
+
+    /// Gives client `index` a timer at `tick`, moves it there, or (`None`) removes it.
+    fn set(&mut self, index: usize, tick: Option<Tick>) {
+        let position = self.position[index];
+        match tick {
+            Some(tick) if position == Timers::ABSENT => {
+                self.heap.push((tick, index));
+                self.position[index] = self.heap.len() - 1;
+                self.sift_up(self.heap.len() - 1);
+            }
+            Some(tick) => {
+                // Only the direction the tick moved can break the heap order.
+                let old = std::mem::replace(&mut self.heap[position].0, tick);
+                if tick < old {
+                    self.sift_up(position);
+                } else {
+                    self.sift_down(position);
+                }
+            }
+            None if position == Timers::ABSENT => {}
+            None => {
+                assert_eq!(
+                    self.heap[position].1,
+                    index,
+                    "workload: c{} timer lost",
+                    index + 1
+                );
+                self.position[index] = Timers::ABSENT;
+                let last = self.heap.pop().expect("a present entry");
+                if position < self.heap.len() {
+                    let removed = std::mem::replace(&mut self.heap[position], last);
+                    self.position[last.1] = position;
+                    if last < removed {
+                        self.sift_up(position);
+                    } else {
+                        self.sift_down(position);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the entry at `position` up past greater parents.
+    fn sift_up(&mut self, mut position: usize) {
+        while position > 0 {
+            let parent = (position - 1) / 2;
+            if self.heap[parent] <= self.heap[position] {
+                break;
+            }
+            self.swap(parent, position);
+            position = parent;
+        }
+    }
+
+    /// Moves the entry at `position` down past lesser children.
+    fn sift_down(&mut self, mut position: usize) {
+        let len = self.heap.len();
+        loop {
+            let left = 2 * position + 1;
+            if left >= len {
+                return;
+            }
+            let right = left + 1;
+            let child = if right < len && self.heap[right] < self.heap[left] {
+                right
+            } else {
+                left
+            };
+            if self.heap[position] <= self.heap[child] {
+                return;
+            }
+            self.swap(position, child);
+            position = child;
+        }
+    }
+
+    /// Swaps two entries, and notes where their clients' entries now are.
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.position[self.heap[a].1] = a;
+        self.position[self.heap[b].1] = b;
+    }
+}
+
 /// The simulated clients. See the module docs.
 pub struct Workload {
     config: WorkloadConfig,
     rng: ChaCha8Rng,
     clients: Vec<Client>,
-    /// Every session id ever issued → index into `clients`.
-    sessions: BTreeMap<ClientId, usize>,
+    /// Every session id ever issued → index into `clients`, at `session id - 1`. Session ids
+    /// are issued densely from 1 (see [`Workload::renew`]), so a vector is the whole map.
+    sessions: Vec<usize>,
     /// The id the next renewed session gets.
     session_id_next: ClientId,
     /// `(tick, client index)` of every client that needs a tick: one entry per client at most.
-    timers: BTreeSet<(Tick, usize)>,
+    timers: Timers,
     generating: bool,
     finished: bool,
     history: Vec<HistoryOp>,
     pending_count: usize,
     /// Bytes appended so far per key (generated and scripted appends).
-    append_bytes: BTreeMap<String, usize>,
+    append_bytes: KeyTable<usize>,
     stats: WorkloadStats,
     /// The latest `now` seen; time never goes backwards.
     now_last: Tick,
@@ -788,28 +1072,29 @@ impl Workload {
                 values_count: 0,
                 ops_count: 0,
                 leader: None,
-                known_values: BTreeMap::new(),
+                known_values: KeyTable::default(),
                 next_op_tick: None,
                 in_flight: None,
                 last_response: None,
                 timer_tick: None,
             })
             .collect();
-        let sessions = (1..=config.clients_count)
-            .map(|number| (ClientId::from(number), number as usize - 1))
-            .collect();
+        let clients_count = config.clients_count as usize;
+        let sessions = (0..clients_count).collect();
         let mut workload = Workload {
             session_id_next: ClientId::from(config.clients_count) + 1,
             config,
             rng,
             clients,
             sessions,
-            timers: BTreeSet::new(),
+            timers: Timers::new(clients_count),
             generating: true,
             finished: false,
-            history: Vec::new(),
+            // Room for a typical run's operations up front: the history is never shrunk, and
+            // growing it step by step copied it over and over.
+            history: Vec::with_capacity(HISTORY_CAPACITY_INITIAL),
             pending_count: 0,
-            append_bytes: BTreeMap::new(),
+            append_bytes: KeyTable::default(),
             stats: WorkloadStats::default(),
             now_last: now,
         };
@@ -823,7 +1108,7 @@ impl Workload {
 
     /// The earliest tick at which some client needs [`Workload::handle_tick`].
     pub fn next_deadline_tick(&self) -> Option<Tick> {
-        self.timers.first().map(|&(tick, _)| tick)
+        self.timers.first().map(|(tick, _)| tick)
     }
 
     /// Serves every client due at or before `now`, earliest first, ties in client order: starts
@@ -837,7 +1122,7 @@ impl Workload {
         self.observe_time(now);
         // Each client fires at most once: whatever a firing schedules lies after `now`.
         for _ in 0..=self.clients.len() {
-            let Some(&(tick, index)) = self.timers.first() else {
+            let Some((tick, index)) = self.timers.first() else {
                 return;
             };
             if tick > now {
@@ -864,7 +1149,10 @@ impl Workload {
         notes: &mut Vec<ClientNote>,
     ) {
         self.observe_time(now);
-        let Some(&index) = self.sessions.get(&reply.client) else {
+        let session = usize::try_from(reply.client)
+            .ok()
+            .and_then(|id| id.checked_sub(1));
+        let Some(&index) = session.and_then(|session| self.sessions.get(session)) else {
             self.ignore(None, from, reply, IgnoreReason::UnknownClient, notes);
             return;
         };
@@ -881,7 +1169,6 @@ impl Workload {
             | ClientResponse::Duplicate { .. }
             | ClientResponse::Gap { .. }
             | ClientResponse::SessionExpired => {
-                self.clients[index].last_response = Some(reply.response.clone());
                 self.complete(index, now, from, reply.response, notes);
             }
             ClientResponse::NotLeader { .. } | ClientResponse::Overloaded => {
@@ -889,12 +1176,16 @@ impl Workload {
                     self.ignore(Some(index), from, reply, IgnoreReason::NotAwaited, notes);
                     return;
                 }
-                self.clients[index].last_response = Some(reply.response.clone());
-                match reply.response {
-                    ClientResponse::NotLeader { leader_hint } => {
+                let hint = match reply.response {
+                    ClientResponse::NotLeader { leader_hint } => Some(leader_hint),
+                    _ => None,
+                };
+                self.clients[index].last_response = Some(reply.response);
+                match hint {
+                    Some(leader_hint) => {
                         self.handle_not_leader(index, now, from, leader_hint, sends, notes)
                     }
-                    _ => self.back_off(index, now, BackoffReason::Overloaded, from, notes),
+                    None => self.back_off(index, now, BackoffReason::Overloaded, from, notes),
                 }
             }
         }
@@ -1044,14 +1335,8 @@ impl Workload {
         if client.timer_tick == want {
             return;
         }
-        if let Some(tick) = client.timer_tick {
-            let removed = self.timers.remove(&(tick, index));
-            assert!(removed, "workload: c{} timer lost", index + 1);
-        }
-        if let Some(tick) = want {
-            self.timers.insert((tick, index));
-        }
         client.timer_tick = want;
+        self.timers.set(index, want);
     }
 
     fn fire(
@@ -1120,7 +1405,7 @@ impl Workload {
             None => self.random_node(),
         };
         if let Op::Append { key, value } = &op {
-            *self.append_bytes.entry(key.clone()).or_insert(0) += value.len();
+            *self.append_bytes.get_or_insert(key_ref(key), 0) += value.len();
         }
         let client = &mut self.clients[index];
         self.history.push(HistoryOp {
@@ -1320,18 +1605,23 @@ impl Workload {
             .in_flight
             .take()
             .expect("completion without a request");
-        let completion = match response {
-            ClientResponse::Ok { result } => Completion::Ok(result),
+        // The response itself becomes the client's last response; the note and the history
+        // take a copy of its result each.
+        let completion = match &response {
+            ClientResponse::Ok { result } => Completion::Ok(result.clone()),
             ClientResponse::Duplicate {
                 cached: Some(result),
-            } => Completion::DuplicateCached(result),
+            } => Completion::DuplicateCached(result.clone()),
             ClientResponse::Duplicate { cached: None } => Completion::DuplicateStale,
-            ClientResponse::Gap { expected } => Completion::Gap { expected },
+            ClientResponse::Gap { expected } => Completion::Gap {
+                expected: *expected,
+            },
             ClientResponse::SessionExpired => Completion::SessionExpired,
             ClientResponse::NotLeader { .. } | ClientResponse::Overloaded => {
                 unreachable!("not a definite response")
             }
         };
+        self.clients[index].last_response = Some(response);
         let outcome = match &completion {
             Completion::Ok(result) | Completion::DuplicateCached(result) => {
                 self.stats.ops_ok += 1;
@@ -1376,35 +1666,37 @@ impl Workload {
         if maybe_applied && !in_flight.op.is_read() && in_flight.seq < READ_SEQ_BASE {
             client.write_seq_next = client.write_seq_next.max(in_flight.seq + 1);
         }
+        let expired = completion == Completion::SessionExpired;
         notes.push(ClientNote::Done {
             client: client.number,
             client_id: client.client_id,
             seq: in_flight.seq,
-            completion: completion.clone(),
+            completion,
         });
-        if completion == Completion::SessionExpired {
+        if expired {
             self.renew(index, notes);
         }
         self.schedule_next_op(index, now);
     }
 
     /// Updates what client `index` knows of a key from a definite result.
-    fn learn(&mut self, index: usize, op: &Op, result: &OpResult) {
+    fn learn(&mut self, index: usize, op: &Arc<Op>, result: &OpResult) {
         let known = &mut self.clients[index].known_values;
-        let key = op.key().to_owned();
-        let value = match (op, result) {
-            (Op::Get { .. }, OpResult::Value(value)) => Some(value.clone()),
-            (Op::Put { value, .. }, OpResult::Ok) => Some(value.clone()),
-            (Op::Cas { new, .. }, OpResult::Ok) => Some(new.clone()),
-            (_, OpResult::CasMismatch { current }) => current.clone(),
+        let value = match (&**op, result) {
+            (Op::Get { .. }, OpResult::Value(value)) => Some(KnownValue::Read(value.clone())),
+            (Op::Put { .. } | Op::Cas { .. }, OpResult::Ok) => {
+                Some(KnownValue::Written(Arc::clone(op)))
+            }
+            (_, OpResult::CasMismatch { current }) => current.clone().map(KnownValue::Read),
             // Gets and deletes that found nothing, deletes that removed the key, and appends
             // (which leave a value this client never saw whole).
             _ => None,
         };
+        let key = key_ref(op.key());
         match value {
             Some(value) => known.insert(key, value),
-            None => known.remove(&key),
-        };
+            None => known.remove(key),
+        }
     }
 
     /// A fresh session for client `index` after its session expired.
@@ -1416,11 +1708,12 @@ impl Workload {
         client.client_id = new_client_id;
         client.write_seq_next = 1;
         client.reads_count = 0;
-        let previous = self.sessions.insert(new_client_id, index);
-        assert!(
-            previous.is_none(),
-            "workload: session id c{new_client_id} reused"
+        assert_eq!(
+            usize::try_from(new_client_id).ok(),
+            Some(self.sessions.len() + 1),
+            "workload: session id c{new_client_id} out of order"
         );
+        self.sessions.push(index);
         notes.push(ClientNote::Renew {
             client: client.number,
             old_client_id,
@@ -1519,27 +1812,36 @@ impl Workload {
         unreachable!("draw below the total weight")
     }
 
-    /// The `n`-th fresh value of client `index`: `K.n`.
-    fn fresh_value(&mut self, index: usize) -> String {
+    /// The `n`-th fresh value of client `index`: `K.n`, after `prefix` (`""` or `"/"`).
+    /// Written digit by digit: `format!` cost more than the rest of generating an operation.
+    fn fresh_value(&mut self, index: usize, prefix: &str) -> String {
         let client = &mut self.clients[index];
         client.values_count += 1;
-        let value = format!("{}.{}", client.number, client.values_count);
-        assert!(value.len() < VALUE_BYTES_FRESH_MAX);
+        let mut value = String::with_capacity(VALUE_BYTES_FRESH_MAX);
+        value.push_str(prefix);
+        push_decimal(&mut value, u64::from(client.number));
+        value.push('.');
+        push_decimal(&mut value, client.values_count);
+        assert!(value.len() - prefix.len() < VALUE_BYTES_FRESH_MAX);
         value
     }
 
     fn generate_op(&mut self, index: usize) -> Op {
         let kind = self.draw_kind();
-        let key = format!("k{}", self.rng.gen_range(0..self.config.keys_count));
+        let number = self.rng.gen_range(0..self.config.keys_count);
+        let mut key = String::with_capacity(KEY_BYTES_GENERATED_MAX);
+        key.push('k');
+        push_decimal(&mut key, u64::from(number));
+        let slot = key_number_ref(number, &key);
         match kind {
             OpKind::Get => Op::Get { key },
             OpKind::Put => Op::Put {
-                value: self.fresh_value(index),
+                value: self.fresh_value(index, ""),
                 key,
             },
             OpKind::Append => {
-                let value = format!("/{}", self.fresh_value(index));
-                let appended = self.append_bytes.get(&key).copied().unwrap_or(0);
+                let value = self.fresh_value(index, "/");
+                let appended = self.append_bytes.get(slot).copied().unwrap_or(0);
                 if appended + value.len() <= self.config.append_bytes_per_key_max {
                     Op::Append { key, value }
                 } else {
@@ -1552,8 +1854,11 @@ impl Workload {
                 }
             }
             OpKind::Cas => Op::Cas {
-                expected: self.clients[index].known_values.get(&key).cloned(),
-                new: self.fresh_value(index),
+                expected: self.clients[index]
+                    .known_values
+                    .get(slot)
+                    .map(|known| known.as_str().to_owned()),
+                new: self.fresh_value(index, ""),
                 key,
             },
             OpKind::Delete => Op::Delete { key },
@@ -1578,9 +1883,10 @@ impl Workload {
         for (index, client) in self.clients.iter().enumerate() {
             assert_eq!(client.timer_tick, self.timer_of(index));
             if let Some(tick) = client.timer_tick {
-                assert!(self.timers.contains(&(tick, index)));
+                assert!(self.timers.contains((tick, index)));
             }
-            assert_eq!(self.sessions.get(&client.client_id), Some(&index));
+            let session = usize::try_from(client.client_id).unwrap() - 1;
+            assert_eq!(self.sessions.get(session), Some(&index));
         }
     }
 }
@@ -1591,6 +1897,7 @@ mod tests {
     use raftsim_protocol::dedup::{DedupCheck, DedupTable};
     use raftsim_protocol::kv::KvStore;
     use rand::SeedableRng;
+    use std::collections::BTreeSet;
 
     fn rng(seed: u64) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(seed)
@@ -2569,5 +2876,65 @@ mod tests {
         let mut workload = scripted(1);
         submit(&mut workload, 10, 1, get("k0"), None, None);
         tick(&mut workload, 9);
+    }
+
+    #[test]
+    fn timers_agree_with_an_ordered_set() {
+        let mut rng = rng(3);
+        for clients in [1, 2, 3, 5, 8, 33] {
+            let mut timers = Timers::new(clients);
+            let mut set: BTreeSet<(Tick, usize)> = BTreeSet::new();
+            let mut ticks: Vec<Option<Tick>> = vec![None; clients];
+            for _ in 0..2_000 {
+                let index = rng.gen_range(0..clients);
+                // Few distinct ticks, so ties between clients are common.
+                let tick = rng.gen_bool(0.8).then(|| rng.gen_range(0..12));
+                if let Some(old) = ticks[index] {
+                    set.remove(&(old, index));
+                }
+                if let Some(tick) = tick {
+                    set.insert((tick, index));
+                }
+                ticks[index] = tick;
+                timers.set(index, tick);
+                assert_eq!(timers.first(), set.first().copied());
+                assert_eq!(timers.len(), set.len());
+                assert!(set.iter().all(|&entry| timers.contains(entry)));
+            }
+        }
+    }
+
+    #[test]
+    fn keys_have_one_place_whether_generated_or_scripted() {
+        assert_eq!(key_ref("k0"), KeyRef::Numbered(0));
+        assert_eq!(key_ref("k7"), KeyRef::Numbered(7));
+        assert_eq!(key_ref("k255"), KeyRef::Numbered(255));
+        for named in [
+            "k256", "k01", "k00", "k", "k-1", "k1a", "x1", "", "K1", "k1000",
+        ] {
+            assert_eq!(key_ref(named), KeyRef::Named(named), "{named}");
+        }
+        for number in [0, 9, 10, 255, 256, 1_000, 1_048_575] {
+            let key = format!("k{number}");
+            assert_eq!(key_number_ref(number, &key), key_ref(&key), "{key}");
+        }
+        let mut table = KeyTable::default();
+        table.insert(key_ref("k3"), 1);
+        table.insert(key_ref("k03"), 2);
+        *table.get_or_insert(key_number_ref(3, "k3"), 0) += 10;
+        assert_eq!(table.get(key_ref("k3")), Some(&11));
+        assert_eq!(table.get(key_ref("k03")), Some(&2));
+        table.remove(key_ref("k3"));
+        assert_eq!(table.get(KeyRef::Numbered(3)), None);
+        assert_eq!(table.get(KeyRef::Numbered(300)), None);
+    }
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
     }
 }

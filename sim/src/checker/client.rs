@@ -8,10 +8,11 @@
 //!   the index and term where it was applied — or below the leader's snapshot index, whose
 //!   state machine holds it (log compaction only discards applied entries).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use raftsim_protocol::node::{ApplyOutcome, Role};
-use raftsim_protocol::types::{ClientId, LogIndex, Seq, Term, Tick};
+use raftsim_protocol::node::{Applied, ApplyOutcome, Role};
+use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
 use super::{ClusterView, Violation};
 use crate::cluster::Observation;
@@ -23,67 +24,188 @@ pub const DURABILITY: &str = "Durability";
 /// Property name.
 pub const QUORUM_DURABILITY: &str = "Quorum Durability";
 
+/// A fixed-seed hasher (FxHash's multiply-rotate) for the lookup-only maps below: keyed by
+/// client ids and sequence numbers, never iterated, so no order of theirs reaches an output,
+/// and no process-random seed either (unlike `RandomState`).
+#[derive(Debug, Default, Clone, Copy)]
+struct FixedHasher(u64);
+
+impl Hasher for FixedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A lookup-only map with [`FixedHasher`].
+type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<FixedHasher>>;
+
+/// Client ids below this are kept in a vector indexed by the id (sessions are numbered densely
+/// from 1); any other id in an ordered map. Bounds the vector's length.
+const CLIENT_IDS_DENSE: usize = 4096;
+
+/// Per-client state of one replica: a vector for the dense ids, a map for the rest. Which of
+/// the two holds an id depends on the id alone, so a lookup always finds what was stored.
+#[derive(Debug, Clone)]
+struct ByClient<V> {
+    dense: Vec<Option<V>>,
+    sparse: BTreeMap<ClientId, V>,
+}
+
+impl<V> Default for ByClient<V> {
+    fn default() -> Self {
+        ByClient {
+            dense: Vec::new(),
+            sparse: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V> ByClient<V> {
+    fn dense_index(client: ClientId) -> Option<usize> {
+        usize::try_from(client)
+            .ok()
+            .filter(|&i| i < CLIENT_IDS_DENSE)
+    }
+
+    fn get(&self, client: ClientId) -> Option<&V> {
+        match Self::dense_index(client) {
+            Some(i) => self.dense.get(i)?.as_ref(),
+            None => self.sparse.get(&client),
+        }
+    }
+
+    fn insert(&mut self, client: ClientId, value: V) {
+        match Self::dense_index(client) {
+            Some(i) => {
+                if i >= self.dense.len() {
+                    self.dense.resize_with(i + 1, || None);
+                }
+                self.dense[i] = Some(value);
+            }
+            None => {
+                self.sparse.insert(client, value);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.dense.clear();
+        self.sparse.clear();
+    }
+}
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub struct ExactlyOnce {
     /// Per replica: client → (last applied seq, index it was applied at).
-    last: Vec<BTreeMap<ClientId, (Seq, LogIndex)>>,
+    last: Vec<ByClient<(Seq, LogIndex)>>,
 }
 
 impl ExactlyOnce {
     /// Fresh state for `nodes_count` replicas.
     pub fn new(nodes_count: u32) -> ExactlyOnce {
         ExactlyOnce {
-            last: vec![BTreeMap::new(); nodes_count as usize],
+            last: (0..nodes_count).map(|_| ByClient::default()).collect(),
         }
     }
 
-    /// Feed one observation.
+    /// Feed one observation. Inlined into the caller so that the many observations this
+    /// checker ignores cost a match, not a call.
+    #[inline]
     pub fn observe(&mut self, now: Tick, observation: &Observation) -> Result<(), Violation> {
         match observation {
             Observation::Restarted { node } => self.last[(*node - 1) as usize].clear(),
-            Observation::Applied { node, applied } => {
-                let Some((client, seq, op)) = &applied.command else {
-                    return Ok(());
-                };
-                if op.is_read() || !matches!(applied.outcome, ApplyOutcome::Applied(_)) {
-                    return Ok(());
-                }
-                let table = &mut self.last[(*node - 1) as usize];
-                if let Some(&(last_seq, last_index)) = table.get(client) {
-                    if *seq <= last_seq {
-                        return Err(Violation {
-                            property: EXACTLY_ONCE,
-                            tick: now,
-                            nodes: vec![*node],
-                            detail: format!(
-                                "n{node} applied c{client}#{seq} at index {} after already \
-                                 applying c{client}#{last_seq} at index {last_index}",
-                                applied.index
-                            ),
-                        });
-                    }
-                }
-                table.insert(*client, (*seq, applied.index));
-            }
+            Observation::Applied { node, applied } => return self.applied(now, *node, applied),
             _ => {}
         }
         Ok(())
     }
+
+    fn applied(&mut self, now: Tick, node: NodeId, applied: &Applied) -> Result<(), Violation> {
+        let Some((client, seq, op)) = &applied.command else {
+            return Ok(());
+        };
+        if op.is_read() || !matches!(applied.outcome, ApplyOutcome::Applied(_)) {
+            return Ok(());
+        }
+        let table = &mut self.last[(node - 1) as usize];
+        if let Some(&(last_seq, last_index)) = table.get(*client) {
+            if *seq <= last_seq {
+                return Err(reapplied(
+                    now,
+                    node,
+                    (*client, *seq, applied.index),
+                    (last_seq, last_index),
+                ));
+            }
+        }
+        table.insert(*client, (*seq, applied.index));
+        Ok(())
+    }
+}
+
+/// The violation of `node` applying `(client, seq)` at `index` after `(client, last_seq)` at
+/// `last_index`. Out of line: building it is never on the path of a passing run.
+#[cold]
+#[inline(never)]
+fn reapplied(
+    now: Tick,
+    node: NodeId,
+    (client, seq, index): (ClientId, Seq, LogIndex),
+    (last_seq, last_index): (Seq, LogIndex),
+) -> Violation {
+    Violation {
+        property: EXACTLY_ONCE,
+        tick: now,
+        nodes: vec![node],
+        detail: format!(
+            "n{node} applied c{client}#{seq} at index {index} after already \
+             applying c{client}#{last_seq} at index {last_index}"
+        ),
+    }
 }
 
 /// See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Durability {
     /// Where each write took effect: (client, seq) → (index, entry term, upper bound on the
     /// term it was committed in: the smallest current term of a node seen applying it).
-    applied_at: BTreeMap<(ClientId, Seq), (LogIndex, Term, Term)>,
+    /// Looked up once per application per replica and grows all run: hashed, never iterated.
+    applied_at: FixedMap<(ClientId, Seq), (LogIndex, Term, Term)>,
     /// Acknowledged writes: (index, entry term, commit term bound, client, seq).
     acknowledged: Vec<(LogIndex, Term, Term, ClientId, Seq)>,
 }
 
+/// Writes a run typically applies: room for them up front, so that `applied_at` is not
+/// rehashed over and over as it grows.
+const APPLIED_WRITES_INITIAL: usize = 512;
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability {
+            applied_at: FixedMap::with_capacity_and_hasher(
+                APPLIED_WRITES_INITIAL,
+                BuildHasherDefault::default(),
+            ),
+            acknowledged: Vec::new(),
+        }
+    }
+}
+
 impl Durability {
-    /// Feed one observation.
+    /// Feed one observation. Inlined into the caller so that the many observations this
+    /// checker ignores cost a match, not a call.
+    #[inline]
     pub fn observe(
         &mut self,
         now: Tick,
@@ -91,45 +213,57 @@ impl Durability {
         view: &dyn ClusterView,
     ) -> Result<(), Violation> {
         match observation {
-            Observation::Applied { node, applied } => {
-                if let Some((client, seq, op)) = &applied.command {
-                    if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
-                        let term_now = view.node_state(*node).map_or(applied.term, |s| s.term);
-                        let at = self.applied_at.entry((*client, *seq)).or_insert((
-                            applied.index,
-                            applied.term,
-                            term_now,
-                        ));
-                        at.2 = at.2.min(term_now);
-                    }
-                }
-            }
+            Observation::Applied { node, applied } => self.applied(*node, applied, view),
             Observation::Role {
                 node,
                 role: Role::Leader,
                 term,
-            } => {
-                let snapshot_index = view.node_state(*node).map_or(0, |s| s.snapshot_index);
-                for &(index, entry_term, committed_in, client, seq) in &self.acknowledged {
-                    // Only leaders of later terms than the commit's are bound (a stale-term
-                    // leader elected late can commit nothing).
-                    if *term <= committed_in || index < snapshot_index {
-                        continue;
-                    }
-                    if view.log_term(*node, index) != Some(entry_term) {
-                        return Err(Violation {
-                            property: DURABILITY,
-                            tick: now,
-                            nodes: vec![*node],
-                            detail: format!(
-                                "n{node} leads term {term} without acknowledged write \
-                                 c{client}#{seq} (index {index}, term {entry_term})"
-                            ),
-                        });
-                    }
-                }
-            }
+            } => return self.leader(now, *node, *term, view),
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn applied(&mut self, node: NodeId, applied: &Applied, view: &dyn ClusterView) {
+        if let Some((client, seq, op)) = &applied.command {
+            if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
+                let term_now = view.node_term(node).unwrap_or(applied.term);
+                let at = self.applied_at.entry((*client, *seq)).or_insert((
+                    applied.index,
+                    applied.term,
+                    term_now,
+                ));
+                at.2 = at.2.min(term_now);
+            }
+        }
+    }
+
+    /// `node` became leader of `term`: it must hold every write acknowledged before.
+    fn leader(
+        &self,
+        now: Tick,
+        node: NodeId,
+        term: Term,
+        view: &dyn ClusterView,
+    ) -> Result<(), Violation> {
+        let snapshot_index = view.node_state(node).map_or(0, |s| s.snapshot_index);
+        for &(index, entry_term, committed_in, client, seq) in &self.acknowledged {
+            // Only leaders of later terms than the commit's are bound (a stale-term
+            // leader elected late can commit nothing).
+            if term <= committed_in || index < snapshot_index {
+                continue;
+            }
+            if view.log_term(node, index) != Some(entry_term) {
+                return Err(Violation {
+                    property: DURABILITY,
+                    tick: now,
+                    nodes: vec![node],
+                    detail: format!(
+                        "n{node} leads term {term} without acknowledged write \
+                         c{client}#{seq} (index {index}, term {entry_term})"
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -172,8 +306,8 @@ pub struct QuorumDurability {
     quorum: u32,
     /// Highest LSN each replica reported applying (index `node - 1`).
     durable_lsn: Vec<LogIndex>,
-    /// Where each write was committed: (client, seq) → LSN.
-    committed_at: BTreeMap<(ClientId, Seq), LogIndex>,
+    /// Where each write was committed: (client, seq) → LSN. Hashed, never iterated.
+    committed_at: FixedMap<(ClientId, Seq), LogIndex>,
 }
 
 impl QuorumDurability {
@@ -182,7 +316,7 @@ impl QuorumDurability {
         QuorumDurability {
             quorum,
             durable_lsn: vec![0; nodes_count as usize],
-            committed_at: BTreeMap::new(),
+            committed_at: FixedMap::default(),
         }
     }
 
@@ -221,13 +355,14 @@ impl QuorumDurability {
                 detail: format!("c{client}#{seq} was acknowledged but no replica applied it"),
             });
         };
-        let holders: Vec<u32> = (1..=self.durable_lsn.len() as u32)
-            .filter(|&n| {
-                self.durable_lsn[(n - 1) as usize] >= lsn
-                    || view.node_state(n).is_some_and(|s| s.last_index >= lsn)
-            })
-            .collect();
-        if (holders.len() as u32) < self.quorum {
+        let holds = |n: u32| {
+            self.durable_lsn[(n - 1) as usize] >= lsn
+                || view.node_state(n).is_some_and(|s| s.last_index >= lsn)
+        };
+        let nodes = 1..=self.durable_lsn.len() as u32;
+        // Counted first: the list of holders is wanted only for a violation's message.
+        if (nodes.clone().filter(|&n| holds(n)).count() as u32) < self.quorum {
+            let holders: Vec<u32> = nodes.filter(|&n| holds(n)).collect();
             return Err(Violation {
                 property: QUORUM_DURABILITY,
                 tick: now,
@@ -249,8 +384,6 @@ mod tests {
     use super::*;
     use crate::checker::fake::FakeCluster;
     use raftsim_protocol::kv::{Op, OpResult};
-    use raftsim_protocol::node::Applied;
-    use raftsim_protocol::types::NodeId;
 
     fn put_applied(node: NodeId, index: LogIndex, seq: Seq) -> Observation {
         Observation::Applied {

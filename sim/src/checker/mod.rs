@@ -71,6 +71,11 @@ pub trait ClusterView {
     fn nodes_count(&self) -> u32;
     /// State of a running node.
     fn node_state(&self, node: NodeId) -> Option<NodeState>;
+    /// Term of a running node: `node_state(node)`'s `term`, without building the rest (the
+    /// durability checker asks at every application).
+    fn node_term(&self, node: NodeId) -> Option<Term> {
+        self.node_state(node).map(|s| s.term)
+    }
     /// Term of a node's log entry (`None` beyond its log, and below its snapshot index).
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term>;
     /// Fingerprint of a node's log entry's command (`None` where the log holds no entry,
@@ -123,6 +128,10 @@ impl ClusterView for Cluster {
             truncations_total: n.as_raft().map_or(0, |r| r.truncations_total()),
             snapshot_index: n.as_raft().map_or(0, |r| r.snapshot_index()),
         })
+    }
+
+    fn node_term(&self, node: NodeId) -> Option<Term> {
+        self.node(node).map(|n| n.term())
     }
 
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term> {

@@ -8,12 +8,13 @@
 //!   the index and term where it was applied — or below the leader's snapshot index, whose
 //!   state machine holds it (log compaction only discards applied entries).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use raftsim_protocol::node::{Applied, ApplyOutcome, Role};
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
+use super::dense::DenseMap;
 use super::{ClusterView, Violation};
 use crate::cluster::Observation;
 
@@ -49,73 +50,18 @@ impl Hasher for FixedHasher {
 /// A lookup-only map with [`FixedHasher`].
 type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<FixedHasher>>;
 
-/// Client ids below this are kept in a vector indexed by the id (sessions are numbered densely
-/// from 1); any other id in an ordered map. Bounds the vector's length.
-const CLIENT_IDS_DENSE: usize = 4096;
-
-/// Per-client state of one replica: a vector for the dense ids, a map for the rest. Which of
-/// the two holds an id depends on the id alone, so a lookup always finds what was stored.
-#[derive(Debug, Clone)]
-struct ByClient<V> {
-    dense: Vec<Option<V>>,
-    sparse: BTreeMap<ClientId, V>,
-}
-
-impl<V> Default for ByClient<V> {
-    fn default() -> Self {
-        ByClient {
-            dense: Vec::new(),
-            sparse: BTreeMap::new(),
-        }
-    }
-}
-
-impl<V> ByClient<V> {
-    fn dense_index(client: ClientId) -> Option<usize> {
-        usize::try_from(client)
-            .ok()
-            .filter(|&i| i < CLIENT_IDS_DENSE)
-    }
-
-    fn get(&self, client: ClientId) -> Option<&V> {
-        match Self::dense_index(client) {
-            Some(i) => self.dense.get(i)?.as_ref(),
-            None => self.sparse.get(&client),
-        }
-    }
-
-    fn insert(&mut self, client: ClientId, value: V) {
-        match Self::dense_index(client) {
-            Some(i) => {
-                if i >= self.dense.len() {
-                    self.dense.resize_with(i + 1, || None);
-                }
-                self.dense[i] = Some(value);
-            }
-            None => {
-                self.sparse.insert(client, value);
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.dense.clear();
-        self.sparse.clear();
-    }
-}
-
 /// See the module docs.
 #[derive(Debug, Default)]
 pub struct ExactlyOnce {
     /// Per replica: client → (last applied seq, index it was applied at).
-    last: Vec<ByClient<(Seq, LogIndex)>>,
+    last: Vec<DenseMap<(Seq, LogIndex)>>,
 }
 
 impl ExactlyOnce {
     /// Fresh state for `nodes_count` replicas.
     pub fn new(nodes_count: u32) -> ExactlyOnce {
         ExactlyOnce {
-            last: (0..nodes_count).map(|_| ByClient::default()).collect(),
+            last: (0..nodes_count).map(|_| DenseMap::default()).collect(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! violating state and show that they fire.
 
 pub mod client;
+mod dense;
 pub mod linearizability;
 pub mod raft;
 

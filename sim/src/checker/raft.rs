@@ -10,7 +10,7 @@
 //!   identical up to it. Checked by induction: every (index, term) ever seen must always come
 //!   with the same command and the same predecessor term. Then two entries with equal
 //!   (index, term) have equal predecessors, and so on down to index 1. The records are kept
-//!   by index (see `ByIndex`), each index with the terms seen there: almost always one, a
+//!   by index (see `DenseMap`), each index with the terms seen there: almost always one, a
 //!   second only where a deposed leader's uncommitted entry was overwritten. Each node's log is
 //!   walked only past what was verified at its last check, so a node whose last index and
 //!   truncation count did not move costs no log access at all.
@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use raftsim_protocol::node::Role;
 use raftsim_protocol::types::{LogIndex, NodeId, Term, Tick};
 
+use super::dense::DenseMap;
 use super::{client_command_fingerprint, ClusterView, Violation};
 use crate::cluster::Observation;
 
@@ -39,72 +40,6 @@ pub const LOG_MATCHING: &str = "Log Matching";
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 /// See the module docs.
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
-
-/// How far past the dense part of a [`ByIndex`] an index may land and still extend it.
-/// Correct logs grow by batches far smaller than this; only a corrupted index lands further.
-const DENSE_GAP_MAX: LogIndex = 1 << 16;
-
-/// Records keyed by log index. Log indexes are dense from 1 and every one a correct run
-/// reaches is first seen in some leader's log, which grows a batch at a time, so a vector
-/// indexed by log index replaces a map's search (its depth grows with the run) by one bounds
-/// check. An index far beyond the vector (only a corrupted record — planted `SkipCrc` — can
-/// carry one) goes to a map instead, so a wild index never allocates without bound; when the
-/// vector grows over such an index, its record moves into the vector. Every index below
-/// `dense.len()` is in `dense`, every other one in `far`.
-#[derive(Debug)]
-struct ByIndex<T> {
-    dense: Vec<Option<T>>,
-    far: BTreeMap<LogIndex, T>,
-}
-
-impl<T> Default for ByIndex<T> {
-    fn default() -> Self {
-        ByIndex {
-            dense: Vec::new(),
-            far: BTreeMap::new(),
-        }
-    }
-}
-
-impl<T> ByIndex<T> {
-    /// The record at `index`, or `make`'s, inserted there first if there was none.
-    fn get_or_insert_with(&mut self, index: LogIndex, make: impl FnOnce() -> T) -> &mut T {
-        let len = self.dense.len() as LogIndex;
-        if index >= len && index - len > DENSE_GAP_MAX {
-            return self.far.entry(index).or_insert_with(make);
-        }
-        if index >= len {
-            let new_len = index + 1;
-            self.dense.resize_with(new_len as usize, || None);
-            // Records the vector now covers move into it, keeping the split by `dense.len()`.
-            if self
-                .far
-                .first_key_value()
-                .is_some_and(|(&k, _)| k < new_len)
-            {
-                let above = self.far.split_off(&new_len);
-                for (k, record) in std::mem::replace(&mut self.far, above) {
-                    self.dense[k as usize] = Some(record);
-                }
-            }
-        }
-        self.dense[index as usize].get_or_insert_with(make)
-    }
-
-    /// Every record at `from` or above, by ascending index.
-    fn iter_from(&self, from: LogIndex) -> impl Iterator<Item = (LogIndex, &T)> {
-        let start = usize::try_from(from).map_or(self.dense.len(), |f| f.min(self.dense.len()));
-        let dense = self.dense[start..]
-            .iter()
-            .enumerate()
-            .filter_map(move |(k, r)| r.as_ref().map(|r| ((start + k) as LogIndex, r)));
-        let far = self
-            .far
-            .range(from.max(self.dense.len() as LogIndex)..)
-            .map(|(&k, r)| (k, r));
-        dense.chain(far)
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct LeaderWatch {
@@ -180,9 +115,9 @@ pub struct RaftSafety {
     leader_watch: Vec<Option<LeaderWatch>>,
     match_watch: Vec<MatchWatch>,
     /// index → one record per term seen there (Log Matching).
-    entries: ByIndex<IndexEntries>,
+    entries: DenseMap<IndexEntries>,
     /// index → what was applied there first, and a bound on its commit term.
-    applied: ByIndex<AppliedRecord>,
+    applied: DenseMap<AppliedRecord>,
 }
 
 impl RaftSafety {
@@ -647,49 +582,6 @@ mod tests {
             "{}",
             v.detail
         );
-    }
-
-    /// `ByIndex` keeps an index far past its vector in its map, moves it into the vector once
-    /// the vector grows over it, and iterates by ascending index throughout.
-    #[test]
-    fn by_index_keeps_far_indexes_aside_and_moves_them_in() {
-        let mut m = ByIndex::<u64>::default();
-        let far = 2 + DENSE_GAP_MAX + 10;
-        for index in [1, far, far + 5, far - 1] {
-            assert_eq!(*m.get_or_insert_with(index, || index * 10), index * 10);
-        }
-        assert_eq!(m.dense.len(), 2);
-        assert_eq!(m.far.len(), 3);
-        *m.get_or_insert_with(DENSE_GAP_MAX, || 7) += 1;
-        assert_eq!(m.dense.len() as LogIndex, DENSE_GAP_MAX + 1);
-        assert_eq!(
-            *m.get_or_insert_with(far, || 0),
-            far * 10,
-            "found in the map"
-        );
-        m.get_or_insert_with(far + 1, || 1);
-        assert_eq!(m.far.keys().copied().collect::<Vec<_>>(), vec![far + 5]);
-        assert_eq!(
-            *m.get_or_insert_with(far - 1, || 0),
-            (far - 1) * 10,
-            "moved"
-        );
-        let all: Vec<(LogIndex, u64)> = m.iter_from(0).map(|(i, &r)| (i, r)).collect();
-        assert_eq!(
-            all,
-            vec![
-                (1, 10),
-                (DENSE_GAP_MAX, 8),
-                (far - 1, (far - 1) * 10),
-                (far, far * 10),
-                (far + 1, 1),
-                (far + 5, (far + 5) * 10),
-            ]
-        );
-        let tail: Vec<LogIndex> = m.iter_from(far).map(|(i, _)| i).collect();
-        assert_eq!(tail, vec![far, far + 1, far + 5]);
-        let beyond: Vec<LogIndex> = m.iter_from(far + 3).map(|(i, _)| i).collect();
-        assert_eq!(beyond, vec![far + 5]);
     }
 
     #[test]

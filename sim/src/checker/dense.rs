@@ -1,0 +1,159 @@
+//! [`DenseMap`]: records keyed by a number that is dense from 1 (log indexes, client session
+//! ids), for the checkers' per-event lookups.
+
+use std::collections::BTreeMap;
+
+/// How far past the dense part of a [`DenseMap`] a key may land and still extend it. Logs grow
+/// and sessions open by steps far smaller than this; only a corrupted record lands further.
+pub const DENSE_GAP_MAX: u64 = 1 << 16;
+
+/// Records keyed by a number dense from 1. Every key a correct run reaches lies just past the
+/// last one (a leader's log grows a batch at a time; sessions are numbered in order), so a
+/// vector indexed by the key replaces a map's search (its depth grows with the run) by one
+/// bounds check. A key far beyond the vector (only a corrupted record — planted `SkipCrc` —
+/// can carry one) goes to a map instead, so a wild key never allocates without bound; when
+/// the vector grows over such a key, its record moves into the vector. Every key below
+/// `dense.len()` is in `dense`, every other one in `far`, so a lookup knows where to look.
+#[derive(Debug, Clone)]
+pub struct DenseMap<T> {
+    dense: Vec<Option<T>>,
+    far: BTreeMap<u64, T>,
+}
+
+impl<T> Default for DenseMap<T> {
+    fn default() -> Self {
+        DenseMap {
+            dense: Vec::new(),
+            far: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> DenseMap<T> {
+    /// The record at `key`, if any.
+    pub fn get(&self, key: u64) -> Option<&T> {
+        match usize::try_from(key).ok().filter(|&k| k < self.dense.len()) {
+            Some(k) => self.dense[k].as_ref(),
+            None => self.far.get(&key),
+        }
+    }
+
+    /// The record at `key`, or `make`'s, inserted there first if there was none.
+    pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
+        let len = self.dense.len() as u64;
+        if key >= len && key - len > DENSE_GAP_MAX {
+            return self.far.entry(key).or_insert_with(make);
+        }
+        if key >= len {
+            let new_len = key + 1;
+            self.dense.resize_with(new_len as usize, || None);
+            // Records the vector now covers move into it, keeping the split by `dense.len()`.
+            if self
+                .far
+                .first_key_value()
+                .is_some_and(|(&k, _)| k < new_len)
+            {
+                let above = self.far.split_off(&new_len);
+                for (k, record) in std::mem::replace(&mut self.far, above) {
+                    self.dense[k as usize] = Some(record);
+                }
+            }
+        }
+        self.dense[key as usize].get_or_insert_with(make)
+    }
+
+    /// Set the record at `key`.
+    pub fn insert(&mut self, key: u64, value: T) {
+        let mut value = Some(value);
+        let slot = self.get_or_insert_with(key, || value.take().expect("taken once"));
+        if let Some(value) = value {
+            *slot = value;
+        }
+    }
+
+    /// Forget every record (the vector keeps its capacity).
+    pub fn clear(&mut self) {
+        self.dense.clear();
+        self.far.clear();
+    }
+
+    /// Every record at `from` or above, by ascending key.
+    pub fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, &T)> {
+        let start = usize::try_from(from).map_or(self.dense.len(), |f| f.min(self.dense.len()));
+        let dense = self.dense[start..]
+            .iter()
+            .enumerate()
+            .filter_map(move |(k, r)| r.as_ref().map(|r| ((start + k) as u64, r)));
+        let far = self
+            .far
+            .range(from.max(self.dense.len() as u64)..)
+            .map(|(&k, r)| (k, r));
+        dense.chain(far)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `DenseMap` keeps an index far past its vector in its map, moves it into the vector once
+    /// the vector grows over it, and iterates by ascending index throughout.
+    #[test]
+    fn keeps_far_indexes_aside_and_moves_them_in() {
+        let mut m = DenseMap::<u64>::default();
+        let far = 2 + DENSE_GAP_MAX + 10;
+        for index in [1, far, far + 5, far - 1] {
+            assert_eq!(*m.get_or_insert_with(index, || index * 10), index * 10);
+        }
+        assert_eq!(m.dense.len(), 2);
+        assert_eq!(m.far.len(), 3);
+        *m.get_or_insert_with(DENSE_GAP_MAX, || 7) += 1;
+        assert_eq!(m.dense.len() as u64, DENSE_GAP_MAX + 1);
+        assert_eq!(
+            *m.get_or_insert_with(far, || 0),
+            far * 10,
+            "found in the map"
+        );
+        m.get_or_insert_with(far + 1, || 1);
+        assert_eq!(m.far.keys().copied().collect::<Vec<_>>(), vec![far + 5]);
+        assert_eq!(
+            *m.get_or_insert_with(far - 1, || 0),
+            (far - 1) * 10,
+            "moved"
+        );
+        let all: Vec<(u64, u64)> = m.iter_from(0).map(|(i, &r)| (i, r)).collect();
+        assert_eq!(
+            all,
+            vec![
+                (1, 10),
+                (DENSE_GAP_MAX, 8),
+                (far - 1, (far - 1) * 10),
+                (far, far * 10),
+                (far + 1, 1),
+                (far + 5, (far + 5) * 10),
+            ]
+        );
+        let tail: Vec<u64> = m.iter_from(far).map(|(i, _)| i).collect();
+        assert_eq!(tail, vec![far, far + 1, far + 5]);
+        let beyond: Vec<u64> = m.iter_from(far + 3).map(|(i, _)| i).collect();
+        assert_eq!(beyond, vec![far + 5]);
+    }
+
+    #[test]
+    fn get_and_insert_find_what_was_stored_on_either_side() {
+        let mut m = DenseMap::<&str>::default();
+        let far = DENSE_GAP_MAX * 3;
+        assert_eq!(m.get(1), None);
+        m.insert(1, "one");
+        m.insert(far, "far");
+        m.insert(1, "uno");
+        assert_eq!(
+            (m.get(1), m.get(far), m.get(2)),
+            (Some(&"uno"), Some(&"far"), None)
+        );
+        m.insert(far, "lejos");
+        assert_eq!(m.get(far), Some(&"lejos"));
+        m.clear();
+        assert_eq!((m.get(1), m.get(far)), (None, None));
+    }
+}

@@ -94,10 +94,15 @@ impl Disk {
     pub fn replace(&mut self, bytes: &[u8]) -> usize {
         let start = self.written;
         self.written += bytes.len();
+        // The new file starts with the old one's room: appends until the next compaction grow
+        // it back to about the same size, and growing from the snapshot's size would copy
+        // it over and over.
+        let mut content = Vec::with_capacity(self.data.capacity().max(bytes.len()));
+        content.extend_from_slice(bytes);
         self.replacements.push_back(Replacement {
             start,
             content_end: self.written,
-            bytes: bytes.to_vec(),
+            bytes: content,
         });
         self.written
     }

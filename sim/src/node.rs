@@ -64,6 +64,25 @@ impl ProtocolConfig {
     }
 }
 
+/// The message type names of both protocols, by [`AnyMessage::kind_index`].
+pub const KIND_NAMES: [&str; 15] = [
+    "RequestVote",
+    "PreVote",
+    "Vote",
+    "PreVoteResponse",
+    "AppendEntries",
+    "AppendResponse",
+    "InstallSnapshot",
+    "SnapshotResponse",
+    "Heartbeat",
+    "HeartbeatAck",
+    "Ship",
+    "Ack",
+    "Nack",
+    "Rejoin",
+    "Snapshot",
+];
+
 /// A message of either protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnyMessage {
@@ -80,6 +99,41 @@ impl AnyMessage {
             AnyMessage::Raft(m) => m.kind_name(),
             AnyMessage::Replication(m) => m.kind_name(),
         }
+    }
+
+    /// Dense index of the message's type, in `0..KIND_NAMES.len()`, with
+    /// `KIND_NAMES[m.kind_index()] == m.kind_name()`: the cluster counts messages by type in an
+    /// array instead of searching a list of names for every message.
+    pub fn kind_index(&self) -> usize {
+        use raft::Message as R;
+        use replication::Message as L;
+        let index = match self {
+            AnyMessage::Raft(m) => match m {
+                R::RequestVote {
+                    pre_vote: false, ..
+                } => 0,
+                R::RequestVote { pre_vote: true, .. } => 1,
+                R::Vote {
+                    pre_vote: false, ..
+                } => 2,
+                R::Vote { pre_vote: true, .. } => 3,
+                R::AppendEntries { .. } => 4,
+                R::AppendResponse { .. } => 5,
+                R::InstallSnapshot { .. } => 6,
+                R::SnapshotResponse { .. } => 7,
+            },
+            AnyMessage::Replication(m) => match m {
+                L::Heartbeat { .. } => 8,
+                L::HeartbeatAck { .. } => 9,
+                L::Ship { .. } => 10,
+                L::Ack { .. } => 11,
+                L::Nack { .. } => 12,
+                L::Rejoin { .. } => 13,
+                L::Snapshot { .. } => 14,
+            },
+        };
+        debug_assert_eq!(KIND_NAMES[index], self.kind_name());
+        index
     }
 
     /// The term (epoch) the message carries.
@@ -112,8 +166,11 @@ impl fmt::Display for AnyMessage {
 /// inputs so the hot path keeps its capacity.
 #[derive(Debug, Default)]
 pub struct Drained {
-    /// Messages to peers.
-    pub messages: Vec<(NodeId, AnyMessage)>,
+    /// Messages to peers from a Raft node. Kept in the protocol's own type (wrapped as
+    /// [`AnyMessage`] when sent) so draining moves the whole buffer instead of each message.
+    pub raft_messages: Vec<(NodeId, raft::Message)>,
+    /// Messages to peers from a leader-follower node (see `raft_messages`).
+    pub replication_messages: Vec<(NodeId, replication::Message)>,
     /// Client replies.
     pub replies: Vec<Reply>,
     /// State-machine applications.
@@ -127,7 +184,8 @@ pub struct Drained {
 impl Drained {
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.raft_messages.is_empty()
+            && self.replication_messages.is_empty()
             && self.replies.is_empty()
             && self.applied.is_empty()
             && self.events.is_empty()
@@ -252,8 +310,18 @@ impl AnyNode {
     /// the node set `persist_replace` (see [`Disk::replace`]) — returning the watermark a sync
     /// must reach, if anything was written, and move everything else into `drained`.
     pub fn drain_output(&mut self, disk: &mut Disk, drained: &mut Drained) -> Option<usize> {
+        /// Move everything from `from` to the end of `to`. Into an empty buffer (the usual
+        /// case: `to` was released since the last input) the two swap, a few words instead of
+        /// a copy of every element; the capacities circulate between node and cluster.
+        fn move_all<T>(from: &mut Vec<T>, to: &mut Vec<T>) {
+            if to.is_empty() {
+                std::mem::swap(from, to);
+            } else {
+                to.append(from);
+            }
+        }
         macro_rules! drain {
-            ($n:expr, $wrap:path) => {{
+            ($n:expr, $messages:ident) => {{
                 let out = $n.output();
                 let watermark = if out.persist_replace {
                     let w = disk.replace(&out.persist);
@@ -267,18 +335,16 @@ impl AnyNode {
                     out.persist.clear();
                     Some(w)
                 };
-                drained
-                    .messages
-                    .extend(out.messages.drain(..).map(|(to, m)| (to, $wrap(m))));
-                drained.replies.append(&mut out.replies);
-                drained.applied.append(&mut out.applied);
-                drained.events.append(&mut out.events);
+                move_all(&mut out.messages, &mut drained.$messages);
+                move_all(&mut out.replies, &mut drained.replies);
+                move_all(&mut out.applied, &mut drained.applied);
+                move_all(&mut out.events, &mut drained.events);
                 watermark
             }};
         }
         match self {
-            AnyNode::Raft(n) => drain!(n, AnyMessage::Raft),
-            AnyNode::Replication(n) => drain!(n, AnyMessage::Replication),
+            AnyNode::Raft(n) => drain!(n, raft_messages),
+            AnyNode::Replication(n) => drain!(n, replication_messages),
         }
     }
 

@@ -551,6 +551,7 @@ impl Cluster {
     }
 
     /// Pop the next event and advance time to it.
+    #[inline]
     pub fn pop(&mut self) -> Option<Event> {
         let (tick, event) = self.queue.pop()?;
         assert!(
@@ -725,12 +726,14 @@ impl Cluster {
             snapshots_installed,
             ..
         } = &mut *out;
-        for event in events.drain(..) {
-            if let NodeEvent::SnapshotInstalled { index } = event {
-                // Durable only once synced: observed when released, like an application.
-                snapshots_installed.push(index);
+        if !events.is_empty() {
+            for event in events.drain(..) {
+                if let NodeEvent::SnapshotInstalled { index } = event {
+                    // Durable only once synced: observed when released, like an application.
+                    snapshots_installed.push(index);
+                }
+                self.note_event(id, &event);
             }
-            self.note_event(id, &event);
         }
 
         let slot = &mut self.slots[i];
@@ -964,6 +967,7 @@ impl Cluster {
             .record(self.now, &TraceEvent::Node { node: id, event });
     }
 
+    #[inline]
     fn reschedule_timer(&mut self, id: NodeId, inline_ok: bool) -> bool {
         let slot = &mut self.slots[(id - 1) as usize];
         let Some(node) = slot.node.as_ref() else {

@@ -312,8 +312,12 @@ impl AnyNode {
     pub fn drain_output(&mut self, disk: &mut Disk, drained: &mut Drained) -> Option<usize> {
         /// Move everything from `from` to the end of `to`. Into an empty buffer (the usual
         /// case: `to` was released since the last input) the two swap, a few words instead of
-        /// a copy of every element; the capacities circulate between node and cluster.
+        /// a copy of every element; the capacities circulate between node and cluster. Most
+        /// buffers are empty after most inputs: nothing to do then.
         fn move_all<T>(from: &mut Vec<T>, to: &mut Vec<T>) {
+            if from.is_empty() {
+                return;
+            }
             if to.is_empty() {
                 std::mem::swap(from, to);
             } else {

@@ -157,6 +157,21 @@ pub enum Event {
     PhaseEnd,
 }
 
+/// What [`Cluster::pop_and_dispatch`] popped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Popped {
+    /// A node-side event, handled: the node it was for.
+    Node {
+        /// The node.
+        node: NodeId,
+        /// Whether it was the node's timer.
+        timer: bool,
+    },
+    /// An event that belongs to the caller (client timer, responses, fault timer, phase ends):
+    /// take it with [`Cluster::take_caller_event`].
+    Caller,
+}
+
 /// Something checkers need to know about, recorded as it happens.
 #[derive(Debug, Clone)]
 pub enum Observation {
@@ -311,6 +326,8 @@ pub struct Cluster {
     /// it back for a sync) moves a pointer, not five vectors.
     scratch: Option<Box<Drained>>,
     wire_scratch: Vec<u8>,
+    /// The caller's event popped by `pop_and_dispatch`, until `take_caller_event`.
+    caller_event: Option<Event>,
 }
 
 fn local_time(global: Tick, drift_ppm: i32) -> Tick {
@@ -385,6 +402,7 @@ impl Cluster {
             scratch: Some(Box::default()),
             drained_spare: Vec::new(),
             wire_scratch: Vec::new(),
+            caller_event: None,
         };
         for id in 1..=n {
             cluster.reschedule_timer(id, false);
@@ -551,7 +569,6 @@ impl Cluster {
     }
 
     /// Pop the next event and advance time to it.
-    #[inline]
     pub fn pop(&mut self) -> Option<Event> {
         let (tick, event) = self.queue.pop()?;
         assert!(
@@ -564,8 +581,52 @@ impl Cluster {
         Some(event)
     }
 
+    /// Pop the next event, advance time to it and handle it as [`Cluster::dispatch`] does. An
+    /// event that belongs to the caller waits in the cluster for
+    /// [`Cluster::take_caller_event`]: the result is two words, where an `Option<Event>` would
+    /// be copied through every frame on the way to the run loop for the rare event it needs.
+    pub fn pop_and_dispatch(&mut self) -> Option<Popped> {
+        let event = self.pop()?;
+        let popped = match &event {
+            Event::NodeTimer { node } => Popped::Node {
+                node: *node,
+                timer: true,
+            },
+            Event::NodeFlush { node } | Event::SyncDone { node, .. } => Popped::Node {
+                node: *node,
+                timer: false,
+            },
+            Event::Deliver { to, .. } | Event::Request { to, .. } => Popped::Node {
+                node: *to,
+                timer: false,
+            },
+            _ => Popped::Caller,
+        };
+        if let Some(event) = self.dispatch(event) {
+            debug_assert!(
+                self.caller_event.is_none(),
+                "the last caller event was taken"
+            );
+            debug_assert_eq!(popped, Popped::Caller);
+            self.caller_event = Some(event);
+        }
+        Some(popped)
+    }
+
+    /// The caller's event that [`Cluster::pop_and_dispatch`] returned as [`Popped::Caller`].
+    pub fn take_caller_event(&mut self) -> Event {
+        self.caller_event
+            .take()
+            .expect("take_caller_event follows Popped::Caller")
+    }
+
     /// Handle a node-side event. Returns the events that belong to the caller (client timer,
     /// responses, fault timer, phase ends) untouched.
+    ///
+    /// Inlined into its callers (the run loop's `pop_and_dispatch` and the benchmark's loop)
+    /// so the popped event is matched where it lands instead of being passed on once more:
+    /// measured -1.8% instructions on commit-batch1, -0.9% on fuzz-standard.
+    #[inline(always)]
     pub fn dispatch(&mut self, event: Event) -> Option<Event> {
         match event {
             Event::NodeTimer { node } => {
@@ -967,7 +1028,6 @@ impl Cluster {
             .record(self.now, &TraceEvent::Node { node: id, event });
     }
 
-    #[inline]
     fn reschedule_timer(&mut self, id: NodeId, inline_ok: bool) -> bool {
         let slot = &mut self.slots[(id - 1) as usize];
         let Some(node) = slot.node.as_ref() else {

@@ -238,7 +238,6 @@ impl Network {
         }
     }
 
-    #[inline]
     fn route_any(&mut self, corruptible: bool) -> Fate {
         if self.coins.loss.is_some_and(|coin| self.rng.sample(coin)) {
             return Fate::Dropped(DropReason::Loss);
@@ -253,7 +252,6 @@ impl Network {
     }
 
     /// Decide the fate of a node-to-node message sent now.
-    #[inline]
     pub fn route(&mut self, from: NodeId, to: NodeId) -> Fate {
         if !self.connected(from, to) {
             return Fate::Dropped(DropReason::Partition);

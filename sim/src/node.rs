@@ -274,10 +274,16 @@ impl AnyNode {
 
     /// An intact message arrived. Panics on a message of the other protocol (a simulator bug).
     pub fn handle_message(&mut self, now: Tick, from: NodeId, message: AnyMessage) {
-        match (self, message) {
-            (AnyNode::Raft(n), AnyMessage::Raft(m)) => n.handle_message(now, from, m),
-            (AnyNode::Replication(n), AnyMessage::Replication(m)) => n.handle_message(now, from, m),
-            (n, m) => panic!("n{} got a message of the other protocol: {m}", n.id()),
+        // Matched one at a time rather than as a tuple, which would copy the message once more.
+        match self {
+            AnyNode::Raft(n) => match message {
+                AnyMessage::Raft(m) => n.handle_message(now, from, m),
+                m => panic!("n{} got a message of the other protocol: {m}", n.id()),
+            },
+            AnyNode::Replication(n) => match message {
+                AnyMessage::Replication(m) => n.handle_message(now, from, m),
+                m => panic!("n{} got a message of the other protocol: {m}", n.id()),
+            },
         }
     }
 

@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 
 use crate::checker::linearizability::{self, HistoryOp, Limits, Verdict};
 use crate::checker::{Checkers, Violation};
-use crate::cluster::{Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation};
+use crate::cluster::{
+    Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation, Popped,
+};
 use crate::faults::{FaultConfig, FaultScheduler};
 use crate::network::NetworkConfig;
 use crate::node::ProtocolConfig;
@@ -400,34 +402,33 @@ impl Sim {
 
     /// Handle one event.
     fn step(&mut self) -> Result<(), Failure> {
-        let Some(event) = self.cluster.pop() else {
+        let Some(popped) = self.cluster.pop_and_dispatch() else {
             return Ok(());
         };
         let now = self.cluster.now();
-        let target = match &event {
-            Event::NodeTimer { node }
-            | Event::NodeFlush { node }
-            | Event::SyncDone { node, .. } => Some(*node),
-            Event::Deliver { to, .. } | Event::Request { to, .. } => Some(*to),
-            _ => None,
-        };
-        let timer_of = match &event {
-            Event::NodeTimer { node } => Some(*node),
-            _ => None,
-        };
-        match self.cluster.dispatch(event) {
-            None => {
-                if let Some(node) = timer_of {
+        let mut target = None;
+        match popped {
+            Popped::Node { node, timer } => {
+                target = Some(node);
+                if timer {
                     self.sample_lag(node);
                 }
             }
-            Some(Event::ClientTimer) if self.client_timer_at == Some(now) => {
+            Popped::Caller => self.step_caller(now)?,
+        }
+        self.check(target)
+    }
+
+    /// [`Sim::step`] for an event of the run loop's own (client timer, responses).
+    fn step_caller(&mut self, now: Tick) -> Result<(), Failure> {
+        match self.cluster.take_caller_event() {
+            Event::ClientTimer if self.client_timer_at == Some(now) => {
                 self.client_timer_at = None;
                 self.workload
                     .handle_tick(now, &mut self.sends, &mut self.notes);
                 self.flush_client_output();
             }
-            Some(Event::Response { from, reply }) => {
+            Event::Response { from, reply } => {
                 let acknowledged_write = reply.seq < READ_SEQ_BASE
                     && matches!(
                         reply.response,
@@ -443,9 +444,9 @@ impl Sim {
                     .handle_reply(now, from, reply, &mut self.sends, &mut self.notes);
                 self.flush_client_output();
             }
-            Some(_) => {}
+            _ => {}
         }
-        self.check(target)
+        Ok(())
     }
 
     /// Handle the first entry of the fault agenda, at its tick, before that tick's events.

@@ -603,7 +603,8 @@ impl Cluster {
             _ => Popped::Caller,
         };
         if let Some(event) = self.dispatch(event) {
-            debug_assert!(
+            // The rare path (client and fault events): a hard check costs nothing here.
+            assert!(
                 self.caller_event.is_none(),
                 "the last caller event was taken"
             );

@@ -214,23 +214,9 @@ fn record_crc(index: u64, term: u64, kind: u8, payload: &[u8]) -> u32 {
 /// If `payload` exceeds [`RECORD_PAYLOAD_BYTES_MAX`]: the decoder would reject it as malformed,
 /// so writing it is a bug in the caller.
 pub fn encode_record(index: u64, term: u64, kind: RecordKind, payload: &[u8], out: &mut Vec<u8>) {
-    assert!(
-        payload.len() <= RECORD_PAYLOAD_BYTES_MAX,
-        "wal: {} record at index {index} has a {}-byte payload, over RECORD_PAYLOAD_BYTES_MAX ({RECORD_PAYLOAD_BYTES_MAX})",
-        kind.name(),
-        payload.len()
-    );
-    let payload_len = u32::try_from(payload.len()).expect("RECORD_PAYLOAD_BYTES_MAX fits in u32");
-    out.reserve(record_encoded_len(payload.len()));
-    let start = out.len();
-    out.extend_from_slice(&header_without_len_and_crc(index, term, kind));
-    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
-    out.extend_from_slice(payload);
-    // The CRC covers index, term, kind and payload: the bytes after it, in one pass (the same
-    // value `record_crc` computes field by field).
-    let crc = crc32(&out[start + RECORD_CRC_START_BYTES..]);
-    debug_assert_eq!(crc, record_crc(index, term, kind as u8, payload));
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    encode_record_with(index, term, kind, payload.len(), out, |out| {
+        out.extend_from_slice(payload)
+    });
 }
 
 /// Appends one framed record whose payload `write_payload` appends straight into `out`: the

@@ -188,12 +188,17 @@ const COMMIT_REPEATS: usize = 5;
 /// does the same work) and return the median run by wall time, with every run's commits/s in
 /// run order.
 fn median_commit_run(proposals: u64, per_tick: u64) -> (CommitRun, Vec<f64>) {
-    let mut runs: Vec<CommitRun> = (0..COMMIT_REPEATS)
+    let runs: Vec<CommitRun> = (0..COMMIT_REPEATS)
         .map(|_| commit_workload(proposals, per_tick, 0, |_| {}))
         .collect();
     let rates = runs.iter().map(|r| r.commits as f64 / r.wall_s).collect();
-    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
-    (runs[COMMIT_REPEATS / 2], rates)
+    (median_by_wall(runs, |r| r.wall_s), rates)
+}
+
+/// The run with the median wall time (of an odd count, the middle one).
+fn median_by_wall<T>(mut runs: Vec<T>, wall_s: impl Fn(&T) -> f64) -> T {
+    runs.sort_by(|a, b| wall_s(a).total_cmp(&wall_s(b)));
+    runs.swap_remove(runs.len() / 2)
 }
 
 fn line(workload: &str, r: &CommitRun, extra: serde_json::Value) -> serde_json::Value {
@@ -240,17 +245,13 @@ pub fn fuzz_standard_args(seed: u64) -> SimArgs {
 /// Times each fuzz-standard measurement is repeated; the median run is reported.
 const FUZZ_REPEATS: usize = 3;
 
-/// The run with the median `wall_s`, with every run's `events_per_s` added (run order).
-fn median_by_wall(mut runs: Vec<serde_json::Value>) -> serde_json::Value {
+/// The fuzz run with the median `wall_s`, with every run's `events_per_s` added (run order).
+fn median_fuzz_run(runs: Vec<serde_json::Value>) -> serde_json::Value {
     let rates: Vec<f64> = runs
         .iter()
         .map(|r| r["events_per_s"].as_f64().unwrap_or(0.0))
         .collect();
-    runs.sort_by(|a, b| {
-        let wall = |v: &serde_json::Value| v["wall_s"].as_f64().unwrap_or(0.0);
-        wall(a).total_cmp(&wall(b))
-    });
-    let mut median = runs.swap_remove(runs.len() / 2);
+    let mut median = median_by_wall(runs, |v| v["wall_s"].as_f64().unwrap_or(0.0));
     if let Some(o) = median.as_object_mut() {
         o.insert("repeats".into(), json!(rates.len()));
         o.insert("events_per_s_runs".into(), json!(rates));
@@ -396,8 +397,8 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
             ones.push(fuzz_standard(seeds, 1));
             twos.push(fuzz_standard(seeds, 2));
         }
-        let one = median_by_wall(ones);
-        let two = median_by_wall(twos);
+        let one = median_fuzz_run(ones);
+        let two = median_fuzz_run(twos);
         let speedup = two["events_per_s"].as_f64().unwrap_or(0.0)
             / one["events_per_s"].as_f64().unwrap_or(1.0);
         let per_core = one["events_per_s"].as_f64().unwrap_or(0.0);

@@ -175,6 +175,15 @@ impl TraceHasher {
     }
 }
 
+/// A map for lookups only (nothing iterates it, so no order of its reaches an output), hashed
+/// with [`TraceHasher`]: fast on the word-sized keys the checkers use, and seeded the same in
+/// every process, unlike `RandomState`.
+pub type FixedHashMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<TraceHasher>>;
+
+/// The set form of [`FixedHashMap`], under the same rule.
+pub type FixedHashSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<TraceHasher>>;
+
 /// Derived `Hash` impls feed the trace hash through this. Widths are fixed at 64 bits, so the
 /// hash of a value is the same on every platform.
 impl std::hash::Hasher for TraceHasher {

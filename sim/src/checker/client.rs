@@ -8,15 +8,13 @@
 //!   the index and term where it was applied — or below the leader's snapshot index, whose
 //!   state machine holds it (log compaction only discards applied entries).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use raftsim_protocol::node::{Applied, ApplyOutcome, Role};
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
 use super::dense::DenseMap;
 use super::{ClusterView, Violation};
 use crate::cluster::Observation;
+use crate::trace::FixedHashMap;
 
 /// Property name.
 pub const EXACTLY_ONCE: &str = "Exactly-Once";
@@ -24,31 +22,6 @@ pub const EXACTLY_ONCE: &str = "Exactly-Once";
 pub const DURABILITY: &str = "Durability";
 /// Property name.
 pub const QUORUM_DURABILITY: &str = "Quorum Durability";
-
-/// A fixed-seed hasher (FxHash's multiply-rotate) for the lookup-only maps below: keyed by
-/// client ids and sequence numbers, never iterated, so no order of theirs reaches an output,
-/// and no process-random seed either (unlike `RandomState`).
-#[derive(Debug, Default, Clone, Copy)]
-struct FixedHasher(u64);
-
-impl Hasher for FixedHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A lookup-only map with [`FixedHasher`].
-type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<FixedHasher>>;
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -127,7 +100,7 @@ pub struct Durability {
     /// Where each write took effect: (client, seq) → (index, entry term, upper bound on the
     /// term it was committed in: the smallest current term of a node seen applying it).
     /// Looked up once per application per replica and grows all run: hashed, never iterated.
-    applied_at: FixedMap<(ClientId, Seq), (LogIndex, Term, Term)>,
+    applied_at: FixedHashMap<(ClientId, Seq), (LogIndex, Term, Term)>,
     /// Acknowledged writes: (index, entry term, commit term bound, client, seq).
     acknowledged: Vec<(LogIndex, Term, Term, ClientId, Seq)>,
 }
@@ -139,9 +112,9 @@ const APPLIED_WRITES_INITIAL: usize = 512;
 impl Default for Durability {
     fn default() -> Self {
         Durability {
-            applied_at: FixedMap::with_capacity_and_hasher(
+            applied_at: FixedHashMap::with_capacity_and_hasher(
                 APPLIED_WRITES_INITIAL,
-                BuildHasherDefault::default(),
+                Default::default(),
             ),
             acknowledged: Vec::new(),
         }
@@ -253,7 +226,7 @@ pub struct QuorumDurability {
     /// Highest LSN each replica reported applying (index `node - 1`).
     durable_lsn: Vec<LogIndex>,
     /// Where each write was committed: (client, seq) → LSN. Hashed, never iterated.
-    committed_at: FixedMap<(ClientId, Seq), LogIndex>,
+    committed_at: FixedHashMap<(ClientId, Seq), LogIndex>,
 }
 
 impl QuorumDurability {
@@ -262,7 +235,7 @@ impl QuorumDurability {
         QuorumDurability {
             quorum,
             durable_lsn: vec![0; nodes_count as usize],
-            committed_at: FixedMap::default(),
+            committed_at: FixedHashMap::default(),
         }
     }
 

@@ -139,11 +139,12 @@
 //! (`raftsim bench --only check-history`), including indeterminate and failed writes, a check
 //! takes 10 ms to half a second in release.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet};
 
 use raftsim_protocol::kv::{Op, OpResult};
 use raftsim_protocol::types::{ClientId, Tick};
+
+use crate::trace::{FixedHashMap, FixedHashSet, TraceHasher};
 
 /// How an operation ended, from the client's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -758,52 +759,13 @@ const DEAD: StateId = u32::MAX - 1;
 /// "None" for operation and state ids.
 const NIL: u32 = u32::MAX;
 
-/// A small, fast, deterministic hasher (the multiply-rotate of rustc's FxHasher). Used only for
-/// lookups: nothing iterates a map that uses it.
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
-
-type FastSet<K> = HashSet<K, BuildHasherDefault<WordHasher>>;
-
 /// The lookup side of an interner whose entries are stored elsewhere, back to back: per hash,
 /// the latest entry with that hash, and per entry the one before it with the same hash. So no
 /// entry is stored twice (once as a key), and once the tables have grown nothing is allocated
 /// per entry. Only looked up, never iterated.
 #[derive(Default)]
 struct HashChains {
-    latest: FastMap<u64, u32>,
+    latest: FixedHashMap<u64, u32>,
     /// Per entry: the entry before it with the same hash, or `NIL`.
     previous: Vec<u32>,
 }
@@ -839,7 +801,7 @@ impl HashChains {
 
 /// The hash a [`HashChains`] files `words` under.
 fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
-    let mut hasher = WordHasher::default();
+    let mut hasher = TraceHasher::new();
     let mut len = 0;
     for word in words {
         hasher.write_u64(word);
@@ -851,9 +813,8 @@ fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
 
 /// The hash a [`HashChains`] files `text` under.
 fn hash_text(text: &str) -> u64 {
-    let mut hasher = WordHasher::default();
-    hasher.write(text.as_bytes());
-    hasher.write_usize(text.len());
+    let mut hasher = TraceHasher::new();
+    hasher.write_framed(text.as_bytes());
     hasher.finish()
 }
 
@@ -868,7 +829,7 @@ struct StateTable {
     /// Finds a present value's id - 1 by its text.
     ids: HashChains,
     /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
-    appended: FastMap<(StateId, u32), StateId>,
+    appended: FixedHashMap<(StateId, u32), StateId>,
     /// Where [`StateTable::append`] builds a concatenation to look it up.
     scratch: String,
 }
@@ -963,9 +924,9 @@ struct SetTable {
     /// Finds a set by its operations.
     ids: HashChains,
     /// `(set, op)` to the set with `op` added.
-    with: FastMap<(SetId, u32), SetId>,
+    with: FixedHashMap<(SetId, u32), SetId>,
     /// `(set, op)` to the set with `op` taken out.
-    without: FastMap<(SetId, u32), SetId>,
+    without: FixedHashMap<(SetId, u32), SetId>,
     /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
     scratch: Vec<u32>,
 }
@@ -976,8 +937,8 @@ impl Default for SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
             ids: HashChains::default(),
-            with: FastMap::default(),
-            without: FastMap::default(),
+            with: FixedHashMap::default(),
+            without: FixedHashMap::default(),
             scratch: Vec::new(),
         };
         table.clear();
@@ -1214,9 +1175,9 @@ struct Plan<'h> {
     /// `(usize::MAX, 0)` if not known yet.
     extending: Vec<(usize, usize)>,
     /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
-    classes: FastMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
+    classes: FixedHashMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
     /// Per class of indeterminate operations: the latest one so far.
-    last_twin: FastMap<u32, u32>,
+    last_twin: FixedHashMap<u32, u32>,
 }
 
 impl<'h> Plan<'h> {
@@ -1558,7 +1519,7 @@ type Trailed = (Config, u32);
 #[derive(Default)]
 struct Frontier {
     /// Group by state and required operations: its index in `groups`. Only looked up.
-    index: FastMap<(StateId, SetId), usize>,
+    index: FixedHashMap<(StateId, SetId), usize>,
     /// The groups in use are the first `live`; the rest are kept for their room.
     groups: Vec<Group>,
     live: usize,
@@ -1633,7 +1594,7 @@ impl Frontier {
 #[derive(Default)]
 struct Failed {
     /// By event, state and required operations: the list's first member. Only looked up.
-    heads: FastMap<(usize, StateId, SetId), u32>,
+    heads: FixedHashMap<(usize, StateId, SetId), u32>,
     /// Members: the configuration and the next member of its list, or `NIL`.
     nodes: Vec<(Config, u32)>,
 }
@@ -1725,7 +1686,7 @@ struct Sweep {
     /// The configurations after the return being processed (see [`Sweep::on_return`]).
     next: Frontier,
     /// The configurations reached by the expansions at the return being processed.
-    visited: FastSet<Config>,
+    visited: FixedHashSet<Config>,
     /// The expansion's configurations still to extend (see [`Sweep::expand`]).
     pending: Vec<Trailed>,
     /// The candidates of the configuration being extended.
@@ -2289,8 +2250,8 @@ impl Sweep {
 /// `Delete` for absence), if there is one. Such a history fails at once, whatever the
 /// order, and the verdict depends on nothing invoked after that deadline.
 fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
-    let mut set_tick: FastMap<StateId, Tick> = FastMap::default();
-    let mut append_tick: FastMap<&str, Tick> = FastMap::default();
+    let mut set_tick: FixedHashMap<StateId, Tick> = FixedHashMap::default();
+    let mut append_tick: FixedHashMap<&str, Tick> = FixedHashMap::default();
     let mut delete_tick = Tick::MAX;
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
         let earliest = match op.effect {

@@ -321,6 +321,18 @@ fn le_u64(bytes: &[u8], offset: usize) -> u64 {
     u64::from_le_bytes(array)
 }
 
+/// The index and term fields of a record this process encoded (a whole record, so no check):
+/// what a kept copy of a record is matched against before it is reused.
+///
+/// # Panics
+/// If `record` is shorter than a record header.
+pub fn encoded_index_and_term(record: &[u8]) -> (u64, u64) {
+    (
+        le_u64(record, RECORD_CRC_START_BYTES),
+        le_u64(record, RECORD_CRC_START_BYTES + 8),
+    )
+}
+
 /// Decodes the record at the start of `bytes`, returning it and the number of bytes consumed.
 ///
 /// Checks, in order: fewer than 8 bytes → [`DecodeError::Truncated`]; `payload_len` over

@@ -483,14 +483,15 @@ fn a_bit_flipped_shipped_record_is_rejected_and_never_applied() {
         term,
         prev_index,
         prev_term: c.node(follower).log().last_term(),
-        entries: vec![raftsim_protocol::raft::Entry {
+        entries: vec![raftsim_protocol::raft::Entry::new(
             term,
-            command: raftsim_protocol::raft::Command::Client {
+            raftsim_protocol::raft::Command::Client {
                 client: 9,
                 seq: 1,
                 op: put("evil", "1").into(),
             },
-        }],
+        )]
+        .into(),
         commit: prev_index + 1,
         sent_at: c.now,
     };

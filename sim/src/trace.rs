@@ -820,7 +820,7 @@ mod tests {
             term: 3,
             prev_index: 17,
             prev_term: 3,
-            entries: vec![],
+            entries: Default::default(),
             commit: 16,
             sent_at: 120,
         })

@@ -185,10 +185,7 @@ mod tests {
     fn log_of(terms: &[Term]) -> Log {
         let mut log = Log::new();
         for &t in terms {
-            log.push(Entry {
-                term: t,
-                command: Command::Noop,
-            });
+            log.push(Entry::new(t, Command::Noop));
         }
         log
     }
@@ -242,10 +239,7 @@ mod tests {
         log.compact(5, 3);
         assert!(log.is_empty());
         assert_eq!((log.last_index(), log.last_term()), (5, 3));
-        log.push(Entry {
-            term: 4,
-            command: Command::Noop,
-        });
+        log.push(Entry::new(4, Command::Noop));
         assert_eq!(log.last_index(), 6);
         log.truncate_from(6);
         assert_eq!((log.last_index(), log.last_term()), (5, 3));

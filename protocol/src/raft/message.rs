@@ -90,19 +90,75 @@ impl fmt::Display for Command {
 }
 
 /// One log entry. Its index is its position in the log, so it is not stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// An entry can keep its own WAL record: the same bytes are written on every node that appends
+/// it (and again whenever a compacted WAL is rewritten), so the leader frames and checksums a
+/// new entry once and every copy of it — in its log, in each AppendEntries, in each follower's
+/// log — writes the kept bytes instead of encoding the command and computing the CRC again.
+/// The record is shared, not copied, and does not take part in equality or `Debug`.
+/// An entry is never changed once it is in a log or a message, which is what keeps the record
+/// true to its fields (debug builds check each use against a fresh framing).
+#[derive(Clone)]
 pub struct Entry {
     /// The term of the leader that created it.
     pub term: Term,
     /// What it does when applied.
     pub command: Command,
+    /// The entry's WAL record, when it was framed by [`Entry::encode_record_and_keep`].
+    record: Option<Arc<[u8]>>,
 }
 
 impl Entry {
-    /// Append the entry as one WAL `Entry` record at `index`. The command is encoded straight
-    /// into `out`, in the record's payload position: every appended entry is framed, on the
-    /// leader and on each follower, so a copy through a buffer of its own would cost on each.
+    /// An entry that keeps no record yet.
+    pub fn new(term: Term, command: Command) -> Entry {
+        Entry {
+            term,
+            command,
+            record: None,
+        }
+    }
+
+    /// Append the entry as one WAL `Entry` record at `index`: the kept record when it was
+    /// framed at `index`, else a fresh framing.
     pub fn encode_record(&self, index: LogIndex, out: &mut Vec<u8>) {
+        match self.kept_record(index) {
+            Some(record) => out.extend_from_slice(record),
+            None => self.frame_record(index, out),
+        }
+    }
+
+    /// [`Entry::encode_record`], and keep the record when none was kept yet. A node calls this
+    /// when it appends the entry to its log, so the entries it ships carry their record.
+    pub fn encode_record_and_keep(&mut self, index: LogIndex, out: &mut Vec<u8>) {
+        if self.kept_record(index).is_some() {
+            self.encode_record(index, out);
+            return;
+        }
+        let start = out.len();
+        self.frame_record(index, out);
+        self.record = Some(Arc::from(&out[start..]));
+    }
+
+    /// The kept record, if it was framed at `index` with this entry's term.
+    fn kept_record(&self, index: LogIndex) -> Option<&[u8]> {
+        let record = self.record.as_deref()?;
+        if wal::encoded_index_and_term(record) != (index, self.term) {
+            return None;
+        }
+        debug_assert!(
+            {
+                let mut fresh = Vec::new();
+                self.frame_record(index, &mut fresh);
+                fresh == record
+            },
+            "the record kept with entry {index} no longer matches the entry"
+        );
+        Some(record)
+    }
+
+    /// Frame the entry as one WAL `Entry` record at `index`. The command is encoded straight
+    /// into `out`, in the record's payload position, with no buffer of its own to copy.
+    fn frame_record(&self, index: LogIndex, out: &mut Vec<u8>) {
         wal::encode_record_with(
             index,
             self.term,
@@ -111,6 +167,65 @@ impl Entry {
             out,
             |out| self.command.encode(out),
         );
+    }
+}
+
+/// Entries are equal when their terms and commands are; a kept record is only a cache.
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.term == other.term && self.command == other.command
+    }
+}
+
+impl Eq for Entry {}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("term", &self.term)
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+/// The entries an AppendEntries carries: an immutable run shared by every copy of the message.
+/// A leader sends the same run to each follower that stands at the same index, and the network
+/// may duplicate a message, so a copy never copies (or allocates) the entries; an empty run (a
+/// heartbeat) holds no allocation at all. Compares, prints and reads as the slice it holds.
+#[derive(Clone, Default)]
+pub struct Entries(Option<Arc<[Entry]>>);
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<&[Entry]> for Entries {
+    fn from(entries: &[Entry]) -> Entries {
+        Entries((!entries.is_empty()).then(|| Arc::from(entries)))
+    }
+}
+
+impl From<Vec<Entry>> for Entries {
+    fn from(entries: Vec<Entry>) -> Entries {
+        Entries((!entries.is_empty()).then(|| Arc::from(entries)))
+    }
+}
+
+impl PartialEq for Entries {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Entries {}
+
+impl fmt::Debug for Entries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -160,7 +275,7 @@ pub enum Message {
         /// Term of that entry.
         prev_term: Term,
         /// Entries to append, at `prev_index + 1 ..`.
-        entries: Vec<Entry>,
+        entries: Entries,
         /// The leader's commit index.
         commit: LogIndex,
         /// The leader's clock when it sent this; echoed back so the leader can date its lease
@@ -481,10 +596,7 @@ impl WireMessage for Message {
                         });
                     }
                     let command = Command::decode(entry_record.payload).map_err(codec_err)?;
-                    entries.push(Entry {
-                        term: entry_record.term,
-                        command,
-                    });
+                    entries.push(Entry::new(entry_record.term, command));
                     rest = &rest[used..];
                 }
                 if !rest.is_empty() {
@@ -496,7 +608,7 @@ impl WireMessage for Message {
                     term,
                     prev_index,
                     prev_term,
-                    entries,
+                    entries: entries.into(),
                     commit,
                     sent_at,
                 });
@@ -584,13 +696,10 @@ mod tests {
                 prev_index: 17,
                 prev_term: 3,
                 entries: vec![
-                    Entry {
-                        term: 3,
-                        command: Command::Noop,
-                    },
-                    Entry {
-                        term: 3,
-                        command: Command::Client {
+                    Entry::new(3, Command::Noop),
+                    Entry::new(
+                        3,
+                        Command::Client {
                             client: 1,
                             seq: 9,
                             op: Arc::new(Op::Put {
@@ -598,8 +707,9 @@ mod tests {
                                 value: "hello".into(),
                             }),
                         },
-                    },
-                ],
+                    ),
+                ]
+                .into(),
                 commit: 16,
                 sent_at: 120,
             },
@@ -695,6 +805,59 @@ mod tests {
                 assert_eq!(actual, expected);
             }
         }
+    }
+
+    /// A kept record is the fresh framing, reused only at the index and term it was framed
+    /// with; copies of the entry share it.
+    #[test]
+    fn a_kept_record_is_the_fresh_framing_at_its_own_index() {
+        let Message::AppendEntries { entries, .. } = &samples()[3] else {
+            unreachable!()
+        };
+        let mut entry = entries[1].clone();
+        let mut fresh = Vec::new();
+        entry.encode_record(5, &mut fresh);
+        let mut kept = vec![7];
+        entry.encode_record_and_keep(5, &mut kept);
+        assert_eq!(kept[1..], fresh[..]);
+        let copy = entry.clone();
+        assert_eq!(
+            copy, entries[1],
+            "the kept record takes no part in equality"
+        );
+        assert_eq!(format!("{copy:?}"), format!("{:?}", entries[1]));
+        let mut reused = Vec::new();
+        copy.encode_record(5, &mut reused);
+        assert_eq!(reused, fresh);
+        // At another index, or with another term, the entry is framed afresh.
+        let mut elsewhere = Vec::new();
+        copy.encode_record(6, &mut elsewhere);
+        let mut expected = Vec::new();
+        entries[1].encode_record(6, &mut expected);
+        assert_eq!(elsewhere, expected);
+        let mut later = copy.clone();
+        later.term = 4;
+        let mut retermed = Vec::new();
+        later.encode_record(5, &mut retermed);
+        let mut expected = Vec::new();
+        Entry::new(4, later.command.clone()).encode_record(5, &mut expected);
+        assert_eq!(retermed, expected);
+    }
+
+    /// A run of entries reads, compares and prints as the slice it holds; an empty one is the
+    /// default (a heartbeat's, with nothing allocated).
+    #[test]
+    fn entries_behave_as_their_slice() {
+        let Message::AppendEntries { entries, .. } = &samples()[3] else {
+            unreachable!()
+        };
+        let vec: Vec<Entry> = entries.to_vec();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(*entries, Entries::from(&vec[..]));
+        assert_eq!(format!("{entries:?}"), format!("{vec:?}"));
+        assert_ne!(*entries, Entries::from(&vec[..1]));
+        assert_eq!(Entries::from(Vec::new()), Entries::default());
+        assert!(Entries::from(&vec[..0]).is_empty());
     }
 
     #[test]

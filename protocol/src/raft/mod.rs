@@ -14,6 +14,6 @@ pub mod node;
 pub mod snapshot;
 
 pub use config::{Config, ConfigError, NODES_COUNT_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
-pub use message::{Command, ConflictHint, Entry, Message};
+pub use message::{Command, ConflictHint, Entries, Entry, Message};
 pub use node::{RaftNode, RestoreError, RestoreReport};
 pub use snapshot::{Snapshot, SnapshotChunk};

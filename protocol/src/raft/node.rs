@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::config::Config;
 use super::log::Log;
-use super::message::{Command, ConflictHint, Entry, Message};
+use super::message::{Command, ConflictHint, Entries, Entry, Message};
 use super::snapshot::{
     Offer, Snapshot, SnapshotAssembly, SnapshotChunk, SNAPSHOT_DISK_CHUNK_BYTES,
 };
@@ -95,6 +95,11 @@ struct LeaderState {
     /// response the driver delivers in the same instant lands in that one message (as etcd
     /// batches everything proposed between two `Ready`s), instead of one message each.
     flush_at: Option<Tick>,
+    /// The run of entries last shipped, with the index of its first entry: the followers that
+    /// stand at the same index get the same run, shared rather than copied again. A leader's
+    /// log only grows while it leads (compaction drops entries but never changes one), so a
+    /// run built in this leadership still holds what the log does at its indexes.
+    shipped: (LogIndex, Entries),
 }
 
 #[derive(Debug, Clone)]
@@ -298,10 +303,7 @@ impl RaftNode {
                     }
                     let command = Command::decode(record.payload)
                         .map_err(|e| inconsistent(format!("entry payload: {e}")))?;
-                    node.log.push(Entry {
-                        term: record.term,
-                        command,
-                    });
+                    node.log.push(Entry::new(record.term, command));
                 }
                 RecordKind::Truncate => {
                     if record.index <= node.log.prefix_index()
@@ -460,10 +462,11 @@ impl RaftNode {
         wal::encode_record(from, 0, RecordKind::Truncate, &[], &mut self.out.persist);
     }
 
-    /// Append `entry` to the log and to the persist buffer.
-    fn append_entry(&mut self, entry: Entry) {
+    /// Append `entry` to the log and to the persist buffer. The entry keeps its record, so
+    /// the followers it is shipped to append the same bytes without framing them again.
+    fn append_entry(&mut self, mut entry: Entry) {
         let index = self.log.last_index() + 1;
-        entry.encode_record(index, &mut self.out.persist);
+        entry.encode_record_and_keep(index, &mut self.out.persist);
         self.log.push(entry);
     }
 
@@ -634,6 +637,7 @@ impl RaftNode {
             quorum_check_deadline: now + self.config.election_timeout_ticks_min,
             pending: BTreeMap::new(),
             flush_at: None,
+            shipped: Default::default(),
         }));
         self.leader_hint = Some(self.id);
         // A snapshot half-received from an earlier leader is of no use to a leader.
@@ -642,10 +646,7 @@ impl RaftNode {
             role: Role::Leader,
             term: self.term,
         });
-        self.append_entry(Entry {
-            term: self.term,
-            command: Command::Noop,
-        });
+        self.append_entry(Entry::new(self.term, Command::Noop));
         // The no-op goes out to everyone from the start of the log tail they are believed to
         // have: next_index was set past it, so step back one to include it.
         if let RoleState::Leader(state) = &mut self.role {
@@ -674,7 +675,7 @@ impl RaftNode {
         let prefix_index = self.log.prefix_index();
         let max = self.config.entries_per_append_max as u64;
         let commit_index = self.commit_index;
-        let Some(state) = self.leader_mut() else {
+        let RoleState::Leader(state) = &mut self.role else {
             return;
         };
         let p = &mut state.progress[(to - 1) as usize];
@@ -697,14 +698,20 @@ impl RaftNode {
             .log
             .term(prev_index)
             .expect("the leader holds every entry a follower can need");
-        let entries = self.log.slice(next, end).to_vec();
+        let wanted = self.log.slice(next, end);
+        let (first, run) = &mut state.shipped;
+        if (*first, run.len()) != (next, wanted.len()) {
+            *first = next;
+            *run = Entries::from(wanted);
+        }
+        debug_assert!(**run == *wanted, "the shipped run matches the log");
         self.out.messages.push((
             to,
             Message::AppendEntries {
                 term: self.term,
                 prev_index,
                 prev_term,
-                entries,
+                entries: run.clone(),
                 commit: self.commit_index,
                 sent_at: now,
             },
@@ -1083,7 +1090,7 @@ impl RaftNode {
         from: NodeId,
         prev_index: LogIndex,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Entries,
         commit: LogIndex,
         sent_at: Tick,
     ) {
@@ -1140,7 +1147,7 @@ impl RaftNode {
         }
         let last_new = prev_index + entries.len() as LogIndex;
         let prefix_index = self.log.prefix_index();
-        for (k, entry) in entries.into_iter().enumerate() {
+        for (k, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + k as LogIndex;
             if index <= prefix_index {
                 // Covered by our snapshot: committed, so the leader's entry is the same one.
@@ -1153,9 +1160,9 @@ impl RaftNode {
                     self.log.truncate_from(index);
                     self.truncations_total += 1;
                     self.persist_truncate(index);
-                    self.append_entry(entry);
+                    self.append_entry(entry.clone());
                 }
-                None => self.append_entry(entry),
+                None => self.append_entry(entry.clone()),
             }
         }
         // §5.3 step 5: commit = min(leaderCommit, index of last new entry).
@@ -1711,10 +1718,7 @@ impl Node for RaftNode {
             self.id,
             self.log.last_term()
         );
-        self.append_entry(Entry {
-            term,
-            command: Command::Client { client, seq, op },
-        });
+        self.append_entry(Entry::new(term, Command::Client { client, seq, op }));
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
             state.pending.insert(index, (client, seq));

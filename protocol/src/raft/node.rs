@@ -799,18 +799,29 @@ impl RaftNode {
     /// Figure 2, rules for leaders: commit the highest index replicated on a majority, but only
     /// if it belongs to the current term (§5.4.2, Figure 8).
     fn maybe_commit(&mut self, now: Tick) {
-        let last_index = self.log.last_index();
-        let quorum = self.config.quorum();
-        let id = self.id;
-        let commit_index = self.commit_index;
-        let Some(state) = self.leader_mut() else {
+        let Some(candidate) = self.commit_candidate() else {
             return;
         };
+        self.commit_index = candidate;
+        self.apply_committed();
+        // Tell followers promptly, as etcd does, so their state machines keep up.
+        self.request_flush(now);
+    }
+
+    /// The index a leader can commit now (see [`RaftNode::maybe_commit`]), if it is past the
+    /// commit index.
+    fn commit_candidate(&self) -> Option<LogIndex> {
+        let RoleState::Leader(state) = &self.role else {
+            return None;
+        };
+        let last_index = self.log.last_index();
+        let quorum = self.config.quorum();
+        let commit_index = self.commit_index;
         let mut matches = [0 as LogIndex; super::config::NODES_COUNT_MAX as usize];
         let n = state.progress.len();
         let mut ahead = 0;
         for (i, p) in state.progress.iter().enumerate() {
-            let m = if i as NodeId + 1 == id {
+            let m = if i as NodeId + 1 == self.id {
                 last_index
             } else {
                 p.match_index
@@ -822,19 +833,14 @@ impl RaftNode {
         // match indices do. A call that finds no quorum ahead (a client request in a cluster
         // of several nodes, an acknowledgement of what is already committed) need not sort.
         if ahead < quorum {
-            return;
+            return None;
         }
         let matches = &mut matches[..n];
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matches[quorum - 1];
         let current_term =
             self.log.term(candidate) == Some(self.term) || planted::active(Bug::CommitPreviousTerm);
-        if candidate > self.commit_index && current_term {
-            self.commit_index = candidate;
-            self.apply_committed();
-            // Tell followers promptly, as etcd does, so their state machines keep up.
-            self.request_flush(now);
-        }
+        (candidate > commit_index && current_term).then_some(candidate)
     }
 
     // ----- state machine -----
@@ -1185,6 +1191,7 @@ impl RaftNode {
         echo_sent_at: Tick,
     ) {
         let last_index = self.log.last_index();
+        let commit_index = self.commit_index;
         let resume_at = hint.map(|h| match h.term {
             // The leader has entries of the follower's conflicting term: resume after its last
             // one. Otherwise skip the follower's whole run of that term.
@@ -1211,7 +1218,15 @@ impl RaftNode {
             p.confirm(match_index);
             let more = p.next_index <= last_index;
             p.append_due |= more;
-            self.maybe_commit(now);
+            // Every input that can let a leader commit ends with `maybe_commit`, so before
+            // this answer nothing was left to commit; a follower confirming no more than is
+            // committed changes no match index above the commit index, so it still is not
+            // (on a healthy cluster, every acknowledgement after the quorum's is such).
+            if p.match_index > commit_index {
+                self.maybe_commit(now);
+            } else {
+                debug_assert_eq!(self.commit_candidate(), None, "n{}", self.id);
+            }
             if more {
                 self.request_flush(now);
             }

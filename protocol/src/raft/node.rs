@@ -1747,7 +1747,14 @@ impl Node for RaftNode {
             // Ask for a tick now to send it (as `request_flush`).
             state.flush_at.get_or_insert(now);
         }
-        self.maybe_commit(now);
+        // Before this request nothing was left to commit (see `handle_append_response`), and
+        // the new entry is held by this node alone: it commits at once only where this node
+        // is a quorum by itself. Everywhere else the acknowledgements commit it.
+        if self.config.quorum() == 1 {
+            self.maybe_commit(now);
+        } else {
+            debug_assert_eq!(self.commit_candidate(), None, "n{}", self.id);
+        }
     }
 
     fn next_deadline_tick(&self) -> Option<Tick> {

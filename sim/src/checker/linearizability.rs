@@ -2286,14 +2286,20 @@ impl Sweep {
 /// order, and the verdict depends on nothing invoked after that deadline.
 fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     let mut set_tick: FixedHashMap<StateId, Tick> = FixedHashMap::default();
-    let mut append_tick: FixedHashMap<&str, Tick> = FixedHashMap::default();
+    // Every append, with its invoke tick: a value is reachable by one of them iff it ends
+    // with its suffix. Few appends reach one key, while a value grown by appends has many
+    // suffixes, so the appends are tried against the value rather than each suffix looked up.
+    let mut appends: Vec<(&str, Tick)> = Vec::new();
     let mut delete_tick = Tick::MAX;
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
         let earliest = match op.effect {
             Effect::Put(value) | Effect::Cas { new: value, .. } => {
                 set_tick.entry(value).or_insert(Tick::MAX)
             }
-            Effect::Append(suffix) => append_tick.entry(suffix).or_insert(Tick::MAX),
+            Effect::Append(suffix) => {
+                appends.push((suffix, op.invoke_tick));
+                continue;
+            }
             Effect::Delete => &mut delete_tick,
             Effect::Get => continue,
         };
@@ -2313,11 +2319,9 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                     None => delete_tick <= deadline_tick,
                     Some(value) => {
                         by(set_tick.get(&target), deadline_tick)
-                            || value
-                                .char_indices()
-                                .map(|(i, _)| &value[i..])
-                                .chain([""])
-                                .any(|suffix| by(append_tick.get(suffix), deadline_tick))
+                            || appends.iter().any(|&(suffix, invoke_tick)| {
+                                invoke_tick <= deadline_tick && value.ends_with(suffix)
+                            })
                     }
                 };
             !reachable

@@ -661,6 +661,31 @@ mod tests {
         );
     }
 
+    /// A node is skipped only while its state is the one a passing check saw: a failing
+    /// check is made again in full, and so is a check after an observation of the node.
+    #[test]
+    fn an_unchanged_node_is_skipped_only_after_a_passing_check() {
+        let mut fake = FakeCluster::default();
+        fake.set(1, Role::Follower, 2, vec![(1, 10), (2, 20)]);
+        fake.set(2, Role::Follower, 2, vec![(1, 10), (2, 21)]);
+        let mut c = RaftSafety::new(2);
+        c.check_node(1, 1, &fake).unwrap();
+        c.check_node(2, 1, &fake).unwrap();
+        for tick in 3..5 {
+            let v = c.check_node(tick, 2, &fake).unwrap_err();
+            assert_eq!((v.property, v.tick), (LOG_MATCHING, tick));
+        }
+        // A leader's watch goes with a role observation; the next check sets it again.
+        fake.set(1, Role::Leader, 2, vec![(1, 10), (2, 20), (2, 22)]);
+        c.check_node(5, 1, &fake).unwrap();
+        c.observe(6, &Observation::Crashed { node: 1 }, &fake)
+            .unwrap();
+        c.check_node(7, 1, &fake).unwrap();
+        fake.set(1, Role::Leader, 2, vec![(1, 10), (2, 20)]);
+        let v = c.check_node(8, 1, &fake).unwrap_err();
+        assert_eq!(v.property, LEADER_APPEND_ONLY);
+    }
+
     #[test]
     fn leader_append_only_fires_when_a_leader_drops_entries() {
         let mut fake = FakeCluster::default();

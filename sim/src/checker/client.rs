@@ -125,11 +125,11 @@ impl Durability {
     /// Feed one observation. Inlined into the caller so that the many observations this
     /// checker ignores cost a match, not a call.
     #[inline]
-    pub fn observe(
+    pub fn observe<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         observation: &Observation,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         match observation {
             Observation::Applied { node, applied } => self.applied(*node, applied, view),
@@ -143,7 +143,7 @@ impl Durability {
         Ok(())
     }
 
-    fn applied(&mut self, node: NodeId, applied: &Applied, view: &dyn ClusterView) {
+    fn applied<V: ClusterView + ?Sized>(&mut self, node: NodeId, applied: &Applied, view: &V) {
         if let Some((client, seq, op)) = &applied.command {
             if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
                 let term_now = view.node_term(node).unwrap_or(applied.term);
@@ -158,12 +158,12 @@ impl Durability {
     }
 
     /// `node` became leader of `term`: it must hold every write acknowledged before.
-    fn leader(
+    fn leader<V: ClusterView + ?Sized>(
         &self,
         now: Tick,
         node: NodeId,
         term: Term,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         let snapshot_index = view.node_state(node).map_or(0, |s| s.snapshot_index);
         for &(index, entry_term, committed_in, client, seq) in &self.acknowledged {
@@ -188,12 +188,12 @@ impl Durability {
     }
 
     /// A client got an acknowledgement of `(client, seq)`.
-    pub fn acknowledged(
+    pub fn acknowledged<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         client: ClientId,
         seq: Seq,
-        _view: &dyn ClusterView,
+        _view: &V,
     ) -> Result<(), Violation> {
         match self.applied_at.get(&(client, seq)) {
             Some(&(index, term, committed_in)) => {
@@ -259,12 +259,12 @@ impl QuorumDurability {
     }
 
     /// A client got an acknowledgement of `(client, seq)`.
-    pub fn acknowledged(
+    pub fn acknowledged<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         client: ClientId,
         seq: Seq,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         let Some(&lsn) = self.committed_at.get(&(client, seq)) else {
             return Err(Violation {

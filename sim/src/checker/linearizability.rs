@@ -905,18 +905,24 @@ impl StateTable {
     }
 }
 
-/// A set of operations, interned: an index into [`SetTable`].
+/// A set of operations, interned: [`EMPTY`], a [`SINGLE`] set, or an index into [`SetTable`].
 type SetId = u32;
 
 /// The empty set.
 const EMPTY: SetId = 0;
 
+/// The set of operation `op` alone is `SINGLE | op` (operation ids are below `NIL / 2`, so
+/// this is below `NIL`), and interned ids are below `SINGLE`. Most sets of a simulated history
+/// hold no operation or one: those are made, taken apart and tested without a lookup.
+const SINGLE: SetId = 1 << 31;
+
 /// Sorted sets of operations, interned, so that equal sets have the same id: a configuration
 /// is then a few integers, copied, compared and hashed without touching its sets, and adding
 /// an operation to a set or taking it out is one lookup once it has been done before. The
 /// sets are kept back to back in one vector; every set was made by a search step, so they
-/// take no more room than lists of their own in each configuration would. Reused from search
-/// to search.
+/// take no more room than lists of their own in each configuration would. Sets of one
+/// operation are not stored (see [`SINGLE`]), so every set has exactly one id all the same.
+/// Reused from search to search.
 struct SetTable {
     elems: Vec<u32>,
     /// Per set: where its operations are in `elems`.
@@ -929,6 +935,8 @@ struct SetTable {
     without: FixedHashMap<(SetId, u32), SetId>,
     /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
     scratch: Vec<u32>,
+    /// `units[op] == op`: the operation of a [`SINGLE`] set, for [`SetTable::get`] to lend.
+    units: Vec<u32>,
 }
 
 impl Default for SetTable {
@@ -940,6 +948,7 @@ impl Default for SetTable {
             with: FixedHashMap::default(),
             without: FixedHashMap::default(),
             scratch: Vec::new(),
+            units: Vec::new(),
         };
         table.clear();
         table
@@ -947,7 +956,7 @@ impl Default for SetTable {
 }
 
 impl SetTable {
-    /// Forgets every set but [`EMPTY`].
+    /// Forgets every set but [`EMPTY`] and the [`SINGLE`] ones.
     fn clear(&mut self) {
         self.elems.clear();
         self.spans.clear();
@@ -960,21 +969,36 @@ impl SetTable {
 
     /// The operations of `set`, sorted.
     fn get(&self, set: SetId) -> &[u32] {
+        if set & SINGLE != 0 {
+            let op = (set & !SINGLE) as usize;
+            return &self.units[op..=op];
+        }
         let (start, end) = self.spans[set as usize];
         &self.elems[start..end]
     }
 
     fn len(&self, set: SetId) -> usize {
-        let (start, end) = self.spans[set as usize];
-        end - start
+        self.get(set).len()
     }
 
     fn contains(&self, set: SetId, op: u32) -> bool {
-        self.get(set).binary_search(&op).is_ok()
+        set == SINGLE | op || (set != EMPTY && self.get(set).binary_search(&op).is_ok())
+    }
+
+    /// The set of `op` alone.
+    fn single(&mut self, op: u32) -> SetId {
+        let have = self.units.len() as u32;
+        if op >= have {
+            self.units.extend(have..=op);
+        }
+        SINGLE | op
     }
 
     /// `set` with `op` added.
     fn with(&mut self, set: SetId, op: u32) -> SetId {
+        if set == EMPTY {
+            return self.single(op);
+        }
         if let Some(&id) = self.with.get(&(set, op)) {
             return id;
         }
@@ -998,6 +1022,9 @@ impl SetTable {
 
     /// `set` with `op` taken out.
     fn without(&mut self, set: SetId, op: u32) -> SetId {
+        if set == EMPTY || set & SINGLE != 0 {
+            return if set == SINGLE | op { EMPTY } else { set };
+        }
         if let Some(&id) = self.without.get(&(set, op)) {
             return id;
         }
@@ -1019,6 +1046,11 @@ impl SetTable {
     }
 
     fn intern(&mut self, elems: &[u32]) -> SetId {
+        match *elems {
+            [] => return EMPTY,
+            [op] => return self.single(op),
+            _ => {}
+        }
         let hash = hash_words(elems.iter().map(|&op| u64::from(op)));
         let (all, spans) = (&self.elems, &self.spans);
         if let Some(id) = self.ids.find(hash, |id| {
@@ -1027,7 +1059,10 @@ impl SetTable {
         }) {
             return id;
         }
-        let id = self.spans.len() as SetId;
+        let id = SetId::try_from(self.spans.len())
+            .ok()
+            .filter(|&id| id < SINGLE)
+            .expect("linearizability: fewer than 2^31 sets per search");
         let start = self.elems.len();
         self.elems.extend_from_slice(elems);
         self.spans.push((start, self.elems.len()));
@@ -2251,14 +2286,20 @@ impl Sweep {
 /// order, and the verdict depends on nothing invoked after that deadline.
 fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     let mut set_tick: FixedHashMap<StateId, Tick> = FixedHashMap::default();
-    let mut append_tick: FixedHashMap<&str, Tick> = FixedHashMap::default();
+    // Every append, with its invoke tick: a value is reachable by one of them iff it ends
+    // with its suffix. Few appends reach one key, while a value grown by appends has many
+    // suffixes, so the appends are tried against the value rather than each suffix looked up.
+    let mut appends: Vec<(&str, Tick)> = Vec::new();
     let mut delete_tick = Tick::MAX;
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
         let earliest = match op.effect {
             Effect::Put(value) | Effect::Cas { new: value, .. } => {
                 set_tick.entry(value).or_insert(Tick::MAX)
             }
-            Effect::Append(suffix) => append_tick.entry(suffix).or_insert(Tick::MAX),
+            Effect::Append(suffix) => {
+                appends.push((suffix, op.invoke_tick));
+                continue;
+            }
             Effect::Delete => &mut delete_tick,
             Effect::Get => continue,
         };
@@ -2278,11 +2319,9 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                     None => delete_tick <= deadline_tick,
                     Some(value) => {
                         by(set_tick.get(&target), deadline_tick)
-                            || value
-                                .char_indices()
-                                .map(|(i, _)| &value[i..])
-                                .chain([""])
-                                .any(|suffix| by(append_tick.get(suffix), deadline_tick))
+                            || appends.iter().any(|&(suffix, invoke_tick)| {
+                                invoke_tick <= deadline_tick && value.ends_with(suffix)
+                            })
                     }
                 };
             !reachable

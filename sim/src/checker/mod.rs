@@ -10,6 +10,7 @@ pub mod linearizability;
 pub mod raft;
 
 use std::fmt;
+use std::sync::Arc;
 
 use raftsim_protocol::kv::Op;
 use raftsim_protocol::node::Role;
@@ -17,7 +18,7 @@ use raftsim_protocol::raft::Command;
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
 use crate::cluster::{Cluster, Observation};
-use crate::node::ProtocolConfig;
+use crate::node::{AnyNode, ProtocolConfig};
 use crate::trace::TraceHasher;
 
 /// A broken property.
@@ -66,7 +67,9 @@ pub struct NodeState {
     pub snapshot_index: LogIndex,
 }
 
-/// Read access to the cluster, for checkers.
+/// Read access to the cluster, for checkers. The checkers take it as a type parameter, not as
+/// `dyn`: they ask it something after every event, and a virtual call per question, with a
+/// [`NodeState`] built in full where one field is wanted, cost more than the checks themselves.
 pub trait ClusterView {
     /// Number of nodes.
     fn nodes_count(&self) -> u32;
@@ -80,8 +83,14 @@ pub trait ClusterView {
     /// Term of a node's log entry (`None` beyond its log, and below its snapshot index).
     fn log_term(&self, node: NodeId, index: LogIndex) -> Option<Term>;
     /// Fingerprint of a node's log entry's command (`None` where the log holds no entry,
-    /// including compacted indexes).
-    fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64>;
+    /// including compacted indexes). A view that holds real commands looks them up in `cache`
+    /// (see [`FingerprintCache`]); a made-up one may ignore it.
+    fn entry_fingerprint(
+        &self,
+        node: NodeId,
+        index: LogIndex,
+        cache: &mut FingerprintCache,
+    ) -> Option<u64>;
     /// Whether a node is running.
     fn is_up(&self, node: NodeId) -> bool {
         self.node_state(node).is_some()
@@ -115,19 +124,109 @@ pub fn client_command_fingerprint(command: Option<(ClientId, Seq, &Op)>) -> u64 
     h.finish()
 }
 
+/// How many entries [`FingerprintCache`] remembers: one slot per index modulo this. An entry is
+/// fingerprinted by every node, as its log takes it and again as it applies it, mostly within
+/// a few dozen indexes of the newest; a node that lags further only misses and hashes.
+const FINGERPRINT_SLOTS: usize = 1024;
+
+/// The fingerprints of recently seen log entries' commands. Every node's copy of an entry
+/// shares one `Arc<Op>` (AppendEntries messages and applied records copy the pointer), so a
+/// command whose client, seq and operation pointer equal a slot's has that slot's fingerprint,
+/// found without hashing the operation's strings again. The slot holds its `Arc`, so the
+/// pointer cannot be reused by another operation while it is there. A copy that does not
+/// share the pointer (decoded from a disk after a restart) is simply hashed.
+#[derive(Debug)]
+pub struct FingerprintCache {
+    /// Slot `index % FINGERPRINT_SLOTS`: the last command fingerprinted at such an index.
+    slots: Vec<Option<CachedFingerprint>>,
+    /// The no-op's fingerprint, which is the same everywhere.
+    noop: u64,
+}
+
+#[derive(Debug)]
+struct CachedFingerprint {
+    client: ClientId,
+    seq: Seq,
+    op: Arc<Op>,
+    fingerprint: u64,
+}
+
+impl Default for FingerprintCache {
+    fn default() -> Self {
+        FingerprintCache {
+            slots: (0..FINGERPRINT_SLOTS).map(|_| None).collect(),
+            noop: client_command_fingerprint(None),
+        }
+    }
+}
+
+impl FingerprintCache {
+    /// [`command_fingerprint`] of `command`, the entry at `index` of some log.
+    pub fn command(&mut self, index: LogIndex, command: &Command) -> u64 {
+        match command {
+            Command::Noop => self.noop,
+            Command::Client { client, seq, op } => self.client_command(index, *client, *seq, op),
+        }
+    }
+
+    /// [`client_command_fingerprint`] of a client command applied (or logged) at `index`.
+    pub fn client_command(
+        &mut self,
+        index: LogIndex,
+        client: ClientId,
+        seq: Seq,
+        op: &Arc<Op>,
+    ) -> u64 {
+        let slot = &mut self.slots[(index % FINGERPRINT_SLOTS as LogIndex) as usize];
+        if let Some(c) = slot {
+            if c.client == client && c.seq == seq && Arc::ptr_eq(&c.op, op) {
+                return c.fingerprint;
+            }
+        }
+        let fingerprint = client_command_fingerprint(Some((client, seq, op)));
+        *slot = Some(CachedFingerprint {
+            client,
+            seq,
+            op: Arc::clone(op),
+            fingerprint,
+        });
+        fingerprint
+    }
+
+    /// The fingerprint of an applied command (`None`: the no-op) at `index`.
+    pub fn applied(&mut self, index: LogIndex, command: &Option<(ClientId, Seq, Arc<Op>)>) -> u64 {
+        match command {
+            None => self.noop,
+            Some((client, seq, op)) => self.client_command(index, *client, *seq, op),
+        }
+    }
+}
+
 impl ClusterView for Cluster {
     fn nodes_count(&self) -> u32 {
         Cluster::nodes_count(self)
     }
 
+    #[inline]
     fn node_state(&self, node: NodeId) -> Option<NodeState> {
-        self.node(node).map(|n| NodeState {
-            role: n.role(),
-            term: n.term(),
-            last_index: n.last_index(),
-            commit_index: n.commit_index(),
-            truncations_total: n.as_raft().map_or(0, |r| r.truncations_total()),
-            snapshot_index: n.as_raft().map_or(0, |r| r.snapshot_index()),
+        // One match on the protocol, not one per field.
+        Some(match self.node(node)? {
+            AnyNode::Raft(r) => NodeState {
+                role: r.role(),
+                term: r.term(),
+                last_index: r.log().last_index(),
+                commit_index: r.commit_index(),
+                truncations_total: r.truncations_total(),
+                snapshot_index: r.snapshot_index(),
+            },
+            n @ AnyNode::Replication(_) => NodeState {
+                role: n.role(),
+                term: n.term(),
+                last_index: n.last_index(),
+                commit_index: n.commit_index(),
+                truncations_total: 0,
+                snapshot_index: 0,
+            },
         })
     }
 
@@ -141,11 +240,16 @@ impl ClusterView for Cluster {
             .and_then(|n| n.log().term(index))
     }
 
-    fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
+    fn entry_fingerprint(
+        &self,
+        node: NodeId,
+        index: LogIndex,
+        cache: &mut FingerprintCache,
+    ) -> Option<u64> {
         self.node(node)
             .and_then(|n| n.as_raft())
             .and_then(|n| n.log().entry(index))
-            .map(|e| command_fingerprint(&e.command))
+            .map(|e| cache.command(index, &e.command))
     }
 }
 
@@ -177,11 +281,11 @@ impl Checkers {
     }
 
     /// Feed one observation.
-    pub fn observe(
+    pub fn observe<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         observation: &Observation,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         if let Some(r) = self.raft.as_mut() {
             r.observe(now, observation, view)?;
@@ -197,11 +301,12 @@ impl Checkers {
     }
 
     /// Check a node's state after it handled an input.
-    pub fn check_node(
+    #[inline]
+    pub fn check_node<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         node: NodeId,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         match self.raft.as_mut() {
             Some(r) => r.check_node(now, node, view),
@@ -210,12 +315,12 @@ impl Checkers {
     }
 
     /// A client received an acknowledgement for a write.
-    pub fn write_acknowledged(
+    pub fn write_acknowledged<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         client: ClientId,
         seq: Seq,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         if let Some(d) = self.durability.as_mut() {
             d.acknowledged(now, client, seq, view)?;
@@ -289,7 +394,12 @@ pub(crate) mod fake {
             }
             self.logs.get(&node)?.get(index as usize - 1).map(|e| e.0)
         }
-        fn entry_fingerprint(&self, node: NodeId, index: LogIndex) -> Option<u64> {
+        fn entry_fingerprint(
+            &self,
+            node: NodeId,
+            index: LogIndex,
+            _cache: &mut FingerprintCache,
+        ) -> Option<u64> {
             if self.compacted(node, index)
                 || self
                     .states
@@ -303,5 +413,56 @@ pub(crate) mod fake {
                 .get((index as usize).checked_sub(1)?)
                 .map(|e| e.1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(value: &str) -> Arc<Op> {
+        Arc::new(Op::Put {
+            key: "k".into(),
+            value: value.into(),
+        })
+    }
+
+    /// The cache answers what [`command_fingerprint`] would, whether it hits (the same `Arc`),
+    /// misses on an equal copy, or sees a command that shares the operation but not the seq.
+    #[test]
+    fn fingerprint_cache_agrees_with_hashing() {
+        let mut cache = FingerprintCache::default();
+        let op = put("a");
+        let command = |seq, op: &Arc<Op>| Command::Client {
+            client: 1,
+            seq,
+            op: Arc::clone(op),
+        };
+        let expected = command_fingerprint(&command(1, &op));
+        assert_eq!(cache.command(5, &command(1, &op)), expected);
+        assert_eq!(cache.command(5, &command(1, &op)), expected, "hit");
+        assert_eq!(
+            cache.applied(5, &Some((1, 1, Arc::clone(&op)))),
+            expected,
+            "an applied record shares the entry's slot"
+        );
+        assert_eq!(cache.command(5, &command(1, &put("a"))), expected, "copy");
+        let other_seq = command(2, &op);
+        assert_eq!(
+            cache.command(5, &other_seq),
+            command_fingerprint(&other_seq)
+        );
+        assert_ne!(command_fingerprint(&other_seq), expected);
+        let other_op = command(1, &put("b"));
+        assert_eq!(
+            cache.command(5 + FINGERPRINT_SLOTS as LogIndex, &other_op),
+            command_fingerprint(&other_op),
+            "same slot, another operation"
+        );
+        assert_eq!(
+            cache.command(9, &Command::Noop),
+            command_fingerprint(&Command::Noop)
+        );
+        assert_eq!(cache.applied(9, &None), command_fingerprint(&Command::Noop));
     }
 }

@@ -13,7 +13,11 @@
 //!   by index (see `DenseMap`), each index with the terms seen there: almost always one, a
 //!   second only where a deposed leader's uncommitted entry was overwritten. Each node's log is
 //!   walked only past what was verified at its last check, so a node whose last index and
-//!   truncation count did not move costs no log access at all.
+//!   truncation count did not move costs no log access at all. The command fingerprints come
+//!   from a cache, since every node holds the same entries (see `FingerprintCache`).
+//!
+//! A node whose state (role, term, indexes, truncation count) is the one its last check saw
+//! is not checked again: Leader Append-Only and Log Matching would compare the same numbers.
 //! - **Leader Completeness**: an entry committed in a term is in the log of every leader of a
 //!   later term — every new leader's log is compared with every entry known committed. An
 //!   index below the leader's snapshot index counts as present: log compaction (§7) only
@@ -27,7 +31,7 @@ use raftsim_protocol::node::Role;
 use raftsim_protocol::types::{LogIndex, NodeId, Term, Tick};
 
 use super::dense::DenseMap;
-use super::{client_command_fingerprint, ClusterView, Violation};
+use super::{ClusterView, FingerprintCache, NodeState, Violation};
 use crate::cluster::Observation;
 
 /// Name constants, used in reports and by the planted-bug tests.
@@ -40,6 +44,18 @@ pub const LOG_MATCHING: &str = "Log Matching";
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 /// See the module docs.
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
+
+/// What [`RaftSafety::check_node`] remembers of one node between its checks.
+#[derive(Debug, Clone, Copy, Default)]
+struct NodeWatch {
+    /// The state the last passing check saw, while nothing else touched the watches below
+    /// (an observation of the node clears it). The next check of the same state would
+    /// compare the same numbers again and change nothing, so it is skipped: most inputs
+    /// (heartbeats, votes, acknowledgements) leave a node's role, term and log as they were.
+    checked: Option<NodeState>,
+    leader: Option<LeaderWatch>,
+    matched: MatchWatch,
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct LeaderWatch {
@@ -112,30 +128,31 @@ struct AppliedRecord {
 #[derive(Debug, Default)]
 pub struct RaftSafety {
     leaders_by_term: BTreeMap<Term, NodeId>,
-    leader_watch: Vec<Option<LeaderWatch>>,
-    match_watch: Vec<MatchWatch>,
+    /// Per node (index `node - 1`).
+    watches: Vec<NodeWatch>,
     /// index → one record per term seen there (Log Matching).
     entries: DenseMap<IndexEntries>,
     /// index → what was applied there first, and a bound on its commit term.
     applied: DenseMap<AppliedRecord>,
+    /// Every node logs and applies the same entries: each command is hashed once, not by each.
+    fingerprints: FingerprintCache,
 }
 
 impl RaftSafety {
     /// Fresh state for `nodes_count` nodes.
     pub fn new(nodes_count: u32) -> RaftSafety {
         RaftSafety {
-            leader_watch: vec![None; nodes_count as usize],
-            match_watch: vec![MatchWatch::default(); nodes_count as usize],
+            watches: vec![NodeWatch::default(); nodes_count as usize],
             ..RaftSafety::default()
         }
     }
 
     /// Feed one observation.
-    pub fn observe(
+    pub fn observe<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         observation: &Observation,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         match observation {
             Observation::Role {
@@ -148,23 +165,19 @@ impl RaftSafety {
                 self.check_node(now, *node, view)?;
             }
             Observation::Role { node, .. } | Observation::Crashed { node } => {
-                self.leader_watch[(*node - 1) as usize] = None;
+                let w = &mut self.watches[(*node - 1) as usize];
+                w.leader = None;
+                w.checked = None;
             }
             // The log change an install makes (compaction, a discarded tail counted as a
             // truncation) is checked by `check_node` after the input, like any other.
             Observation::SnapshotInstalled { .. } => {}
             Observation::Restarted { node } => {
-                self.leader_watch[(*node - 1) as usize] = None;
-                self.match_watch[(*node - 1) as usize] = MatchWatch::default();
+                self.watches[(*node - 1) as usize] = NodeWatch::default();
             }
             Observation::Applied { node, applied } => {
-                let fingerprint = client_command_fingerprint(
-                    applied
-                        .command
-                        .as_ref()
-                        .map(|(client, seq, op)| (*client, *seq, &**op)),
-                );
-                let applier_term = view.node_state(*node).map_or(applied.term, |s| s.term);
+                let fingerprint = self.fingerprints.applied(applied.index, &applied.command);
+                let applier_term = view.node_term(*node).unwrap_or(applied.term);
                 let record = self
                     .applied
                     .get_or_insert_with(applied.index, || AppliedRecord {
@@ -221,12 +234,12 @@ impl RaftSafety {
         Ok(())
     }
 
-    fn check_leader_completeness(
+    fn check_leader_completeness<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         node: NodeId,
         term: Term,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         // Every applied entry is committed; entries committed in a term below this leader's
         // must be in its log (a leader of an older term, elected late, is bound by nothing).
@@ -261,64 +274,90 @@ impl RaftSafety {
     }
 
     /// Check a node's log after it handled an input: Leader Append-Only and Log Matching.
-    pub fn check_node(
+    /// Runs after every event, and most leave the node as the last check saw it: that case
+    /// reads the node's state, finds it equal and returns; the checks are out of line.
+    #[inline(always)]
+    pub fn check_node<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         node: NodeId,
-        view: &dyn ClusterView,
+        view: &V,
     ) -> Result<(), Violation> {
         let Some(state) = view.node_state(node) else {
             return Ok(());
         };
-        let i = (node - 1) as usize;
-        // Leader Append-Only (and Election Safety for a leader whose term moved without a
-        // role change, which no correct node does).
-        if state.role == Role::Leader {
-            let watch = self.leader_watch[i];
-            // A watch on this very term was set after Election Safety passed for it, and the
-            // map never changes a term's leader: looking it up again would find this node.
-            if !matches!(watch, Some(w) if w.term == state.term) {
-                self.check_election_safety(now, node, state.term)?;
-            }
-            if let Some(w) = watch {
-                if w.term == state.term
-                    && (state.truncations_total != w.truncations_total
-                        || state.last_index < w.last_index)
-                {
-                    return Err(Violation {
-                        property: LEADER_APPEND_ONLY,
-                        tick: now,
-                        nodes: vec![node],
-                        detail: format!(
-                            "leader n{node} of term {} removed entries: last index {} -> {}, \
-                                 truncations {} -> {}",
-                            state.term,
-                            w.last_index,
-                            state.last_index,
-                            w.truncations_total,
-                            state.truncations_total
-                        ),
-                    });
-                }
-            }
-            self.leader_watch[i] = Some(LeaderWatch {
-                term: state.term,
-                truncations_total: state.truncations_total,
-                last_index: state.last_index,
-            });
-        } else {
-            self.leader_watch[i] = None;
-        }
-        // Log Matching, incrementally over entries not verified yet (after a truncation, from
-        // the commit index seen last time: a correct node never truncates below it). Indexes a
-        // snapshot covers have no entry to compare (the snapshot's last index keeps its term, so
-        // the entry after it still has its predecessor's term checked); they are skipped.
-        let w = &mut self.match_watch[i];
-        if state.last_index == w.verified_last && state.truncations_total == w.truncations_total {
-            // Nothing appended or removed since the last check (most inputs): no entry to read.
-            w.commit_index = state.commit_index;
+        if self.watches[(node - 1) as usize].checked == Some(state) {
             return Ok(());
         }
+        self.check_changed_node(now, node, &state, view)
+    }
+
+    /// [`RaftSafety::check_node`] of a node whose state moved since its last check.
+    #[inline(never)]
+    fn check_changed_node<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+        view: &V,
+    ) -> Result<(), Violation> {
+        let i = (node - 1) as usize;
+        if state.role == Role::Leader {
+            self.check_leader(now, node, state)?;
+        } else {
+            self.watches[i].leader = None;
+        }
+        let w = &mut self.watches[i].matched;
+        if state.last_index == w.verified_last && state.truncations_total == w.truncations_total {
+            // Nothing appended or removed since the last check: no entry to read.
+            w.commit_index = state.commit_index;
+        } else {
+            self.check_log_matching(now, node, state, view)?;
+        }
+        self.watches[i].checked = Some(*state);
+        Ok(())
+    }
+
+    /// Leader Append-Only for a leader (and Election Safety for a leader whose term moved
+    /// without a role change, which no correct node does).
+    fn check_leader(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+    ) -> Result<(), Violation> {
+        let i = (node - 1) as usize;
+        match self.watches[i].leader {
+            // A watch on this very term was set after Election Safety passed for it, and the
+            // map never changes a term's leader: looking it up again would find this node.
+            Some(w) if w.term == state.term => {
+                if state.truncations_total != w.truncations_total || state.last_index < w.last_index
+                {
+                    return Err(leader_removed_entries(now, node, &w, state));
+                }
+            }
+            _ => self.check_election_safety(now, node, state.term)?,
+        }
+        self.watches[i].leader = Some(LeaderWatch {
+            term: state.term,
+            truncations_total: state.truncations_total,
+            last_index: state.last_index,
+        });
+        Ok(())
+    }
+
+    /// Log Matching, incrementally over entries not verified yet (after a truncation, from the
+    /// commit index seen last time: a correct node never truncates below it). Indexes a
+    /// snapshot covers have no entry to compare (the snapshot's last index keeps its term, so
+    /// the entry after it still has its predecessor's term checked); they are skipped.
+    fn check_log_matching<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+        view: &V,
+    ) -> Result<(), Violation> {
+        let w = self.watches[(node - 1) as usize].matched;
         let mut from = w.verified_last + 1;
         if state.truncations_total != w.truncations_total {
             from = from.min(w.commit_index + 1);
@@ -336,7 +375,8 @@ impl RaftSafety {
                 let Some(term) = prev else {
                     continue; // compacted
                 };
-                let Some(fingerprint) = view.entry_fingerprint(node, index) else {
+                let Some(fingerprint) = view.entry_fingerprint(node, index, &mut self.fingerprints)
+                else {
                     continue; // compacted
                 };
                 let seen = EntryRecord {
@@ -358,37 +398,74 @@ impl RaftSafety {
                 } else {
                     at.get_or_insert(seen)
                 };
-                let Some(EntryRecord {
-                    prev_term: p,
-                    fingerprint: fp,
-                    first,
-                    ..
-                }) = known
-                else {
+                let Some(known) = known else {
                     continue; // first seen: recorded
                 };
-                if p != prev_term || fp != fingerprint {
-                    return Err(Violation {
-                        property: LOG_MATCHING,
-                        tick: now,
-                        nodes: vec![first, node],
-                        detail: format!(
-                            "entry {index}/term {term} differs between n{first} and n{node}: {}",
-                            if fp != fingerprint {
-                                "different commands".to_string()
-                            } else {
-                                format!("predecessor terms {p} vs {prev_term}")
-                            }
-                        ),
-                    });
+                if known.prev_term != prev_term || known.fingerprint != fingerprint {
+                    return Err(entries_differ(now, index, &known, &seen));
                 }
             }
         }
-        let w = &mut self.match_watch[i];
+        let w = &mut self.watches[(node - 1) as usize].matched;
         w.verified_last = state.last_index;
         w.commit_index = state.commit_index;
         w.truncations_total = state.truncations_total;
         Ok(())
+    }
+}
+
+/// The Leader Append-Only violation of leader `node`, watched as `w`, now in `state`. Out of
+/// line: building it is never on the path of a passing run.
+#[cold]
+#[inline(never)]
+fn leader_removed_entries(
+    now: Tick,
+    node: NodeId,
+    w: &LeaderWatch,
+    state: &NodeState,
+) -> Violation {
+    Violation {
+        property: LEADER_APPEND_ONLY,
+        tick: now,
+        nodes: vec![node],
+        detail: format!(
+            "leader n{node} of term {} removed entries: last index {} -> {}, \
+                 truncations {} -> {}",
+            state.term,
+            w.last_index,
+            state.last_index,
+            w.truncations_total,
+            state.truncations_total
+        ),
+    }
+}
+
+/// The Log Matching violation of entry `seen` at `index` disagreeing with the `known` record
+/// of the same index and term. Out of line, like [`leader_removed_entries`].
+#[cold]
+#[inline(never)]
+fn entries_differ(
+    now: Tick,
+    index: LogIndex,
+    known: &EntryRecord,
+    seen: &EntryRecord,
+) -> Violation {
+    let (first, node, term) = (known.first, seen.first, seen.term);
+    Violation {
+        property: LOG_MATCHING,
+        tick: now,
+        nodes: vec![first, node],
+        detail: format!(
+            "entry {index}/term {term} differs between n{first} and n{node}: {}",
+            if known.fingerprint != seen.fingerprint {
+                "different commands".to_string()
+            } else {
+                format!(
+                    "predecessor terms {} vs {}",
+                    known.prev_term, seen.prev_term
+                )
+            }
+        ),
     }
 }
 
@@ -582,6 +659,31 @@ mod tests {
             "{}",
             v.detail
         );
+    }
+
+    /// A node is skipped only while its state is the one a passing check saw: a failing
+    /// check is made again in full, and so is a check after an observation of the node.
+    #[test]
+    fn an_unchanged_node_is_skipped_only_after_a_passing_check() {
+        let mut fake = FakeCluster::default();
+        fake.set(1, Role::Follower, 2, vec![(1, 10), (2, 20)]);
+        fake.set(2, Role::Follower, 2, vec![(1, 10), (2, 21)]);
+        let mut c = RaftSafety::new(2);
+        c.check_node(1, 1, &fake).unwrap();
+        c.check_node(2, 1, &fake).unwrap();
+        for tick in 3..5 {
+            let v = c.check_node(tick, 2, &fake).unwrap_err();
+            assert_eq!((v.property, v.tick), (LOG_MATCHING, tick));
+        }
+        // A leader's watch goes with a role observation; the next check sets it again.
+        fake.set(1, Role::Leader, 2, vec![(1, 10), (2, 20), (2, 22)]);
+        c.check_node(5, 1, &fake).unwrap();
+        c.observe(6, &Observation::Crashed { node: 1 }, &fake)
+            .unwrap();
+        c.check_node(7, 1, &fake).unwrap();
+        fake.set(1, Role::Leader, 2, vec![(1, 10), (2, 20)]);
+        let v = c.check_node(8, 1, &fake).unwrap_err();
+        assert_eq!(v.property, LEADER_APPEND_ONLY);
     }
 
     #[test]

@@ -1034,6 +1034,7 @@ impl Cluster {
     }
 
     fn reschedule_timer(&mut self, id: NodeId, inline_ok: bool) -> bool {
+        let now = self.now;
         let slot = &mut self.slots[(id - 1) as usize];
         let Some(node) = slot.node.as_ref() else {
             return false;
@@ -1045,33 +1046,45 @@ impl Cluster {
             slot.timer_at = None;
             return false;
         };
-        if slot.deadline_memo.0 != local {
-            slot.deadline_memo = (local, global_time(local, slot.drift_ppm));
-        }
-        let global = slot.deadline_memo.1.max(self.now);
-        if global == self.now && slot.timer_at != Some(self.now) {
+        // The deadline's global tick is the first at which the node's clock reads `local`; the
+        // clock never runs backwards, so comparing a global tick with it takes one reading of
+        // the clock (`local_time`), where finding it takes a division and a search
+        // (`global_time`), left for when a timer event must be pushed.
+        if local <= local_time(now, slot.drift_ppm) {
+            if slot.timer_at == Some(now) {
+                return false; // its timer event for this instant is queued
+            }
             // Due in this instant: a tick after what is already queued for now. With nothing
             // queued for now, the caller gives it at once.
             if slot.flush_queued {
                 return false;
             }
-            if inline_ok && self.queue.peek_tick() != Some(self.now) {
+            if inline_ok && self.queue.peek_tick() != Some(now) {
                 return true;
             }
             slot.flush_queued = true;
-            self.queue.push(self.now, Event::NodeFlush { node: id });
+            self.queue.push(now, Event::NodeFlush { node: id });
             return false;
         }
         // A Raft node's tick only acts on deadlines that have passed, so an earlier timer
         // event can stay: it fires as a no-op and re-arms for the real deadline. That saves a
         // queue push for every heartbeat a follower receives (each one moves its election
         // deadline later), the commonest input there is. The leader-follower node does work on
-        // every tick, so it gets exact timers.
+        // every tick, so it gets exact timers. `at` is no later than the deadline's global
+        // tick when the clock had not reached the deadline by `at - 1`.
         let keep_earlier = matches!(node, AnyNode::Raft(_))
-            && slot
-                .timer_at
-                .is_some_and(|at| at >= self.now && at <= global);
-        if !keep_earlier && slot.timer_at != Some(global) {
+            && slot.timer_at.is_some_and(|at| {
+                at >= now && (at == 0 || local_time(at - 1, slot.drift_ppm) < local)
+            });
+        if keep_earlier {
+            return false;
+        }
+        if slot.deadline_memo.0 != local {
+            slot.deadline_memo = (local, global_time(local, slot.drift_ppm));
+        }
+        let global = slot.deadline_memo.1;
+        debug_assert!(global > now, "a deadline not due now is in the future");
+        if slot.timer_at != Some(global) {
             slot.timer_at = Some(global);
             self.queue.push(global, Event::NodeTimer { node: id });
         }
@@ -1321,5 +1334,27 @@ mod tests {
             }
         }
         assert_eq!(local_time(1_000_000, 10_000), 1_010_000);
+    }
+
+    /// `reschedule_timer` orders global ticks against a deadline by reading the clock at them
+    /// instead of converting the deadline: both ways must agree, on either side of the switch
+    /// to 128-bit arithmetic too.
+    #[test]
+    fn clock_readings_order_ticks_as_the_converted_deadline_does() {
+        for ppm in [-100_000, -7, 0, 3, 99_999, 100_000] {
+            for base in [0u64, (1 << 40) - 300] {
+                for local in base..base + 400 {
+                    let global = global_time(local, ppm);
+                    for at in base.saturating_sub(50)..base + 500 {
+                        assert_eq!(global <= at, local <= local_time(at, ppm));
+                        assert_eq!(
+                            at <= global,
+                            at == 0 || local_time(at - 1, ppm) < local,
+                            "ppm {ppm} local {local} at {at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -993,35 +993,42 @@ impl Cluster {
             Fate::Deliver(first, second) => {
                 if let Some(copy) = second {
                     self.stats.messages_duplicated += 1;
-                    let payload = self.payload(&message, copy.corrupt, true);
-                    self.queue.push(
-                        self.now + copy.delay_ticks,
-                        Event::Deliver { to, from, payload },
-                    );
+                    let at = self.now + copy.delay_ticks;
+                    self.deliver_copy(at, from, to, &message, copy.corrupt);
                 }
-                let payload = if first.corrupt {
-                    self.payload(&message, true, false)
+                let at = self.now + first.delay_ticks;
+                if first.corrupt {
+                    self.deliver_copy(at, from, to, &message, true);
                 } else {
-                    Payload::Intact(message)
-                };
-                self.queue.push(
-                    self.now + first.delay_ticks,
-                    Event::Deliver { to, from, payload },
-                );
+                    // The common case on its own: the message moves into its event once.
+                    let payload = Payload::Intact(message);
+                    self.queue.push(at, Event::Deliver { to, from, payload });
+                }
             }
         }
     }
 
-    fn payload(&mut self, message: &AnyMessage, corrupt: bool, _copy: bool) -> Payload {
-        if !corrupt {
-            return Payload::Intact(message.clone());
-        }
-        self.stats.messages_corrupted += 1;
-        self.wire_scratch.clear();
-        message.encode_wire(&mut self.wire_scratch);
-        let mut bytes = self.wire_scratch.clone();
-        self.network.flip_bit(&mut bytes);
-        Payload::Corrupt(bytes)
+    /// Queue a copy of a message for delivery at `at`: a duplicate, or a corrupted encoding.
+    #[inline(never)]
+    fn deliver_copy(
+        &mut self,
+        at: Tick,
+        from: NodeId,
+        to: NodeId,
+        message: &AnyMessage,
+        corrupt: bool,
+    ) {
+        let payload = if corrupt {
+            self.stats.messages_corrupted += 1;
+            self.wire_scratch.clear();
+            message.encode_wire(&mut self.wire_scratch);
+            let mut bytes = self.wire_scratch.clone();
+            self.network.flip_bit(&mut bytes);
+            Payload::Corrupt(bytes)
+        } else {
+            Payload::Intact(message.clone())
+        };
+        self.queue.push(at, Event::Deliver { to, from, payload });
     }
 
     fn note_event(&mut self, id: NodeId, event: &NodeEvent) {

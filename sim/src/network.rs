@@ -285,6 +285,7 @@ impl Network {
         }
     }
 
+    #[inline(always)]
     fn route_any(&mut self, corruptible: bool) -> Fate {
         if self.coins.loss.is_some_and(|coin| self.rng.sample(coin)) {
             return Fate::Dropped(DropReason::Loss);
@@ -299,6 +300,11 @@ impl Network {
     }
 
     /// Decide the fate of a node-to-node message sent now.
+    ///
+    /// Inlined, with the draws, into the cluster's send: a handful of coin flips and a delay
+    /// per message, cheaper than the two calls they sat behind (measured: -0.9% instructions
+    /// on fuzz-standard, -0.7% on commit-batch1).
+    #[inline(always)]
     pub fn route(&mut self, from: NodeId, to: NodeId) -> Fate {
         if !self.connected(from, to) {
             return Fate::Dropped(DropReason::Partition);

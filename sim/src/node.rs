@@ -315,6 +315,11 @@ impl AnyNode {
     /// Write the node's pending persist bytes to `disk` — appended, or as a whole new file when
     /// the node set `persist_replace` (see [`Disk::replace`]) — returning the watermark a sync
     /// must reach, if anything was written, and move everything else into `drained`.
+    ///
+    /// Inlined into the cluster's `collect_output`, which runs after every input: most of the
+    /// buffers are empty most of the time, and the checks are cheaper than the call (measured:
+    /// -1.0% instructions on fuzz-standard, -1.5% on commit-batch1).
+    #[inline(always)]
     pub fn drain_output(&mut self, disk: &mut Disk, drained: &mut Drained) -> Option<usize> {
         /// Move everything from `from` to the end of `to`. Into an empty buffer (the usual
         /// case: `to` was released since the last input) the two swap, a few words instead of

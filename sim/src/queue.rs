@@ -66,6 +66,22 @@ pub struct EventQueue<E> {
 
 const NONE: u32 = u32::MAX;
 
+/// The earliest event, removed from the queue's order by [`EventQueue::pop_due`] but still in
+/// its slot: [`EventQueue::take`] hands it over and frees the slot.
+#[must_use = "the event stays in its slot until taken"]
+#[derive(Debug)]
+pub struct Due {
+    tick: Tick,
+    slot: u32,
+}
+
+impl Due {
+    /// The tick the event is due at.
+    pub fn tick(&self) -> Tick {
+        self.tick
+    }
+}
+
 struct Slot<E> {
     event: Option<E>,
     seq: u64,
@@ -91,6 +107,11 @@ impl<E> EventQueue<E> {
     }
 
     /// Schedule `event` at `tick` (not before the last popped tick).
+    ///
+    /// Inlined, with one place the event is written to (a free slot, made first when there is
+    /// none): the caller's event is then built in its slot instead of on the stack and copied
+    /// into the slab on the way.
+    #[inline(always)]
     pub fn push(&mut self, tick: Tick, event: E) {
         assert!(
             self.len() < self.events_max,
@@ -104,26 +125,14 @@ impl<E> EventQueue<E> {
         );
         let seq = self.next_seq;
         self.next_seq += 1;
-        // A reused slot is filled field by field: its event was taken on pop, so there is
-        // nothing to drop, and the event is written once instead of staged and copied.
-        let index = match self.free.pop() {
-            Some(i) => {
-                let slot = &mut self.slab[i as usize];
-                debug_assert!(slot.event.is_none(), "a free slot holds no event");
-                slot.event = Some(event);
-                slot.seq = seq;
-                slot.next = NONE;
-                i
-            }
-            None => {
-                self.slab.push(Slot {
-                    event: Some(event),
-                    seq,
-                    next: NONE,
-                });
-                (self.slab.len() - 1) as u32
-            }
-        };
+        let index = self.free.pop().unwrap_or_else(|| self.grow());
+        // The slot is filled field by field: its event was taken on pop, so there is nothing
+        // to drop, and the event is written once instead of staged and copied.
+        let slot = &mut self.slab[index as usize];
+        debug_assert!(slot.event.is_none(), "a free slot holds no event");
+        slot.event = Some(event);
+        slot.seq = seq;
+        slot.next = NONE;
         if tick - self.base < WHEEL_TICKS as Tick {
             let b = (tick % WHEEL_TICKS as Tick) as usize;
             let (head, tail) = self.wheel[b];
@@ -148,6 +157,18 @@ impl<E> EventQueue<E> {
                 slot: index,
             });
         }
+    }
+
+    /// Add an empty slot to the slab; returns its index.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) -> u32 {
+        self.slab.push(Slot {
+            event: None,
+            seq: 0,
+            next: NONE,
+        });
+        (self.slab.len() - 1) as u32
     }
 
     /// Tick of the earliest wheel event.
@@ -181,6 +202,19 @@ impl<E> EventQueue<E> {
 
     /// Remove and return the earliest event.
     pub fn pop(&mut self) -> Option<(Tick, E)> {
+        let due = self.pop_due()?;
+        let tick = due.tick;
+        Some((tick, self.take(due)))
+    }
+
+    /// Remove the earliest event from the order; it stays in its slot until [`EventQueue::take`].
+    ///
+    /// Two steps, both inlined, so the cluster's dispatch loop moves the event once, out of the
+    /// slab into the frame that matches it: as one call returning it, the event (80 bytes) was
+    /// copied into the return value and again into each frame on the way (measured: -2.1%
+    /// instructions on fuzz-standard, -3.4% on commit-batch1 for inlining alone).
+    #[inline(always)]
+    pub fn pop_due(&mut self) -> Option<Due> {
         let wheel = self.wheel_next_tick().map(|t| {
             let b = (t % WHEEL_TICKS as Tick) as usize;
             (t, self.slab[self.wheel[b].0 as usize].seq)
@@ -208,12 +242,18 @@ impl<E> EventQueue<E> {
         };
         debug_assert!(tick >= self.base);
         self.base = tick;
-        let event = self.slab[index as usize]
+        Some(Due { tick, slot: index })
+    }
+
+    /// The event [`EventQueue::pop_due`] removed from the order; frees its slot.
+    #[inline(always)]
+    pub fn take(&mut self, due: Due) -> E {
+        let event = self.slab[due.slot as usize]
             .event
             .take()
-            .expect("a queued key points at a stored event");
-        self.free.push(index);
-        Some((tick, event))
+            .expect("a popped slot holds its event until taken");
+        self.free.push(due.slot);
+        event
     }
 
     /// Tick of the earliest event.

@@ -644,13 +644,15 @@ impl Sim {
     ///
     /// For the leader-follower store, every running follower must also hold and have applied
     /// everything the leader has (replicas caught up).
+    ///
+    /// The liveness phase asks this after every event, so the cheap client count goes first.
     pub fn converged(&self) -> bool {
-        let Some(leader) = self.stable_leader() else {
-            return false;
-        };
         if self.workload.pending_count() != 0 {
             return false;
         }
+        let Some(leader) = self.stable_leader() else {
+            return false;
+        };
         let c = &self.cluster;
         match &self.config.cluster.protocol {
             ProtocolConfig::Raft(_) => true,
@@ -684,20 +686,30 @@ impl Sim {
 
     /// The leader of the highest term any running node holds, if exactly one node leads that
     /// term. Leaders of older terms (cut off, not yet told) do not count: they are stale.
+    ///
+    /// One pass over the nodes, allocating nothing: the liveness phase asks after every event.
     pub fn stable_leader(&self) -> Option<NodeId> {
         let c = &self.cluster;
-        let max_term = (1..=c.nodes_count())
-            .filter_map(|id| c.node(id).map(|n| n.term()))
-            .max()?;
-        let leaders: Vec<NodeId> = c
-            .leaders()
-            .into_iter()
-            .filter(|&l| c.node(l).is_some_and(|n| n.term() == max_term))
-            .collect();
-        match leaders[..] {
-            [leader] => Some(leader),
-            _ => None,
+        let mut max_term = None;
+        // The leaders of `max_term` seen so far: how many, and the last one.
+        let mut leaders_count = 0u32;
+        let mut leader = None;
+        for id in 1..=c.nodes_count() {
+            let Some(node) = c.node(id) else {
+                continue;
+            };
+            let term = node.term();
+            if max_term.is_none_or(|max| term > max) {
+                max_term = Some(term);
+                leaders_count = 0;
+                leader = None;
+            }
+            if max_term == Some(term) && node.is_leader() {
+                leaders_count += 1;
+                leader = Some(id);
+            }
         }
+        leader.filter(|_| leaders_count == 1)
     }
 
     /// Whether there is a [`Sim::stable_leader`].

@@ -79,6 +79,40 @@ enum AgendaItem {
     Apply(FaultAction),
 }
 
+/// The fault agenda: entries in tick order, ties in the order they were added.
+#[derive(Debug, Default)]
+struct FaultAgenda {
+    /// `(tick, sequence number)` → what to do.
+    items: BTreeMap<(Tick, u64), AgendaItem>,
+    /// The first entry's tick: the run loop asks before every event, so it is kept at hand
+    /// rather than looked up in the map each time.
+    first_tick: Option<Tick>,
+    /// The sequence number the next entry gets.
+    seq_next: u64,
+}
+
+impl FaultAgenda {
+    fn push(&mut self, tick: Tick, item: AgendaItem) {
+        self.items.insert((tick, self.seq_next), item);
+        self.seq_next += 1;
+        self.first_tick = Some(self.first_tick.map_or(tick, |first| first.min(tick)));
+    }
+
+    fn pop_first(&mut self) -> Option<(Tick, AgendaItem)> {
+        let ((tick, _), item) = self.items.pop_first()?;
+        self.first_tick = self.items.first_key_value().map(|(&(tick, _), _)| tick);
+        Some((tick, item))
+    }
+
+    fn first_tick(&self) -> Option<Tick> {
+        debug_assert_eq!(
+            self.first_tick,
+            self.items.first_key_value().map(|(&(tick, _), _)| tick)
+        );
+        self.first_tick
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -191,12 +225,10 @@ pub struct Sim {
     max_lag: BTreeMap<NodeId, u64>,
     /// Every fault or operator action applied, with its tick (the shrinker replays them).
     fault_log: Vec<(Tick, FaultAction)>,
-    /// Random faults to come: `(tick, sequence)` → what to do. Kept apart from the event queue
-    /// so that a fault always strikes *first* in its tick, before that tick's events — exactly
-    /// what a script's `advance N ticks` followed by a fault line does, so a shrunk script
-    /// replays the run it came from.
-    fault_agenda: BTreeMap<(Tick, u64), AgendaItem>,
-    agenda_seq: u64,
+    /// Random faults to come. Kept apart from the event queue so that a fault always strikes
+    /// *first* in its tick, before that tick's events — exactly what a script's `advance N
+    /// ticks` followed by a fault line does, so a shrunk script replays the run it came from.
+    fault_agenda: FaultAgenda,
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
@@ -234,9 +266,9 @@ impl Sim {
             cluster.apply_fault(&action)?;
             fault_log.push((0, action));
         }
-        let mut fault_agenda = BTreeMap::new();
+        let mut fault_agenda = FaultAgenda::default();
         if let Some(t) = faults.next_fault_tick(0) {
-            fault_agenda.insert((t, 0), AgendaItem::Draw);
+            fault_agenda.push(t, AgendaItem::Draw);
         }
         let checkers = config
             .checkers
@@ -254,7 +286,6 @@ impl Sim {
             max_lag: BTreeMap::new(),
             fault_log,
             fault_agenda,
-            agenda_seq: 1,
             applied_counts: None,
             config,
         };
@@ -367,12 +398,7 @@ impl Sim {
     ) -> Result<bool, Failure> {
         loop {
             let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
-            let next_fault = self
-                .fault_agenda
-                .keys()
-                .next()
-                .map(|k| k.0)
-                .filter(|&t| t <= tick);
+            let next_fault = self.fault_agenda.first_tick().filter(|&t| t <= tick);
             let fault_first = match (next_fault, next_event) {
                 (Some(f), Some(e)) => f <= e,
                 (Some(_), None) => true,
@@ -451,7 +477,7 @@ impl Sim {
 
     /// Handle the first entry of the fault agenda, at its tick, before that tick's events.
     fn step_fault(&mut self) -> Result<(), Failure> {
-        let Some(((tick, _), item)) = self.fault_agenda.pop_first() else {
+        let Some((tick, item)) = self.fault_agenda.pop_first() else {
             return Ok(());
         };
         self.cluster.advance_to(tick);
@@ -463,15 +489,12 @@ impl Sim {
                 if let Some((action, later)) = self.faults.draw(&self.cluster) {
                     self.apply_fault_now(&action);
                     for (delay, action) in later {
-                        self.agenda_seq += 1;
                         self.fault_agenda
-                            .insert((tick + delay, self.agenda_seq), AgendaItem::Apply(action));
+                            .push(tick + delay, AgendaItem::Apply(action));
                     }
                 }
                 if let Some(t) = self.faults.next_fault_tick(tick) {
-                    self.agenda_seq += 1;
-                    self.fault_agenda
-                        .insert((t, self.agenda_seq), AgendaItem::Draw);
+                    self.fault_agenda.push(t, AgendaItem::Draw);
                 }
             }
             AgendaItem::Apply(action) => self.apply_fault_now(&action),

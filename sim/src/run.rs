@@ -79,6 +79,40 @@ enum AgendaItem {
     Apply(FaultAction),
 }
 
+/// The fault agenda: entries in tick order, ties in the order they were added.
+#[derive(Debug, Default)]
+struct FaultAgenda {
+    /// `(tick, sequence number)` → what to do.
+    items: BTreeMap<(Tick, u64), AgendaItem>,
+    /// The first entry's tick: the run loop asks before every event, so it is kept at hand
+    /// rather than looked up in the map each time.
+    first_tick: Option<Tick>,
+    /// The sequence number the next entry gets.
+    seq_next: u64,
+}
+
+impl FaultAgenda {
+    fn push(&mut self, tick: Tick, item: AgendaItem) {
+        self.items.insert((tick, self.seq_next), item);
+        self.seq_next += 1;
+        self.first_tick = Some(self.first_tick.map_or(tick, |first| first.min(tick)));
+    }
+
+    fn pop_first(&mut self) -> Option<(Tick, AgendaItem)> {
+        let ((tick, _), item) = self.items.pop_first()?;
+        self.first_tick = self.items.first_key_value().map(|(&(tick, _), _)| tick);
+        Some((tick, item))
+    }
+
+    fn first_tick(&self) -> Option<Tick> {
+        debug_assert_eq!(
+            self.first_tick,
+            self.items.first_key_value().map(|(&(tick, _), _)| tick)
+        );
+        self.first_tick
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -191,12 +225,10 @@ pub struct Sim {
     max_lag: BTreeMap<NodeId, u64>,
     /// Every fault or operator action applied, with its tick (the shrinker replays them).
     fault_log: Vec<(Tick, FaultAction)>,
-    /// Random faults to come: `(tick, sequence)` → what to do. Kept apart from the event queue
-    /// so that a fault always strikes *first* in its tick, before that tick's events — exactly
-    /// what a script's `advance N ticks` followed by a fault line does, so a shrunk script
-    /// replays the run it came from.
-    fault_agenda: BTreeMap<(Tick, u64), AgendaItem>,
-    agenda_seq: u64,
+    /// Random faults to come. Kept apart from the event queue so that a fault always strikes
+    /// *first* in its tick, before that tick's events — exactly what a script's `advance N
+    /// ticks` followed by a fault line does, so a shrunk script replays the run it came from.
+    fault_agenda: FaultAgenda,
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
@@ -234,9 +266,9 @@ impl Sim {
             cluster.apply_fault(&action)?;
             fault_log.push((0, action));
         }
-        let mut fault_agenda = BTreeMap::new();
+        let mut fault_agenda = FaultAgenda::default();
         if let Some(t) = faults.next_fault_tick(0) {
-            fault_agenda.insert((t, 0), AgendaItem::Draw);
+            fault_agenda.push(t, AgendaItem::Draw);
         }
         let checkers = config
             .checkers
@@ -254,7 +286,6 @@ impl Sim {
             max_lag: BTreeMap::new(),
             fault_log,
             fault_agenda,
-            agenda_seq: 1,
             applied_counts: None,
             config,
         };
@@ -367,12 +398,7 @@ impl Sim {
     ) -> Result<bool, Failure> {
         loop {
             let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
-            let next_fault = self
-                .fault_agenda
-                .keys()
-                .next()
-                .map(|k| k.0)
-                .filter(|&t| t <= tick);
+            let next_fault = self.fault_agenda.first_tick().filter(|&t| t <= tick);
             let fault_first = match (next_fault, next_event) {
                 (Some(f), Some(e)) => f <= e,
                 (Some(_), None) => true,
@@ -451,7 +477,7 @@ impl Sim {
 
     /// Handle the first entry of the fault agenda, at its tick, before that tick's events.
     fn step_fault(&mut self) -> Result<(), Failure> {
-        let Some(((tick, _), item)) = self.fault_agenda.pop_first() else {
+        let Some((tick, item)) = self.fault_agenda.pop_first() else {
             return Ok(());
         };
         self.cluster.advance_to(tick);
@@ -463,15 +489,12 @@ impl Sim {
                 if let Some((action, later)) = self.faults.draw(&self.cluster) {
                     self.apply_fault_now(&action);
                     for (delay, action) in later {
-                        self.agenda_seq += 1;
                         self.fault_agenda
-                            .insert((tick + delay, self.agenda_seq), AgendaItem::Apply(action));
+                            .push(tick + delay, AgendaItem::Apply(action));
                     }
                 }
                 if let Some(t) = self.faults.next_fault_tick(tick) {
-                    self.agenda_seq += 1;
-                    self.fault_agenda
-                        .insert((t, self.agenda_seq), AgendaItem::Draw);
+                    self.fault_agenda.push(t, AgendaItem::Draw);
                 }
             }
             AgendaItem::Apply(action) => self.apply_fault_now(&action),
@@ -515,16 +538,47 @@ impl Sim {
         Ok(())
     }
 
+    /// Runs the checkers over what the last event or action produced (and over `target`'s
+    /// state), then forgets the observations.
+    ///
+    /// Inlined: it runs once per event, and the call was a measurable share of the loop.
+    #[inline]
     fn check(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
         let result = self.check_observations(target);
-        self.cluster.clear_observations();
+        // Most events observe nothing, and clearing an empty list still calls its drop.
+        if !self.cluster.observations().is_empty() {
+            self.cluster.clear_observations();
+        }
         result
     }
 
     /// [`Sim::check`]'s work, reading the observations where the cluster keeps them (the
     /// checkers only read the cluster, so nothing needs copying out first).
     fn check_observations(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+        if self.applied_counts.is_some() {
+            self.count_applied();
+        }
         let now = self.cluster.now();
+        let Some(checkers) = self.checkers.as_mut() else {
+            return Ok(());
+        };
+        for o in self.cluster.observations() {
+            checkers
+                .observe(now, o, &self.cluster)
+                .map_err(Failure::Violation)?;
+        }
+        if let Some(node) = target {
+            checkers
+                .check_node(now, node, &self.cluster)
+                .map_err(Failure::Violation)?;
+        }
+        Ok(())
+    }
+
+    /// Counts the applications among the observations (scenario `expect applied`). Out of
+    /// line: only scenarios turn it on, and it would bloat the per-event [`Sim::check`].
+    #[inline(never)]
+    fn count_applied(&mut self) {
         if let Some(counts) = self.applied_counts.as_mut() {
             for o in self.cluster.observations() {
                 match o {
@@ -543,20 +597,6 @@ impl Sim {
                 }
             }
         }
-        let Some(checkers) = self.checkers.as_mut() else {
-            return Ok(());
-        };
-        for o in self.cluster.observations() {
-            checkers
-                .observe(now, o, &self.cluster)
-                .map_err(Failure::Violation)?;
-        }
-        if let Some(node) = target {
-            checkers
-                .check_node(now, node, &self.cluster)
-                .map_err(Failure::Violation)?;
-        }
-        Ok(())
     }
 
     /// Start counting applications per node (scenario `expect applied`).
@@ -644,13 +684,15 @@ impl Sim {
     ///
     /// For the leader-follower store, every running follower must also hold and have applied
     /// everything the leader has (replicas caught up).
+    ///
+    /// The liveness phase asks this after every event, so the cheap client count goes first.
     pub fn converged(&self) -> bool {
-        let Some(leader) = self.stable_leader() else {
-            return false;
-        };
         if self.workload.pending_count() != 0 {
             return false;
         }
+        let Some(leader) = self.stable_leader() else {
+            return false;
+        };
         let c = &self.cluster;
         match &self.config.cluster.protocol {
             ProtocolConfig::Raft(_) => true,
@@ -684,20 +726,30 @@ impl Sim {
 
     /// The leader of the highest term any running node holds, if exactly one node leads that
     /// term. Leaders of older terms (cut off, not yet told) do not count: they are stale.
+    ///
+    /// One pass over the nodes, allocating nothing: the liveness phase asks after every event.
     pub fn stable_leader(&self) -> Option<NodeId> {
         let c = &self.cluster;
-        let max_term = (1..=c.nodes_count())
-            .filter_map(|id| c.node(id).map(|n| n.term()))
-            .max()?;
-        let leaders: Vec<NodeId> = c
-            .leaders()
-            .into_iter()
-            .filter(|&l| c.node(l).is_some_and(|n| n.term() == max_term))
-            .collect();
-        match leaders[..] {
-            [leader] => Some(leader),
-            _ => None,
+        let mut max_term = None;
+        // The leaders of `max_term` seen so far: how many, and the last one.
+        let mut leaders_count = 0u32;
+        let mut leader = None;
+        for id in 1..=c.nodes_count() {
+            let Some(node) = c.node(id) else {
+                continue;
+            };
+            let term = node.term();
+            if max_term.is_none_or(|max| term > max) {
+                max_term = Some(term);
+                leaders_count = 0;
+                leader = None;
+            }
+            if max_term == Some(term) && node.is_leader() {
+                leaders_count += 1;
+                leader = Some(id);
+            }
         }
+        leader.filter(|_| leaders_count == 1)
     }
 
     /// Whether there is a [`Sim::stable_leader`].

@@ -603,13 +603,19 @@ mod tests {
         c.check_node(2, 2, &fake).unwrap();
     }
 
-    #[test]
-    fn log_matching_fires_on_same_index_and_term_with_different_content() {
+    /// Two followers whose entry 2 has term 2 but different commands, with node 1 checked.
+    fn two_nodes_differing_at_index_two() -> (FakeCluster, RaftSafety) {
         let mut fake = FakeCluster::default();
         fake.set(1, Role::Follower, 2, vec![(1, 10), (2, 20)]);
         fake.set(2, Role::Follower, 2, vec![(1, 10), (2, 21)]);
         let mut c = RaftSafety::new(2);
         c.check_node(1, 1, &fake).unwrap();
+        (fake, c)
+    }
+
+    #[test]
+    fn log_matching_fires_on_same_index_and_term_with_different_content() {
+        let (fake, mut c) = two_nodes_differing_at_index_two();
         let v = c.check_node(2, 2, &fake).unwrap_err();
         assert_eq!(v.property, LOG_MATCHING);
         // Same index and term, different predecessor term.
@@ -665,11 +671,7 @@ mod tests {
     /// check is made again in full, and so is a check after an observation of the node.
     #[test]
     fn an_unchanged_node_is_skipped_only_after_a_passing_check() {
-        let mut fake = FakeCluster::default();
-        fake.set(1, Role::Follower, 2, vec![(1, 10), (2, 20)]);
-        fake.set(2, Role::Follower, 2, vec![(1, 10), (2, 21)]);
-        let mut c = RaftSafety::new(2);
-        c.check_node(1, 1, &fake).unwrap();
+        let (mut fake, mut c) = two_nodes_differing_at_index_two();
         c.check_node(2, 1, &fake).unwrap();
         for tick in 3..5 {
             let v = c.check_node(tick, 2, &fake).unwrap_err();

@@ -130,8 +130,8 @@ impl Entry {
     /// [`Entry::encode_record`], and keep the record when none was kept yet. A node calls this
     /// when it appends the entry to its log, so the entries it ships carry their record.
     pub(crate) fn encode_record_and_keep(&mut self, index: LogIndex, out: &mut Vec<u8>) {
-        if self.kept_record(index).is_some() {
-            self.encode_record(index, out);
+        if let Some(record) = self.kept_record(index) {
+            out.extend_from_slice(record);
             return;
         }
         let start = out.len();

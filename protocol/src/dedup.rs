@@ -305,6 +305,9 @@ impl DedupTable {
     /// the request before this one too, as a lone or busy client does), the new entry takes its
     /// place instead of queueing behind it. That entry can never be evicted any more, so which
     /// session an eviction picks is the same, and the queue needs sweeping far less often.
+    // Inlined for that common case (every replica records every committed write); queueing a
+    // new entry is out of line.
+    #[inline]
     fn push_eviction_order(
         &mut self,
         applied_index: LogIndex,
@@ -321,6 +324,13 @@ impl DedupTable {
                 return;
             }
         }
+        self.queue_eviction_entry(entry);
+    }
+
+    /// Add `entry` to the eviction queue in its ascending place (nearly always the back), and
+    /// sweep superseded entries when there are too many.
+    #[inline(never)]
+    fn queue_eviction_entry(&mut self, entry: (LogIndex, ClientId)) {
         if self.eviction_order.back().is_none_or(|&last| last <= entry) {
             self.eviction_order.push_back(entry);
         } else {

@@ -25,7 +25,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{btree_map, BTreeMap};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::config::Config;
@@ -88,8 +88,11 @@ struct LeaderState {
     progress: Vec<Progress>,
     heartbeat_deadline: Tick,
     quorum_check_deadline: Tick,
-    /// Client requests this leader appended and has not answered yet, by log index.
-    pending: BTreeMap<LogIndex, (ClientId, Seq)>,
+    /// Client requests this leader appended and has not answered yet, as `(index, client,
+    /// seq)` in ascending index order. A queue, not a map: a leader appends at ever higher
+    /// indexes and applies in index order, so a request is always added at the back and
+    /// answered from the front.
+    pending: VecDeque<(LogIndex, ClientId, Seq)>,
     /// Set when new entries or a higher commit index wait to go out: the leader asks for a
     /// tick at this time and sends one AppendEntries per follower then. Every request and
     /// response the driver delivers in the same instant lands in that one message (as etcd
@@ -518,7 +521,7 @@ impl RaftNode {
             self.persist_hard_state();
         }
         if let RoleState::Leader(state) = std::mem::replace(&mut self.role, RoleState::Follower) {
-            for (_, (client, seq)) in state.pending {
+            for (_, client, seq) in state.pending {
                 self.out.replies.push(Reply {
                     client,
                     seq,
@@ -635,7 +638,7 @@ impl RaftNode {
             progress,
             heartbeat_deadline: now + self.config.heartbeat_ticks,
             quorum_check_deadline: now + self.config.election_timeout_ticks_min,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
             flush_at: None,
             shipped: Default::default(),
         }));
@@ -877,18 +880,21 @@ impl RaftNode {
                         || matches!(self.role, RoleState::Leader(_));
                     let (outcome, answer) =
                         apply_client(&mut self.kv, &mut self.dedup, client, seq, op, index, dedup);
-                    // A leader answers the client whose request it appended at `index` (one
-                    // search of the pending map: find and remove together).
+                    // A leader answers the client whose request it appended at `index`: the
+                    // oldest one it holds, as it applies in index order.
                     if let RoleState::Leader(state) = &mut self.role {
-                        if let btree_map::Entry::Occupied(pending) = state.pending.entry(index) {
-                            if *pending.get() == (client, seq) {
-                                pending.remove();
-                                self.out.replies.push(Reply {
-                                    client,
-                                    seq,
-                                    response: answer.into_response(&outcome),
-                                });
-                            }
+                        debug_assert!(
+                            state.pending.front().is_none_or(|&(i, ..)| i >= index),
+                            "n{}: a pending request below the applied index {index}",
+                            self.id
+                        );
+                        if state.pending.front() == Some(&(index, client, seq)) {
+                            state.pending.pop_front();
+                            self.out.replies.push(Reply {
+                                client,
+                                seq,
+                                response: answer.into_response(&outcome),
+                            });
                         }
                     }
                     Applied {
@@ -910,33 +916,40 @@ impl RaftNode {
 
     /// snapshot index ≤ applied index ≤ commit index ≤ last index, and the snapshot held is
     /// the one the log's prefix ends at.
+    // Inlined: this runs after every batch of applied entries, and the check itself is a few
+    // comparisons; the report of a broken invariant is out of line.
+    #[inline]
     fn assert_snapshot_invariants(&self) {
-        assert!(
-            self.log.prefix_index() <= self.applied_index
-                && self.applied_index <= self.commit_index
-                && self.commit_index <= self.log.last_index(),
-            "n{}: snapshot index {} <= applied index {} <= commit index {} <= last index {} \
-             does not hold",
-            self.id,
-            self.log.prefix_index(),
-            self.applied_index,
-            self.commit_index,
-            self.log.last_index()
-        );
-        // Compared field by field rather than as two built `Option`s: this runs after every
-        // batch of applied entries.
+        let ordered = self.log.prefix_index() <= self.applied_index
+            && self.applied_index <= self.commit_index
+            && self.commit_index <= self.log.last_index();
+        // Compared field by field rather than as two built `Option`s.
         let prefix = (self.log.prefix_index(), self.log.prefix_term());
         let covers = match &self.snapshot {
             Some(s) => prefix.0 > 0 && (s.last_index, s.last_term) == prefix,
             None => prefix.0 == 0,
         };
-        assert!(
-            covers,
-            "n{}: the snapshot held must cover exactly the compacted prefix: snapshot {:?}, \
-             prefix {prefix:?}",
+        if !(ordered && covers) {
+            self.snapshot_invariants_broken();
+        }
+    }
+
+    /// Panic with the broken invariant of [`RaftNode::assert_snapshot_invariants`].
+    #[cold]
+    #[inline(never)]
+    fn snapshot_invariants_broken(&self) -> ! {
+        panic!(
+            "n{}: snapshot index {} <= applied index {} <= commit index {} <= last index {} \
+             must hold, and the snapshot held ({:?}) must cover exactly the compacted prefix \
+             ({:?})",
             self.id,
+            self.log.prefix_index(),
+            self.applied_index,
+            self.commit_index,
+            self.log.last_index(),
             self.snapshot.as_ref().map(|s| (s.last_index, s.last_term)),
-        );
+            (self.log.prefix_index(), self.log.prefix_term()),
+        )
     }
 
     /// §7 log compaction: once `snapshot_entries_threshold` entries were applied since the last
@@ -1736,7 +1749,8 @@ impl Node for RaftNode {
         self.append_entry(Entry::new(term, Command::Client { client, seq, op }));
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
-            state.pending.insert(index, (client, seq));
+            debug_assert!(state.pending.back().is_none_or(|&(i, ..)| i < index));
+            state.pending.push_back((index, client, seq));
             // Followers that were caught up get the entry with the next flush, together with
             // whatever else arrives in this instant; a lagging one gets it with its next batch.
             for p in state.progress.iter_mut() {

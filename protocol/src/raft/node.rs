@@ -702,19 +702,26 @@ impl RaftNode {
             .term(prev_index)
             .expect("the leader holds every entry a follower can need");
         let wanted = self.log.slice(next, end);
-        let (first, run) = &mut state.shipped;
-        if (*first, run.len()) != (next, wanted.len()) {
-            *first = next;
-            *run = Entries::from(wanted);
-        }
-        debug_assert!(**run == *wanted, "the shipped run matches the log");
+        // A heartbeat to a caught-up follower carries no run, and leaves the shipped one
+        // for the next follower that needs it.
+        let entries = if wanted.is_empty() {
+            Entries::default()
+        } else {
+            let (first, run) = &mut state.shipped;
+            if (*first, run.len()) != (next, wanted.len()) {
+                *first = next;
+                *run = Entries::from(wanted);
+            }
+            debug_assert!(**run == *wanted, "the shipped run matches the log");
+            run.clone()
+        };
         self.out.messages.push((
             to,
             Message::AppendEntries {
                 term: self.term,
                 prev_index,
                 prev_term,
-                entries: run.clone(),
+                entries,
                 commit: self.commit_index,
                 sent_at: now,
             },
@@ -725,6 +732,9 @@ impl RaftNode {
     /// the leader's newest snapshot and keeps it to the end. A chunk that has waited a heartbeat
     /// interval without an answer is presumed lost and goes again (the heartbeat is what calls
     /// here), so retransmission is bounded to one chunk per follower per heartbeat.
+    // Out of line: a snapshot transfer is rare, and inlined it would double the size of
+    // `send_append`, which every AppendEntries and heartbeat goes through.
+    #[inline(never)]
     fn send_snapshot_chunk(&mut self, now: Tick, to: NodeId) {
         let heartbeat_ticks = self.config.heartbeat_ticks;
         let chunk_bytes = self.config.snapshot_chunk_bytes;
@@ -1012,6 +1022,50 @@ impl RaftNode {
     }
 
     // ----- message handlers -----
+
+    /// Fencing: a stale-term message is refused; requests get our term back so a deposed
+    /// leader or stale candidate learns it is out of date.
+    // Out of line and cold: outside elections and partitions heals, messages carry the
+    // receiver's term, and this keeps `handle_message` small.
+    #[cold]
+    #[inline(never)]
+    fn reject_stale_term(&mut self, from: NodeId, message: Message) {
+        let term = message.term();
+        self.out
+            .events
+            .push(NodeEvent::StaleTermRejected { from, term });
+        match message {
+            Message::AppendEntries { sent_at, .. } => self.out.messages.push((
+                from,
+                Message::AppendResponse {
+                    term: self.term,
+                    success: false,
+                    match_index: 0,
+                    hint: None,
+                    echo_sent_at: sent_at,
+                },
+            )),
+            Message::RequestVote { .. } => self.out.messages.push((
+                from,
+                Message::Vote {
+                    term: self.term,
+                    granted: false,
+                    pre_vote: false,
+                },
+            )),
+            Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
+                from,
+                Message::SnapshotResponse {
+                    term: self.term,
+                    last_index: chunk.last_index,
+                    last_term: chunk.last_term,
+                    installed: false,
+                    next_offset: 0,
+                },
+            )),
+            _ => {}
+        }
+    }
 
     fn log_up_to_date(&self, last_index: LogIndex, last_term: Term) -> bool {
         // §5.4.1: compare last terms, then lengths.
@@ -1590,42 +1644,7 @@ impl Node for RaftNode {
                 self.become_follower(now, term, leader);
             }
         } else if term < self.term {
-            // Fencing: a stale-term message is refused; requests get our term back so a deposed
-            // leader or stale candidate learns it is out of date.
-            self.out
-                .events
-                .push(NodeEvent::StaleTermRejected { from, term });
-            match message {
-                Message::AppendEntries { sent_at, .. } => self.out.messages.push((
-                    from,
-                    Message::AppendResponse {
-                        term: self.term,
-                        success: false,
-                        match_index: 0,
-                        hint: None,
-                        echo_sent_at: sent_at,
-                    },
-                )),
-                Message::RequestVote { .. } => self.out.messages.push((
-                    from,
-                    Message::Vote {
-                        term: self.term,
-                        granted: false,
-                        pre_vote: false,
-                    },
-                )),
-                Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
-                    from,
-                    Message::SnapshotResponse {
-                        term: self.term,
-                        last_index: chunk.last_index,
-                        last_term: chunk.last_term,
-                        installed: false,
-                        next_offset: 0,
-                    },
-                )),
-                _ => {}
-            }
+            self.reject_stale_term(from, message);
             return;
         }
         match message {

@@ -344,9 +344,37 @@ impl DedupTable {
 
     /// Drop superseded eviction entries (amortized: runs after `sessions + EVICTION_SLACK`
     /// records at the least).
+    ///
+    /// The queue's live entries are exactly the sessions' current pairs, once each, and it is
+    /// ascending: so what is left after dropping the others is those pairs in ascending order,
+    /// which is built from the sessions directly instead of testing each queued entry against
+    /// the table (a search per entry).
     fn compact_eviction_order(&mut self) {
+        #[cfg(debug_assertions)]
+        let live: Vec<(LogIndex, ClientId)> = self
+            .eviction_order
+            .iter()
+            .copied()
+            .filter(|&(index, client)| self.is_live(index, client))
+            .collect();
+        self.rebuild_eviction_order();
+        #[cfg(debug_assertions)]
+        debug_assert!(
+            self.eviction_order.iter().eq(live.iter()),
+            "dedup: the swept eviction queue must hold the live entries, in order"
+        );
+    }
+
+    /// Set the eviction queue to every session's `(applied_index, client)`, ascending.
+    fn rebuild_eviction_order(&mut self) {
         let mut order = std::mem::take(&mut self.eviction_order);
-        order.retain(|&(index, client)| self.is_live(index, client));
+        order.clear();
+        order.extend(
+            self.sessions
+                .iter()
+                .map(|(&client, s)| (s.applied_index, client)),
+        );
+        order.make_contiguous().sort_unstable();
         self.eviction_order = order;
     }
 
@@ -449,13 +477,7 @@ impl DedupTable {
                 },
             );
         }
-        let mut order: Vec<(LogIndex, ClientId)> = table
-            .sessions
-            .iter()
-            .map(|(&client, s)| (s.applied_index, client))
-            .collect();
-        order.sort_unstable();
-        table.eviction_order = order.into();
+        table.rebuild_eviction_order();
         Ok(table)
     }
 

@@ -764,7 +764,13 @@ impl RaftNode {
         let chunk = send.snapshot.chunk(send.offset, chunk_bytes);
         self.out
             .messages
-            .push((to, Message::InstallSnapshot { term, chunk }));
+            .push((
+                to,
+                Message::InstallSnapshot {
+                    term,
+                    chunk: Box::new(chunk),
+                },
+            ));
     }
 
     fn broadcast_append(&mut self, now: Tick) {
@@ -1686,7 +1692,7 @@ impl Node for RaftNode {
                     // Two leaders in one term; refused as for AppendEntries above.
                     return;
                 }
-                self.handle_install_snapshot(now, from, chunk)
+                self.handle_install_snapshot(now, from, *chunk)
             }
             Message::SnapshotResponse {
                 last_index,

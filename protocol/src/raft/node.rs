@@ -894,7 +894,7 @@ impl RaftNode {
                     // Planted bug: followers skip the session table altogether.
                     let dedup = !planted::active(Bug::DedupOnlyOnLeader)
                         || matches!(self.role, RoleState::Leader(_));
-                    let (outcome, answer) =
+                    let outcome =
                         apply_client(&mut self.kv, &mut self.dedup, client, seq, op, index, dedup);
                     // A leader answers the client whose request it appended at `index`: the
                     // oldest one it holds, as it applies in index order.
@@ -909,7 +909,7 @@ impl RaftNode {
                             self.out.replies.push(Reply {
                                 client,
                                 seq,
-                                response: answer.into_response(&outcome),
+                                response: response_to(&outcome, &self.dedup, client, seq),
                             });
                         }
                     }
@@ -1514,30 +1514,6 @@ impl RaftNode {
     }
 }
 
-/// The answer to a client whose command was applied: most often `Ok` with the result the
-/// outcome holds, built only when a leader actually answers (followers apply every command too,
-/// and would build and drop a response each time).
-enum Answer {
-    /// `ClientResponse::Ok` with the result of the `ApplyOutcome::Applied` outcome.
-    Applied,
-    /// Any other response, as is.
-    Response(ClientResponse),
-}
-
-impl Answer {
-    fn into_response(self, outcome: &ApplyOutcome) -> ClientResponse {
-        match (self, outcome) {
-            (Answer::Applied, ApplyOutcome::Applied(result)) => ClientResponse::Ok {
-                result: result.clone(),
-            },
-            (Answer::Applied, other) => {
-                unreachable!("an applied answer goes with an applied outcome, not {other:?}")
-            }
-            (Answer::Response(response), _) => response,
-        }
-    }
-}
-
 /// Apply one client command through the dedup table (W12 R3) and the KV store. Reads are
 /// idempotent and bypass the table; writes are applied at most once per `(client, seq)`.
 fn apply_client(
@@ -1548,31 +1524,49 @@ fn apply_client(
     op: &Op,
     index: LogIndex,
     deduplicate: bool,
-) -> (ApplyOutcome, Answer) {
+) -> ApplyOutcome {
     if op.is_read() || !deduplicate {
-        return (ApplyOutcome::Applied(kv.apply(op)), Answer::Applied);
+        return ApplyOutcome::Applied(kv.apply(op));
     }
     match dedup.apply_next(client, seq, index, || kv.apply(op)) {
-        Ok(result) => (ApplyOutcome::Applied(result), Answer::Applied),
+        Ok(result) => ApplyOutcome::Applied(result),
         Err(DedupCheck::Apply) => unreachable!("apply_next applies the client's next request"),
-        Err(DedupCheck::Duplicate { cached }) => (
-            ApplyOutcome::Duplicate,
-            Answer::Response(ClientResponse::Duplicate {
-                cached: Some(cached),
-            }),
-        ),
-        Err(DedupCheck::Stale { .. }) => (
-            ApplyOutcome::Duplicate,
-            Answer::Response(ClientResponse::Duplicate { cached: None }),
-        ),
-        Err(DedupCheck::Gap { expected }) => (
-            ApplyOutcome::Rejected,
-            Answer::Response(ClientResponse::Gap { expected }),
-        ),
-        Err(DedupCheck::SessionExpired) => (
-            ApplyOutcome::Rejected,
-            Answer::Response(ClientResponse::SessionExpired),
-        ),
+        Err(DedupCheck::Duplicate { .. } | DedupCheck::Stale { .. }) => ApplyOutcome::Duplicate,
+        Err(DedupCheck::Gap { .. } | DedupCheck::SessionExpired) => ApplyOutcome::Rejected,
+    }
+}
+
+/// The answer to the client whose command `(client, seq)` was just applied with `outcome`. It
+/// is built only when a leader answers (followers apply every command too, and would build and
+/// drop a response each time). A command the dedup table refused left the table as it was, so
+/// asking the table again gives the verdict it refused with, and the details the answer
+/// carries.
+fn response_to(
+    outcome: &ApplyOutcome,
+    dedup: &DedupTable,
+    client: ClientId,
+    seq: Seq,
+) -> ClientResponse {
+    let ApplyOutcome::Applied(result) = outcome else {
+        return refusal_response(dedup, client, seq);
+    };
+    ClientResponse::Ok {
+        result: result.clone(),
+    }
+}
+
+/// See [`response_to`]: out of line, as a refused command is rare.
+#[cold]
+#[inline(never)]
+fn refusal_response(dedup: &DedupTable, client: ClientId, seq: Seq) -> ClientResponse {
+    match dedup.check(client, seq) {
+        DedupCheck::Duplicate { cached } => ClientResponse::Duplicate {
+            cached: Some(cached),
+        },
+        DedupCheck::Stale { .. } => ClientResponse::Duplicate { cached: None },
+        DedupCheck::Gap { expected } => ClientResponse::Gap { expected },
+        DedupCheck::SessionExpired => ClientResponse::SessionExpired,
+        DedupCheck::Apply => unreachable!("c{client}#{seq} was refused, so it is not next"),
     }
 }
 

@@ -1023,11 +1023,10 @@ mod tests {
                     pre_vote,
                 }
             }),
-            (any::<u64>(), any_chunk())
-                .prop_map(|(term, chunk)| Message::InstallSnapshot {
-                    term,
-                    chunk: Box::new(chunk)
-                }),
+            (any::<u64>(), any_chunk()).prop_map(|(term, chunk)| Message::InstallSnapshot {
+                term,
+                chunk: Box::new(chunk)
+            }),
             (
                 any::<u64>(),
                 any::<u64>(),

@@ -762,15 +762,13 @@ impl RaftNode {
         }
         send.sent_at = Some(now);
         let chunk = send.snapshot.chunk(send.offset, chunk_bytes);
-        self.out
-            .messages
-            .push((
-                to,
-                Message::InstallSnapshot {
-                    term,
-                    chunk: Box::new(chunk),
-                },
-            ));
+        self.out.messages.push((
+            to,
+            Message::InstallSnapshot {
+                term,
+                chunk: Box::new(chunk),
+            },
+        ));
     }
 
     fn broadcast_append(&mut self, now: Tick) {

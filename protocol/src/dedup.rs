@@ -351,18 +351,22 @@ impl DedupTable {
     /// the table (a search per entry).
     fn compact_eviction_order(&mut self) {
         #[cfg(debug_assertions)]
-        let live: Vec<(LogIndex, ClientId)> = self
-            .eviction_order
-            .iter()
-            .copied()
-            .filter(|&(index, client)| self.is_live(index, client))
-            .collect();
+        let live: Vec<(LogIndex, ClientId)> = self.live_eviction_entries().collect();
         self.rebuild_eviction_order();
         #[cfg(debug_assertions)]
         debug_assert!(
             self.eviction_order.iter().eq(live.iter()),
             "dedup: the swept eviction queue must hold the live entries, in order"
         );
+    }
+
+    /// The eviction queue's live entries, in queue order.
+    #[cfg(any(test, debug_assertions))]
+    fn live_eviction_entries(&self) -> impl Iterator<Item = (LogIndex, ClientId)> + '_ {
+        self.eviction_order
+            .iter()
+            .copied()
+            .filter(|&(index, client)| self.is_live(index, client))
     }
 
     /// Set the eviction queue to every session's `(applied_index, client)`, ascending.
@@ -519,12 +523,7 @@ mod tests {
             .iter()
             .map(|(&c, s)| (s.applied_index, c))
             .collect();
-        let live: BTreeSet<(LogIndex, ClientId)> = table
-            .eviction_order
-            .iter()
-            .copied()
-            .filter(|&(i, c)| table.is_live(i, c))
-            .collect();
+        let live: BTreeSet<(LogIndex, ClientId)> = table.live_eviction_entries().collect();
         assert_eq!(live, expected);
         assert!(table
             .eviction_order

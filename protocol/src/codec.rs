@@ -43,24 +43,17 @@ pub fn put_u64(buf: &mut Vec<u8>, v: u64) {
 /// # Panics
 /// If `bytes` is longer than [`STRING_BYTES_MAX`]: the reader would reject it, so writing it
 /// is a bug in the caller.
-// Inlined: every key and value of every log entry is framed through here. The bound's
-// report is out of line, which keeps the inlined body to the copy itself.
 #[inline]
 pub fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes.len() > STRING_BYTES_MAX {
-        string_too_long(bytes.len());
-    }
-    const _: () = assert!(STRING_BYTES_MAX <= u32::MAX as usize);
+    assert!(
+        bytes.len() <= STRING_BYTES_MAX,
+        "codec: byte string of {} bytes exceeds STRING_BYTES_MAX ({STRING_BYTES_MAX})",
+        bytes.len()
+    );
+    let len_bytes = u32::try_from(bytes.len()).expect("STRING_BYTES_MAX fits in u32");
     buf.reserve(4 + bytes.len());
-    put_u32(buf, bytes.len() as u32);
+    put_u32(buf, len_bytes);
     buf.extend_from_slice(bytes);
-}
-
-/// The panic of [`put_bytes`] for a string over [`STRING_BYTES_MAX`].
-#[cold]
-#[inline(never)]
-fn string_too_long(len: usize) -> ! {
-    panic!("codec: byte string of {len} bytes exceeds STRING_BYTES_MAX ({STRING_BYTES_MAX})")
 }
 
 /// Appends a UTF-8 string, encoded exactly like [`put_bytes`].

@@ -305,6 +305,9 @@ impl DedupTable {
     /// the request before this one too, as a lone or busy client does), the new entry takes its
     /// place instead of queueing behind it. That entry can never be evicted any more, so which
     /// session an eviction picks is the same, and the queue needs sweeping far less often.
+    // Inlined for that common case (every replica records every committed write); queueing a
+    // new entry is out of line.
+    #[inline]
     fn push_eviction_order(
         &mut self,
         applied_index: LogIndex,
@@ -321,6 +324,13 @@ impl DedupTable {
                 return;
             }
         }
+        self.queue_eviction_entry(entry);
+    }
+
+    /// Add `entry` to the eviction queue in its ascending place (nearly always the back), and
+    /// sweep superseded entries when there are too many.
+    #[inline(never)]
+    fn queue_eviction_entry(&mut self, entry: (LogIndex, ClientId)) {
         if self.eviction_order.back().is_none_or(|&last| last <= entry) {
             self.eviction_order.push_back(entry);
         } else {
@@ -334,9 +344,41 @@ impl DedupTable {
 
     /// Drop superseded eviction entries (amortized: runs after `sessions + EVICTION_SLACK`
     /// records at the least).
+    ///
+    /// The queue's live entries are exactly the sessions' current pairs, once each, and it is
+    /// ascending: so what is left after dropping the others is those pairs in ascending order,
+    /// which is built from the sessions directly instead of testing each queued entry against
+    /// the table (a search per entry).
     fn compact_eviction_order(&mut self) {
+        #[cfg(debug_assertions)]
+        let live: Vec<(LogIndex, ClientId)> = self.live_eviction_entries().collect();
+        self.rebuild_eviction_order();
+        #[cfg(debug_assertions)]
+        debug_assert!(
+            self.eviction_order.iter().eq(live.iter()),
+            "dedup: the swept eviction queue must hold the live entries, in order"
+        );
+    }
+
+    /// The eviction queue's live entries, in queue order.
+    #[cfg(any(test, debug_assertions))]
+    fn live_eviction_entries(&self) -> impl Iterator<Item = (LogIndex, ClientId)> + '_ {
+        self.eviction_order
+            .iter()
+            .copied()
+            .filter(|&(index, client)| self.is_live(index, client))
+    }
+
+    /// Set the eviction queue to every session's `(applied_index, client)`, ascending.
+    fn rebuild_eviction_order(&mut self) {
         let mut order = std::mem::take(&mut self.eviction_order);
-        order.retain(|&(index, client)| self.is_live(index, client));
+        order.clear();
+        order.extend(
+            self.sessions
+                .iter()
+                .map(|(&client, s)| (s.applied_index, client)),
+        );
+        order.make_contiguous().sort_unstable();
         self.eviction_order = order;
     }
 
@@ -439,13 +481,7 @@ impl DedupTable {
                 },
             );
         }
-        let mut order: Vec<(LogIndex, ClientId)> = table
-            .sessions
-            .iter()
-            .map(|(&client, s)| (s.applied_index, client))
-            .collect();
-        order.sort_unstable();
-        table.eviction_order = order.into();
+        table.rebuild_eviction_order();
         Ok(table)
     }
 
@@ -487,12 +523,7 @@ mod tests {
             .iter()
             .map(|(&c, s)| (s.applied_index, c))
             .collect();
-        let live: BTreeSet<(LogIndex, ClientId)> = table
-            .eviction_order
-            .iter()
-            .copied()
-            .filter(|&(i, c)| table.is_live(i, c))
-            .collect();
+        let live: BTreeSet<(LogIndex, ClientId)> = table.live_eviction_entries().collect();
         assert_eq!(live, expected);
         assert!(table
             .eviction_order

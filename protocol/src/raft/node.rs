@@ -25,7 +25,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{btree_map, BTreeMap};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::config::Config;
@@ -88,8 +88,11 @@ struct LeaderState {
     progress: Vec<Progress>,
     heartbeat_deadline: Tick,
     quorum_check_deadline: Tick,
-    /// Client requests this leader appended and has not answered yet, by log index.
-    pending: BTreeMap<LogIndex, (ClientId, Seq)>,
+    /// Client requests this leader appended and has not answered yet, as `(index, client,
+    /// seq)` in ascending index order. A queue, not a map: a leader appends at ever higher
+    /// indexes and applies in index order, so a request is always added at the back and
+    /// answered from the front.
+    pending: VecDeque<(LogIndex, ClientId, Seq)>,
     /// Set when new entries or a higher commit index wait to go out: the leader asks for a
     /// tick at this time and sends one AppendEntries per follower then. Every request and
     /// response the driver delivers in the same instant lands in that one message (as etcd
@@ -518,7 +521,7 @@ impl RaftNode {
             self.persist_hard_state();
         }
         if let RoleState::Leader(state) = std::mem::replace(&mut self.role, RoleState::Follower) {
-            for (_, (client, seq)) in state.pending {
+            for (_, client, seq) in state.pending {
                 self.out.replies.push(Reply {
                     client,
                     seq,
@@ -635,7 +638,7 @@ impl RaftNode {
             progress,
             heartbeat_deadline: now + self.config.heartbeat_ticks,
             quorum_check_deadline: now + self.config.election_timeout_ticks_min,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
             flush_at: None,
             shipped: Default::default(),
         }));
@@ -699,19 +702,26 @@ impl RaftNode {
             .term(prev_index)
             .expect("the leader holds every entry a follower can need");
         let wanted = self.log.slice(next, end);
-        let (first, run) = &mut state.shipped;
-        if (*first, run.len()) != (next, wanted.len()) {
-            *first = next;
-            *run = Entries::from(wanted);
-        }
-        debug_assert!(**run == *wanted, "the shipped run matches the log");
+        // A heartbeat to a caught-up follower carries no run, and leaves the shipped one
+        // for the next follower that needs it.
+        let entries = if wanted.is_empty() {
+            Entries::default()
+        } else {
+            let (first, run) = &mut state.shipped;
+            if (*first, run.len()) != (next, wanted.len()) {
+                *first = next;
+                *run = Entries::from(wanted);
+            }
+            debug_assert!(**run == *wanted, "the shipped run matches the log");
+            run.clone()
+        };
         self.out.messages.push((
             to,
             Message::AppendEntries {
                 term: self.term,
                 prev_index,
                 prev_term,
-                entries: run.clone(),
+                entries,
                 commit: self.commit_index,
                 sent_at: now,
             },
@@ -722,6 +732,9 @@ impl RaftNode {
     /// the leader's newest snapshot and keeps it to the end. A chunk that has waited a heartbeat
     /// interval without an answer is presumed lost and goes again (the heartbeat is what calls
     /// here), so retransmission is bounded to one chunk per follower per heartbeat.
+    // Out of line: a snapshot transfer is rare, and inlined it would double the size of
+    // `send_append`, which every AppendEntries and heartbeat goes through.
+    #[inline(never)]
     fn send_snapshot_chunk(&mut self, now: Tick, to: NodeId) {
         let heartbeat_ticks = self.config.heartbeat_ticks;
         let chunk_bytes = self.config.snapshot_chunk_bytes;
@@ -749,9 +762,13 @@ impl RaftNode {
         }
         send.sent_at = Some(now);
         let chunk = send.snapshot.chunk(send.offset, chunk_bytes);
-        self.out
-            .messages
-            .push((to, Message::InstallSnapshot { term, chunk }));
+        self.out.messages.push((
+            to,
+            Message::InstallSnapshot {
+                term,
+                chunk: Box::new(chunk),
+            },
+        ));
     }
 
     fn broadcast_append(&mut self, now: Tick) {
@@ -875,20 +892,23 @@ impl RaftNode {
                     // Planted bug: followers skip the session table altogether.
                     let dedup = !planted::active(Bug::DedupOnlyOnLeader)
                         || matches!(self.role, RoleState::Leader(_));
-                    let (outcome, answer) =
+                    let outcome =
                         apply_client(&mut self.kv, &mut self.dedup, client, seq, op, index, dedup);
-                    // A leader answers the client whose request it appended at `index` (one
-                    // search of the pending map: find and remove together).
+                    // A leader answers the client whose request it appended at `index`: the
+                    // oldest one it holds, as it applies in index order.
                     if let RoleState::Leader(state) = &mut self.role {
-                        if let btree_map::Entry::Occupied(pending) = state.pending.entry(index) {
-                            if *pending.get() == (client, seq) {
-                                pending.remove();
-                                self.out.replies.push(Reply {
-                                    client,
-                                    seq,
-                                    response: answer.into_response(&outcome),
-                                });
-                            }
+                        debug_assert!(
+                            state.pending.front().is_none_or(|&(i, ..)| i >= index),
+                            "n{}: a pending request below the applied index {index}",
+                            self.id
+                        );
+                        if state.pending.front() == Some(&(index, client, seq)) {
+                            state.pending.pop_front();
+                            self.out.replies.push(Reply {
+                                client,
+                                seq,
+                                response: response_to(&outcome, &self.dedup, client, seq),
+                            });
                         }
                     }
                     Applied {
@@ -910,33 +930,40 @@ impl RaftNode {
 
     /// snapshot index ≤ applied index ≤ commit index ≤ last index, and the snapshot held is
     /// the one the log's prefix ends at.
+    // Inlined: this runs after every batch of applied entries, and the check itself is a few
+    // comparisons; the report of a broken invariant is out of line.
+    #[inline]
     fn assert_snapshot_invariants(&self) {
-        assert!(
-            self.log.prefix_index() <= self.applied_index
-                && self.applied_index <= self.commit_index
-                && self.commit_index <= self.log.last_index(),
-            "n{}: snapshot index {} <= applied index {} <= commit index {} <= last index {} \
-             does not hold",
-            self.id,
-            self.log.prefix_index(),
-            self.applied_index,
-            self.commit_index,
-            self.log.last_index()
-        );
-        // Compared field by field rather than as two built `Option`s: this runs after every
-        // batch of applied entries.
+        let ordered = self.log.prefix_index() <= self.applied_index
+            && self.applied_index <= self.commit_index
+            && self.commit_index <= self.log.last_index();
+        // Compared field by field rather than as two built `Option`s.
         let prefix = (self.log.prefix_index(), self.log.prefix_term());
         let covers = match &self.snapshot {
             Some(s) => prefix.0 > 0 && (s.last_index, s.last_term) == prefix,
             None => prefix.0 == 0,
         };
-        assert!(
-            covers,
-            "n{}: the snapshot held must cover exactly the compacted prefix: snapshot {:?}, \
-             prefix {prefix:?}",
+        if !(ordered && covers) {
+            self.snapshot_invariants_broken();
+        }
+    }
+
+    /// Panic with the broken invariant of [`RaftNode::assert_snapshot_invariants`].
+    #[cold]
+    #[inline(never)]
+    fn snapshot_invariants_broken(&self) -> ! {
+        panic!(
+            "n{}: snapshot index {} <= applied index {} <= commit index {} <= last index {} \
+             must hold, and the snapshot held ({:?}) must cover exactly the compacted prefix \
+             ({:?})",
             self.id,
+            self.log.prefix_index(),
+            self.applied_index,
+            self.commit_index,
+            self.log.last_index(),
             self.snapshot.as_ref().map(|s| (s.last_index, s.last_term)),
-        );
+            (self.log.prefix_index(), self.log.prefix_term()),
+        )
     }
 
     /// §7 log compaction: once `snapshot_entries_threshold` entries were applied since the last
@@ -999,6 +1026,50 @@ impl RaftNode {
     }
 
     // ----- message handlers -----
+
+    /// Fencing: a stale-term message is refused; requests get our term back so a deposed
+    /// leader or stale candidate learns it is out of date.
+    // Out of line and cold: outside elections and partitions heals, messages carry the
+    // receiver's term, and this keeps `handle_message` small.
+    #[cold]
+    #[inline(never)]
+    fn reject_stale_term(&mut self, from: NodeId, message: Message) {
+        let term = message.term();
+        self.out
+            .events
+            .push(NodeEvent::StaleTermRejected { from, term });
+        match message {
+            Message::AppendEntries { sent_at, .. } => self.out.messages.push((
+                from,
+                Message::AppendResponse {
+                    term: self.term,
+                    success: false,
+                    match_index: 0,
+                    hint: None,
+                    echo_sent_at: sent_at,
+                },
+            )),
+            Message::RequestVote { .. } => self.out.messages.push((
+                from,
+                Message::Vote {
+                    term: self.term,
+                    granted: false,
+                    pre_vote: false,
+                },
+            )),
+            Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
+                from,
+                Message::SnapshotResponse {
+                    term: self.term,
+                    last_index: chunk.last_index,
+                    last_term: chunk.last_term,
+                    installed: false,
+                    next_offset: 0,
+                },
+            )),
+            _ => {}
+        }
+    }
 
     fn log_up_to_date(&self, last_index: LogIndex, last_term: Term) -> bool {
         // §5.4.1: compare last terms, then lengths.
@@ -1441,30 +1512,6 @@ impl RaftNode {
     }
 }
 
-/// The answer to a client whose command was applied: most often `Ok` with the result the
-/// outcome holds, built only when a leader actually answers (followers apply every command too,
-/// and would build and drop a response each time).
-enum Answer {
-    /// `ClientResponse::Ok` with the result of the `ApplyOutcome::Applied` outcome.
-    Applied,
-    /// Any other response, as is.
-    Response(ClientResponse),
-}
-
-impl Answer {
-    fn into_response(self, outcome: &ApplyOutcome) -> ClientResponse {
-        match (self, outcome) {
-            (Answer::Applied, ApplyOutcome::Applied(result)) => ClientResponse::Ok {
-                result: result.clone(),
-            },
-            (Answer::Applied, other) => {
-                unreachable!("an applied answer goes with an applied outcome, not {other:?}")
-            }
-            (Answer::Response(response), _) => response,
-        }
-    }
-}
-
 /// Apply one client command through the dedup table (W12 R3) and the KV store. Reads are
 /// idempotent and bypass the table; writes are applied at most once per `(client, seq)`.
 fn apply_client(
@@ -1475,31 +1522,49 @@ fn apply_client(
     op: &Op,
     index: LogIndex,
     deduplicate: bool,
-) -> (ApplyOutcome, Answer) {
+) -> ApplyOutcome {
     if op.is_read() || !deduplicate {
-        return (ApplyOutcome::Applied(kv.apply(op)), Answer::Applied);
+        return ApplyOutcome::Applied(kv.apply(op));
     }
     match dedup.apply_next(client, seq, index, || kv.apply(op)) {
-        Ok(result) => (ApplyOutcome::Applied(result), Answer::Applied),
+        Ok(result) => ApplyOutcome::Applied(result),
         Err(DedupCheck::Apply) => unreachable!("apply_next applies the client's next request"),
-        Err(DedupCheck::Duplicate { cached }) => (
-            ApplyOutcome::Duplicate,
-            Answer::Response(ClientResponse::Duplicate {
-                cached: Some(cached),
-            }),
-        ),
-        Err(DedupCheck::Stale { .. }) => (
-            ApplyOutcome::Duplicate,
-            Answer::Response(ClientResponse::Duplicate { cached: None }),
-        ),
-        Err(DedupCheck::Gap { expected }) => (
-            ApplyOutcome::Rejected,
-            Answer::Response(ClientResponse::Gap { expected }),
-        ),
-        Err(DedupCheck::SessionExpired) => (
-            ApplyOutcome::Rejected,
-            Answer::Response(ClientResponse::SessionExpired),
-        ),
+        Err(DedupCheck::Duplicate { .. } | DedupCheck::Stale { .. }) => ApplyOutcome::Duplicate,
+        Err(DedupCheck::Gap { .. } | DedupCheck::SessionExpired) => ApplyOutcome::Rejected,
+    }
+}
+
+/// The answer to the client whose command `(client, seq)` was just applied with `outcome`. It
+/// is built only when a leader answers (followers apply every command too, and would build and
+/// drop a response each time). A command the dedup table refused left the table as it was, so
+/// asking the table again gives the verdict it refused with, and the details the answer
+/// carries.
+fn response_to(
+    outcome: &ApplyOutcome,
+    dedup: &DedupTable,
+    client: ClientId,
+    seq: Seq,
+) -> ClientResponse {
+    let ApplyOutcome::Applied(result) = outcome else {
+        return refusal_response(dedup, client, seq);
+    };
+    ClientResponse::Ok {
+        result: result.clone(),
+    }
+}
+
+/// See [`response_to`]: out of line, as a refused command is rare.
+#[cold]
+#[inline(never)]
+fn refusal_response(dedup: &DedupTable, client: ClientId, seq: Seq) -> ClientResponse {
+    match dedup.check(client, seq) {
+        DedupCheck::Duplicate { cached } => ClientResponse::Duplicate {
+            cached: Some(cached),
+        },
+        DedupCheck::Stale { .. } => ClientResponse::Duplicate { cached: None },
+        DedupCheck::Gap { expected } => ClientResponse::Gap { expected },
+        DedupCheck::SessionExpired => ClientResponse::SessionExpired,
+        DedupCheck::Apply => unreachable!("c{client}#{seq} was refused, so it is not next"),
     }
 }
 
@@ -1577,42 +1642,7 @@ impl Node for RaftNode {
                 self.become_follower(now, term, leader);
             }
         } else if term < self.term {
-            // Fencing: a stale-term message is refused; requests get our term back so a deposed
-            // leader or stale candidate learns it is out of date.
-            self.out
-                .events
-                .push(NodeEvent::StaleTermRejected { from, term });
-            match message {
-                Message::AppendEntries { sent_at, .. } => self.out.messages.push((
-                    from,
-                    Message::AppendResponse {
-                        term: self.term,
-                        success: false,
-                        match_index: 0,
-                        hint: None,
-                        echo_sent_at: sent_at,
-                    },
-                )),
-                Message::RequestVote { .. } => self.out.messages.push((
-                    from,
-                    Message::Vote {
-                        term: self.term,
-                        granted: false,
-                        pre_vote: false,
-                    },
-                )),
-                Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
-                    from,
-                    Message::SnapshotResponse {
-                        term: self.term,
-                        last_index: chunk.last_index,
-                        last_term: chunk.last_term,
-                        installed: false,
-                        next_offset: 0,
-                    },
-                )),
-                _ => {}
-            }
+            self.reject_stale_term(from, message);
             return;
         }
         match message {
@@ -1654,7 +1684,7 @@ impl Node for RaftNode {
                     // Two leaders in one term; refused as for AppendEntries above.
                     return;
                 }
-                self.handle_install_snapshot(now, from, chunk)
+                self.handle_install_snapshot(now, from, *chunk)
             }
             Message::SnapshotResponse {
                 last_index,
@@ -1736,7 +1766,8 @@ impl Node for RaftNode {
         self.append_entry(Entry::new(term, Command::Client { client, seq, op }));
         let index = self.log.last_index();
         if let Some(state) = self.leader_mut() {
-            state.pending.insert(index, (client, seq));
+            debug_assert!(state.pending.back().is_none_or(|&(i, ..)| i < index));
+            state.pending.push_back((index, client, seq));
             // Followers that were caught up get the entry with the next flush, together with
             // whatever else arrives in this instant; a lagging one gets it with its next batch.
             for p in state.progress.iter_mut() {

@@ -427,6 +427,10 @@ impl Sim {
     }
 
     /// Handle one event.
+    ///
+    /// Inlined into the run loop: most events cost little more here than the call, the
+    /// frame and the `Result` in memory that a separate function would take.
+    #[inline(always)]
     fn step(&mut self) -> Result<(), Failure> {
         let Some(popped) = self.cluster.pop_and_dispatch() else {
             return Ok(());

@@ -1805,6 +1805,13 @@ impl Sweep {
         self.visited.clear();
         self.pending.clear();
         self.candidates.clear();
+        // A search that goes straight through (the usual one) takes a frame per event, a
+        // child or two per frame and a move per operation: room for that at once, rather
+        // than grown by doubling from empty in each run's first search.
+        let events_count = self.events.len();
+        self.frames.reserve(events_count + 1);
+        self.children.reserve(2 * events_count);
+        self.trail.reserve(events_count);
     }
 
     /// Counts one step; `None` when the budget is spent.
@@ -2213,7 +2220,7 @@ impl Sweep {
     /// operation before one that completed before it was invoked. The pruning rules are
     /// subtle; this keeps a bug in them from ever passing a history silently.
     fn assert_linearization(&self, plan: &mut Plan<'_>, trail: u32) {
-        let mut moves = Vec::new();
+        let mut moves = Vec::with_capacity(plan.ops.len());
         let mut cursor = trail;
         while cursor != NIL {
             let step = self.trail[cursor as usize];
@@ -2221,10 +2228,11 @@ impl Sweep {
             cursor = step.previous;
         }
         moves.reverse();
-        // An absorbed operation goes right before the latest overwrite made after its call.
-        let mut before: Vec<Vec<u32>> = Vec::new();
+        // An absorbed operation goes right before the latest overwrite made after its call:
+        // `before` lists them as (position in `plain` of that overwrite, operation).
+        let mut before: Vec<(usize, u32)> = Vec::new();
         let mut puts: Vec<(usize, usize)> = Vec::new();
-        let mut plain = Vec::new();
+        let mut plain = Vec::with_capacity(moves.len());
         for step in &moves {
             if step.absorbed {
                 let call_index = self.call_index[step.op as usize];
@@ -2233,7 +2241,7 @@ impl Sweep {
                     .rev()
                     .find(|&&(_, index)| index > call_index)
                     .expect("linearizability: an absorbed write has a later put");
-                before[at].push(step.op);
+                before.push((at, step.op));
                 continue;
             }
             let plan_op = plan.ops[step.op as usize];
@@ -2241,13 +2249,17 @@ impl Sweep {
                 puts.push((plain.len(), step.index));
             }
             plain.push(step.op);
-            before.push(Vec::new());
         }
-        let order: Vec<u32> = plain
-            .iter()
-            .zip(&before)
-            .flat_map(|(&op, before)| before.iter().copied().chain([op]))
-            .collect();
+        // Stable: the operations absorbed before one overwrite keep the order they came in.
+        before.sort_by_key(|&(at, _)| at);
+        let mut absorbed = before.iter().peekable();
+        let mut order: Vec<u32> = Vec::with_capacity(moves.len());
+        for (position, &op) in plain.iter().enumerate() {
+            while let Some(&(_, earlier)) = absorbed.next_if(|&&(at, _)| at == position) {
+                order.push(earlier);
+            }
+            order.push(op);
+        }
         let mut seen = vec![false; plan.ops.len()];
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;

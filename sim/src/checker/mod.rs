@@ -314,6 +314,17 @@ impl Checkers {
         }
     }
 
+    /// True if [`Checkers::check_node`] of `node` would find nothing to check: the node is
+    /// down, or its state is the one its last passing check saw. Reads the node's state and
+    /// changes nothing, so the run loop asks it inline after every event.
+    #[inline(always)]
+    pub fn node_unchanged<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> bool {
+        match &self.raft {
+            Some(r) => r.node_unchanged(node, view),
+            None => true,
+        }
+    }
+
     /// A client received an acknowledgement for a write.
     pub fn write_acknowledged<V: ClusterView + ?Sized>(
         &mut self,

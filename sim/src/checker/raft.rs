@@ -292,6 +292,16 @@ impl RaftSafety {
         self.check_changed_node(now, node, &state, view)
     }
 
+    /// True if [`RaftSafety::check_node`] of `node` would return at once, changing nothing:
+    /// the node is down, or its state is the one its last passing check saw.
+    #[inline(always)]
+    pub fn node_unchanged<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> bool {
+        match view.node_state(node) {
+            None => true,
+            Some(state) => self.watches[(node - 1) as usize].checked == Some(state),
+        }
+    }
+
     /// [`RaftSafety::check_node`] of a node whose state moved since its last check.
     #[inline(never)]
     fn check_changed_node<V: ClusterView + ?Sized>(

@@ -827,8 +827,12 @@ impl Cluster {
             .take()
             .expect("collect_output is never re-entered");
         let watermark = node.drain_output(&mut slot.disk, &mut out);
-        let held_bytes = slot.disk.held_bytes() as u64;
-        self.stats.disk_bytes_max = self.stats.disk_bytes_max.max(held_bytes);
+        // Only a write grows the disk (syncs, crashes and recovery shrink it), and summing
+        // its files after every input cost a loop over the pending replacements.
+        if watermark.is_some() {
+            let held_bytes = slot.disk.held_bytes() as u64;
+            self.stats.disk_bytes_max = self.stats.disk_bytes_max.max(held_bytes);
+        }
         // Events are internal state changes: trace them now.
         let Drained {
             events,

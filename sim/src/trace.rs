@@ -601,7 +601,7 @@ impl TraceEvent<'_> {
         }
     }
 
-    fn to_json(&self, tick: Tick, text: &str) -> serde_json::Value {
+    fn json(&self, tick: Tick, text: &str) -> serde_json::Value {
         let mut v = json!({ "t": tick, "type": self.type_name(), "text": text });
         let obj = v.as_object_mut().expect("object");
         match self {
@@ -754,7 +754,7 @@ impl Trace {
         } else {
             let mut text = String::new();
             event.render_text(&mut text);
-            self.line = event.to_json(tick, &text).to_string();
+            self.line = event.json(tick, &text).to_string();
         }
         self.emit_line();
     }

@@ -31,7 +31,7 @@ pub enum TraceFormat {
 }
 
 /// One traced event. Borrowed, so building one costs nothing when tracing is off.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum TraceEvent<'a> {
     /// Header or summary line (`kind` is "header" or "summary").
     Line {
@@ -601,7 +601,7 @@ impl TraceEvent<'_> {
         }
     }
 
-    fn to_json(&self, tick: Tick, text: &str) -> serde_json::Value {
+    fn json(&self, tick: Tick, text: &str) -> serde_json::Value {
         let mut v = json!({ "t": tick, "type": self.type_name(), "text": text });
         let obj = v.as_object_mut().expect("object");
         match self {
@@ -735,14 +735,18 @@ impl Trace {
         self.hash.write_u64(tick);
         event.hash_into(&mut self.hash, &mut self.line);
         if self.enabled() {
-            self.render(tick, event);
+            // By value: the event is then built in memory on this cold path only. Handing its
+            // address to a call made every caller write all its fields out before hashing
+            // (a dozen stores per message sent), tracing on or off.
+            self.render(tick, *event);
         }
     }
 
     /// Render a recorded event and hand the line to the sink.
     #[cold]
     #[inline(never)]
-    fn render(&mut self, tick: Tick, event: &TraceEvent<'_>) {
+    fn render(&mut self, tick: Tick, event: TraceEvent<'_>) {
+        let event = &event;
         self.line.clear();
         if self.format == TraceFormat::Text {
             let _ = write!(self.line, "t={tick:<6} ");
@@ -750,7 +754,7 @@ impl Trace {
         } else {
             let mut text = String::new();
             event.render_text(&mut text);
-            self.line = event.to_json(tick, &text).to_string();
+            self.line = event.json(tick, &text).to_string();
         }
         self.emit_line();
     }

@@ -248,14 +248,16 @@ impl<E> EventQueue<E> {
     }
 
     /// The event [`EventQueue::pop_due`] removed from the order; frees its slot.
+    ///
+    /// The slot is freed first: with no store between taking the event out and the caller's
+    /// match on it, the event is copied out of the slab once, not staged on the way.
     #[inline(always)]
     pub fn take(&mut self, due: Due) -> E {
-        let event = self.slab[due.slot as usize]
+        self.free.push(due.slot);
+        self.slab[due.slot as usize]
             .event
             .take()
-            .expect("a popped slot holds its event until taken");
-        self.free.push(due.slot);
-        event
+            .expect("a popped slot holds its event until taken")
     }
 
     /// Tick of the earliest event.

@@ -217,7 +217,9 @@ impl<E> EventQueue<E> {
     #[inline(always)]
     pub fn pop_due(&mut self) -> Option<Due> {
         let heap = self.overflow.peek().map(|k| (k.tick, k.seq));
-        let wheel = self.wheel_next_tick().map(|t| (t, (t % WHEEL_TICKS as Tick) as usize));
+        let wheel = self
+            .wheel_next_tick()
+            .map(|t| (t, (t % WHEEL_TICKS as Tick) as usize));
         // Ticks decide; only a heap event due in the wheel's earliest tick makes the sequence
         // numbers (the wheel head's, in its slot) worth reading.
         let (tick, index) = match wheel {

@@ -653,14 +653,20 @@ impl Cluster {
     /// Inlined into its callers (the run loop's `pop_and_dispatch` and the benchmark's loop),
     /// and each kind of event is matched once, its fields handed on as they are: the popped
     /// event is matched where it lands instead of being passed on, or copied, once more.
+    ///
+    /// The events made of plain numbers (timers, flushes, sync completions: a fifth of all)
+    /// are forgotten once matched: there is nothing in them to drop, but as they are not moved
+    /// out of, each went through a call to `Event`'s drop glue and its jump on the variant.
     #[inline(always)]
     fn handle_event(&mut self, event: Event) -> Result<Popped, Event> {
         let node = match event {
             Event::NodeTimer { node } => {
+                std::mem::forget(event);
                 self.handle_timer(node);
                 return Ok(Popped::Node { node, timer: true });
             }
             Event::NodeFlush { node } => {
+                std::mem::forget(event);
                 self.handle_flush(node);
                 node
             }
@@ -677,6 +683,7 @@ impl Cluster {
                 incarnation,
                 watermark,
             } => {
+                std::mem::forget(event);
                 self.handle_sync_done(node, incarnation, watermark);
                 node
             }
@@ -714,6 +721,10 @@ impl Cluster {
         self.after_input(node, local);
     }
 
+    /// Inlined into `handle_event`, its one caller, where the payload already sits in the
+    /// popped event: the commonest event skips a call's frame setup (measured: -0.8%
+    /// instructions on fuzz-standard, -1.1% on commit-batch1, and fewer I1 misses).
+    #[inline(always)]
     fn deliver(&mut self, to: NodeId, from: NodeId, payload: Payload) {
         let slot = &mut self.slots[(to - 1) as usize];
         if slot.node.is_none() {
@@ -793,25 +804,41 @@ impl Cluster {
     /// Drain a node's output after an input, and reschedule its timer. `local` is the node's
     /// clock now, which the caller read for the input: the node's ticks in this instant, and
     /// its timer, read the same clock.
+    #[inline(always)]
     fn after_input(&mut self, id: NodeId, local: Tick) {
-        // A node due again in this very instant (a leader with entries to flush) gets its tick
-        // right here when nothing else is queued for this instant: the queued flush event
-        // would have been the next one popped anyway, so the schedule is the same, minus a
-        // queue round trip per batch.
-        let mut ticks = 0;
-        while self.collect_output(id, local) {
-            ticks += 1;
-            assert!(
-                ticks < 1_000,
-                "n{id} is still due after {ticks} ticks in the instant {}: its tick must move its \
-                 deadline past now",
-                self.now
-            );
-            match self.slots[(id - 1) as usize].node.as_mut() {
-                Some(node) => node.handle_tick(local),
-                None => return,
-            }
+        self.after_ticks(id, local, 0);
+    }
+
+    /// [`Cluster::after_input`] after the node's `ticks`-th extra tick in this instant.
+    ///
+    /// A node due again in this very instant (a leader with entries to flush) gets its tick
+    /// right here when nothing else is queued for this instant: the queued flush event would
+    /// have been the next one popped anyway, so the schedule is the same, minus a queue round
+    /// trip per batch. That rare tick is a call out (`tick_again`, which comes back here)
+    /// rather than a loop: in a loop, the output collection's field addresses were hoisted out
+    /// of it and spilled to the stack on every input. (Each extra tick nests one frame, a
+    /// few hundred bytes; the bound of 1,000 ticks keeps that well inside a thread's stack.)
+    #[inline(never)]
+    fn after_ticks(&mut self, id: NodeId, local: Tick, ticks: u32) {
+        if self.collect_output(id, local) {
+            self.tick_again(id, local, ticks + 1);
         }
+    }
+
+    /// See [`Cluster::after_ticks`].
+    #[inline(never)]
+    fn tick_again(&mut self, id: NodeId, local: Tick, ticks: u32) {
+        assert!(
+            ticks < 1_000,
+            "n{id} is still due after {ticks} ticks in the instant {}: its tick must move its \
+             deadline past now",
+            self.now
+        );
+        match self.slots[(id - 1) as usize].node.as_mut() {
+            Some(node) => node.handle_tick(local),
+            None => return,
+        }
+        self.after_ticks(id, local, ticks);
     }
 
     /// Take a node's output after an input; returns true when the node wants a tick now and

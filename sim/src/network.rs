@@ -141,6 +141,10 @@ pub struct Network {
     group: Vec<u8>,
     /// Directed links that drop everything: (from, to).
     cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Whether `from` reaches `to`, at `(from - 1) * nodes + (to - 1)`: the groups and the cuts
+    /// worked out once per change, since every message asks twice (when sent and when it
+    /// arrives) and a cut made each asking a search of `cuts`.
+    links: Vec<bool>,
 }
 
 /// See [`Network::coins`].
@@ -222,6 +226,17 @@ impl Network {
             rng,
             group: vec![0; nodes_count as usize],
             cuts: BTreeSet::new(),
+            links: vec![true; nodes_count as usize * nodes_count as usize],
+        }
+    }
+
+    /// Work out `links` again from the groups and the cuts.
+    fn relink(&mut self) {
+        let nodes = self.group.len();
+        for (i, reaches) in self.links.iter_mut().enumerate() {
+            let (from, to) = (i / nodes, i % nodes);
+            *reaches = self.group[from] == self.group[to]
+                && !self.cuts.contains(&(from as NodeId + 1, to as NodeId + 1));
         }
     }
 
@@ -238,9 +253,12 @@ impl Network {
     }
 
     /// Whether `from` can currently reach `to`.
+    #[inline]
     pub fn connected(&self, from: NodeId, to: NodeId) -> bool {
-        self.group[(from - 1) as usize] == self.group[(to - 1) as usize]
-            && !self.cuts.contains(&(from, to))
+        let nodes = self.group.len();
+        let (from, to) = ((from - 1) as usize, (to - 1) as usize);
+        debug_assert!(from < nodes && to < nodes, "no such node");
+        self.links[from * nodes + to]
     }
 
     /// Split the nodes into groups; nodes not named form one more group together.
@@ -254,11 +272,13 @@ impl Network {
                 self.group[(n - 1) as usize] = i as u8 + 1;
             }
         }
+        self.relink();
     }
 
     /// Drop one direction of one link.
     pub fn cut(&mut self, from: NodeId, to: NodeId) {
         self.cuts.insert((from, to));
+        self.relink();
     }
 
     /// Remove all partitions and cuts.
@@ -267,6 +287,7 @@ impl Network {
             *g = 0;
         }
         self.cuts.clear();
+        self.relink();
     }
 
     /// True when no partition or cut is in force.
@@ -355,8 +376,19 @@ mod tests {
         n.cut(1, 2);
         assert!(!n.connected(1, 2) && n.connected(2, 1));
         assert_eq!(n.route(1, 2), Fate::Dropped(DropReason::Partition));
+        // Cuts and partitions together: a link works when both allow it.
+        n.partition(&[vec![1, 2, 3]]);
+        n.cut(3, 1);
+        for from in 1..=5 {
+            for to in 1..=5 {
+                let same_side = (from <= 3) == (to <= 3);
+                let cut = (from, to) == (1, 2) || (from, to) == (3, 1);
+                assert_eq!(n.connected(from, to), same_side && !cut, "n{from}->n{to}");
+            }
+        }
         n.heal();
         assert!(n.is_whole());
+        assert!((1..=5).all(|from| (1..=5).all(|to| n.connected(from, to))));
     }
 
     #[test]

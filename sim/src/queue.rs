@@ -50,9 +50,10 @@ pub struct EventQueue<E> {
     /// Bit per bucket: non-empty.
     occupied: [u64; WHEEL_WORDS],
     wheel_len: usize,
-    /// The earliest wheel tick when known (`None`: scan the bitmap). The driver peeks before
-    /// every pop, so this saves one bitmap scan per event.
-    wheel_min: std::cell::Cell<Option<Tick>>,
+    /// The earliest wheel tick (`WHEEL_EMPTY` when the wheel is empty), kept exact: a push
+    /// lowers it, and the pop that empties its bucket scans the bitmap for the next one. The
+    /// driver peeks before every pop, so peeking is a load, not a call that may scan.
+    wheel_min: Tick,
     /// Tick of the last pop; nothing is scheduled before it.
     base: Tick,
     overflow: BinaryHeap<Key>,
@@ -65,6 +66,8 @@ pub struct EventQueue<E> {
 }
 
 const NONE: u32 = u32::MAX;
+/// `EventQueue::wheel_min` of an empty wheel: above every tick, so a push's `min` sets it.
+const WHEEL_EMPTY: Tick = Tick::MAX;
 
 /// The earliest event, removed from the queue's order by [`EventQueue::pop_due`] but still in
 /// its slot: [`EventQueue::take`] hands it over and frees the slot.
@@ -96,7 +99,7 @@ impl<E> EventQueue<E> {
             wheel: Box::new([(NONE, NONE); WHEEL_TICKS]),
             occupied: [0; WHEEL_WORDS],
             wheel_len: 0,
-            wheel_min: std::cell::Cell::new(None),
+            wheel_min: WHEEL_EMPTY,
             base: 0,
             overflow: BinaryHeap::new(),
             slab: Vec::with_capacity(256),
@@ -143,12 +146,7 @@ impl<E> EventQueue<E> {
                 self.slab[tail as usize].next = index;
                 self.wheel[b] = (head, index);
             }
-            let min = match self.wheel_min.get() {
-                Some(m) => Some(m.min(tick)),
-                None if self.wheel_len == 0 => Some(tick),
-                None => None,
-            };
-            self.wheel_min.set(min);
+            self.wheel_min = self.wheel_min.min(tick);
             self.wheel_len += 1;
         } else {
             self.overflow.push(Key {
@@ -172,12 +170,17 @@ impl<E> EventQueue<E> {
     }
 
     /// Tick of the earliest wheel event.
+    #[inline(always)]
     fn wheel_next_tick(&self) -> Option<Tick> {
+        (self.wheel_min != WHEEL_EMPTY).then_some(self.wheel_min)
+    }
+
+    /// Find the earliest wheel tick in the bitmap (`WHEEL_EMPTY` when the wheel is empty),
+    /// after a pop emptied the earliest bucket: every event left is due at `base` or later.
+    #[inline(never)]
+    fn scan_wheel_min(&self) -> Tick {
         if self.wheel_len == 0 {
-            return None;
-        }
-        if let Some(min) = self.wheel_min.get() {
-            return Some(min);
+            return WHEEL_EMPTY;
         }
         let start = (self.base % WHEEL_TICKS as Tick) as usize;
         // Scan the bitmap from `start`, wrapping around once.
@@ -195,9 +198,7 @@ impl<E> EventQueue<E> {
             .or_else(|| found(w0, self.occupied[w0] & !(!0u64 << b0)))
             .expect("a non-empty wheel has an occupied bucket");
         let ahead = (bucket + WHEEL_TICKS - start) % WHEEL_TICKS;
-        let min = self.base + ahead as Tick;
-        self.wheel_min.set(Some(min));
-        Some(min)
+        self.base + ahead as Tick
     }
 
     /// Remove and return the earliest event.
@@ -215,28 +216,39 @@ impl<E> EventQueue<E> {
     /// instructions on fuzz-standard, -3.4% on commit-batch1 for inlining alone).
     #[inline(always)]
     pub fn pop_due(&mut self) -> Option<Due> {
-        let wheel = self.wheel_next_tick().map(|t| {
-            let b = (t % WHEEL_TICKS as Tick) as usize;
-            (t, self.slab[self.wheel[b].0 as usize].seq)
-        });
         let heap = self.overflow.peek().map(|k| (k.tick, k.seq));
-        let (tick, index) = match (wheel, heap) {
-            (None, None) => return None,
-            (Some(w), h) if h.is_none_or(|h| w < h) => {
-                let b = (w.0 % WHEEL_TICKS as Tick) as usize;
+        let wheel = self
+            .wheel_next_tick()
+            .map(|t| (t, (t % WHEEL_TICKS as Tick) as usize));
+        // Ticks decide; only a heap event due in the wheel's earliest tick makes the sequence
+        // numbers (the wheel head's, in its slot) worth reading.
+        let (tick, index) = match wheel {
+            Some((t, b))
+                if heap.is_none_or(|(heap_tick, heap_seq)| {
+                    t < heap_tick
+                        || (t == heap_tick && self.slab[self.wheel[b].0 as usize].seq < heap_seq)
+                }) =>
+            {
                 let (head, tail) = self.wheel[b];
+                self.wheel_len -= 1;
                 if head == tail {
                     self.wheel[b] = (NONE, NONE);
                     self.occupied[b / 64] &= !(1 << (b % 64));
-                    self.wheel_min.set(None);
+                    self.base = t;
+                    // The next event is most often in a bucket of the same bitmap word.
+                    let later = self.occupied[b / 64] >> (b % 64);
+                    self.wheel_min = if later != 0 {
+                        t + Tick::from(later.trailing_zeros())
+                    } else {
+                        self.scan_wheel_min()
+                    };
                 } else {
                     self.wheel[b] = (self.slab[head as usize].next, tail);
                 }
-                self.wheel_len -= 1;
-                (w.0, head)
+                (t, head)
             }
             _ => {
-                let key = self.overflow.pop().expect("peeked");
+                let key = self.overflow.pop()?;
                 (key.tick, key.slot)
             }
         };
@@ -246,14 +258,16 @@ impl<E> EventQueue<E> {
     }
 
     /// The event [`EventQueue::pop_due`] removed from the order; frees its slot.
+    ///
+    /// The slot is freed first: with no store between taking the event out and the caller's
+    /// match on it, the event is copied out of the slab once, not staged on the way.
     #[inline(always)]
     pub fn take(&mut self, due: Due) -> E {
-        let event = self.slab[due.slot as usize]
+        self.free.push(due.slot);
+        self.slab[due.slot as usize]
             .event
             .take()
-            .expect("a popped slot holds its event until taken");
-        self.free.push(due.slot);
-        event
+            .expect("a popped slot holds its event until taken")
     }
 
     /// Tick of the earliest event.

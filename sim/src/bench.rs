@@ -450,6 +450,11 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
             let rss = rss_bytes();
             rss_max = rss_max.max(rss);
             rss_at.push(json!({ "tick": t, "rss_bytes": rss }));
+            // The longest workload (about 20 s): a person watching sees it move. JSON mode
+            // keeps stderr quiet for scripts.
+            if !args.json {
+                eprintln!("long-run: tick {t} of {ticks}, rss {} MiB", rss >> 20);
+            }
         });
         emit(line(
             "long-run",

@@ -853,7 +853,7 @@ impl RaftNode {
             return None;
         }
         let matches = &mut matches[..n];
-        matches.sort_unstable_by(|a, b| b.cmp(a));
+        sort_descending(matches);
         let candidate = matches[quorum - 1];
         let current_term =
             self.log.term(candidate) == Some(self.term) || planted::active(Bug::CommitPreviousTerm);
@@ -1436,6 +1436,101 @@ impl RaftNode {
         self.send_append(now, from);
     }
 
+    /// The part of [`Node::handle_message`] for a message whose term is not the receiver's:
+    /// a pre-vote request is answered whatever its term; a higher term is adopted (§5.1),
+    /// unless leader stickiness ignores the vote request carrying it; a lower one is refused.
+    /// Returns the message when it is still to be handled, in what is now its term.
+    #[cold]
+    #[inline(never)]
+    fn screen_term(&mut self, now: Tick, from: NodeId, message: Message) -> Option<Message> {
+        let term = message.term();
+        // Pre-vote requests never change anyone's term.
+        if let Message::RequestVote {
+            pre_vote: true,
+            last_index,
+            last_term,
+            ..
+        } = message
+        {
+            self.handle_pre_vote_request(now, from, term, last_index, last_term);
+            return None;
+        }
+        if term < self.term {
+            self.reject_stale_term(from, message);
+            return None;
+        }
+        let granted_pre_vote = matches!(
+            message,
+            Message::Vote {
+                pre_vote: true,
+                granted: true,
+                ..
+            }
+        );
+        if let Message::RequestVote { .. } = message {
+            // Leader stickiness: while we believe a leader is alive, a vote request from a
+            // higher term is ignored outright, term and all (thesis §4.2.3).
+            if self.config.check_quorum && self.heard_from_leader_recently(now) {
+                return None;
+            }
+        }
+        if self.is_leader() && planted::active(Bug::LeaderKeepsLeading) {
+            self.term = term;
+            self.voted_for = None;
+            self.persist_hard_state();
+        } else if !granted_pre_vote {
+            // §5.1: a higher term always wins; for a leader this is the fencing point (W12
+            // R5) — it stops accepting writes before handling anything else.
+            let leader = matches!(
+                message,
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+            )
+            .then_some(from);
+            self.become_follower(now, term, leader);
+        }
+        Some(message)
+    }
+
+    /// Election and snapshot traffic, of the receiver's term or past [`RaftNode::screen_term`]
+    /// (out of line: see [`Node::handle_message`]).
+    #[inline(never)]
+    fn handle_rare_message(&mut self, now: Tick, from: NodeId, message: Message) {
+        match message {
+            Message::RequestVote {
+                pre_vote: true,
+                last_index,
+                last_term,
+                term,
+            } => self.handle_pre_vote_request(now, from, term, last_index, last_term),
+            Message::RequestVote {
+                last_index,
+                last_term,
+                ..
+            } => self.handle_vote_request(now, from, last_index, last_term),
+            Message::Vote {
+                term,
+                granted,
+                pre_vote,
+            } => self.handle_vote(now, from, term, granted, pre_vote),
+            Message::InstallSnapshot { chunk, .. } => {
+                if self.is_leader() {
+                    // Two leaders in one term; refused as for AppendEntries.
+                    return;
+                }
+                self.handle_install_snapshot(now, from, *chunk)
+            }
+            Message::SnapshotResponse {
+                last_index,
+                installed,
+                next_offset,
+                ..
+            } => self.handle_snapshot_response(now, from, last_index, installed, next_offset),
+            Message::AppendEntries { .. } | Message::AppendResponse { .. } => {
+                unreachable!("replication traffic is handled by handle_message")
+            }
+        }
+    }
+
     // ----- leader timers -----
 
     fn leader_tick(&mut self, now: Tick) {
@@ -1501,7 +1596,7 @@ impl RaftNode {
             return false;
         }
         let sent = &mut sent[..count];
-        sent.sort_unstable_by(|a, b| b.cmp(a));
+        sort_descending(sent);
         sent[quorum - 1] + self.config.lease_ticks > now
     }
 
@@ -1509,6 +1604,20 @@ impl RaftNode {
     /// earlier leader's (§6.4 step 1); before that it cannot serve reads locally.
     fn committed_in_current_term(&self) -> bool {
         self.log.term(self.commit_index) == Some(self.term)
+    }
+}
+
+/// Sort one value per node (at most `NODES_COUNT_MAX`) in descending order, by insertion: for
+/// so few values it takes as few steps as the library's sort, in a fraction of the code (which
+/// carries its paths for large inputs along), on paths — commit, lease — that run between
+/// long stretches of other code and so mostly start from a cold instruction cache.
+fn sort_descending(values: &mut [u64]) {
+    for i in 1..values.len() {
+        let mut j = i;
+        while j > 0 && values[j - 1] < values[j] {
+            values.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
 
@@ -1593,69 +1702,28 @@ impl Node for RaftNode {
         }
     }
 
+    /// Replication traffic of the receiver's own term — AppendEntries to a follower, their
+    /// answers to the leader — is nearly every message, and is dispatched here directly; a
+    /// message of another term, and election and snapshot traffic, go through
+    /// [`RaftNode::screen_term`] and [`RaftNode::handle_rare_message`], out of line, which
+    /// keeps this function small and its dispatch a pair of compares rather than a jump table
+    /// (a hard-to-predict indirect branch when a leader's and its followers' messages
+    /// interleave).
     fn handle_message(&mut self, now: Tick, from: NodeId, message: Message) {
         assert!(
             from >= 1 && from <= self.config.nodes_count && from != self.id,
             "n{}: message from invalid sender n{from}",
             self.id
         );
-        let term = message.term();
-        // Pre-vote requests never change anyone's term.
-        if let Message::RequestVote {
-            pre_vote: true,
-            last_index,
-            last_term,
-            ..
-        } = message
-        {
-            self.handle_pre_vote_request(now, from, term, last_index, last_term);
-            return;
-        }
-        if term > self.term {
-            let granted_pre_vote = matches!(
-                message,
-                Message::Vote {
-                    pre_vote: true,
-                    granted: true,
-                    ..
-                }
-            );
-            if let Message::RequestVote { .. } = message {
-                // Leader stickiness: while we believe a leader is alive, a vote request from a
-                // higher term is ignored outright, term and all (thesis §4.2.3).
-                if self.config.check_quorum && self.heard_from_leader_recently(now) {
-                    return;
-                }
+        let message = if message.term() == self.term {
+            message
+        } else {
+            match self.screen_term(now, from, message) {
+                Some(message) => message,
+                None => return,
             }
-            if self.is_leader() && planted::active(Bug::LeaderKeepsLeading) {
-                self.term = term;
-                self.voted_for = None;
-                self.persist_hard_state();
-            } else if !granted_pre_vote {
-                // §5.1: a higher term always wins; for a leader this is the fencing point (W12
-                // R5) — it stops accepting writes before handling anything else.
-                let leader = matches!(
-                    message,
-                    Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
-                )
-                .then_some(from);
-                self.become_follower(now, term, leader);
-            }
-        } else if term < self.term {
-            self.reject_stale_term(from, message);
-            return;
-        }
+        };
         match message {
-            Message::RequestVote {
-                last_index,
-                last_term,
-                ..
-            } => self.handle_vote_request(now, from, last_index, last_term),
-            Message::Vote {
-                term,
-                granted,
-                pre_vote,
-            } => self.handle_vote(now, from, term, granted, pre_vote),
             Message::AppendEntries {
                 prev_index,
                 prev_term,
@@ -1679,19 +1747,7 @@ impl Node for RaftNode {
                 echo_sent_at,
                 ..
             } => self.handle_append_response(now, from, success, match_index, hint, echo_sent_at),
-            Message::InstallSnapshot { chunk, .. } => {
-                if self.is_leader() {
-                    // Two leaders in one term; refused as for AppendEntries above.
-                    return;
-                }
-                self.handle_install_snapshot(now, from, *chunk)
-            }
-            Message::SnapshotResponse {
-                last_index,
-                installed,
-                next_offset,
-                ..
-            } => self.handle_snapshot_response(now, from, last_index, installed, next_offset),
+            message => self.handle_rare_message(now, from, message),
         }
     }
 
@@ -1916,6 +1972,25 @@ mod tests {
         assert!(restored.is_leader());
         assert_eq!(restored.kv(), live.kv());
         assert_eq!(restored.dedup(), live.dedup());
+    }
+
+    #[test]
+    fn sort_descending_matches_the_library_sort() {
+        let cases: [&[u64]; 6] = [
+            &[],
+            &[7],
+            &[3, 9, 9],
+            &[5, 1, 4, 4, 2],
+            &[0, 0, 8, 6, 8, 6, 1],
+            &[9, 8, 7, 6, 5, 4, 3, 2, 1],
+        ];
+        for values in cases {
+            let mut sorted = values.to_vec();
+            sort_descending(&mut sorted);
+            let mut expected = values.to_vec();
+            expected.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(sorted, expected, "{values:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `raftsim bench`: fixed, documented workloads that measure how many schedules raftsim checks
 //! per CPU-second. Each workload prints one JSON line with at least `workload`, `wall_s`,
-//! `events`, `events_per_s`, `commits_per_s`, `ticks_per_s` and `peak_rss_bytes`.
+//! `events`, `events_per_s`, `commits_per_s`, `ticks_per_s` and `peak_rss_bytes` (that
+//! workload's own peak: see [`reset_peak_rss`]).
 //!
 //! Wall-clock time is read here (and in `progress.rs`) only: never on a simulation path.
 //!
@@ -11,12 +12,12 @@
 //!
 //!    Both run five times; the median run is reported (`commits_per_s_runs` lists all five).
 //! 3. `fuzz-standard`: 5-node runs with every fault on and every checker on, over a fixed seed
-//!    set, with one thread and with two (`jobs`), reporting events/s and seeds/s. Each is
-//!    measured three times, interleaved, and the median run is reported.
+//!    set (`0..FUZZ_STANDARD_SEEDS`), with one thread and with two (`jobs`), reporting events/s
+//!    and seeds/s. Each is measured three times, interleaved, and the median run is reported.
 //! 4. `check-history`: the linearizability checker on generated histories of 1, 10 and 50
 //!    clients.
-//! 5. `long-run`: `commit-batch1`'s workload for 10,000,000 ticks, reporting peak RSS at 1M and
-//!    10M ticks: with log compaction memory must stay flat.
+//! 5. `long-run`: `commit-batch1`'s workload for 10,000,000 ticks, reporting RSS every
+//!    1,000,000 ticks (from 1M to 10M): with log compaction memory must stay flat.
 
 use std::sync::Arc;
 use std::time::Instant;

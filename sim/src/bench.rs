@@ -61,14 +61,7 @@ pub struct BenchArgs {
 /// Peak resident set size of this process since the last [`reset_peak_rss`] (or since it
 /// started), from `/proc/self/status` (`VmHWM`); 0 where that file does not exist.
 pub fn peak_rss_bytes() -> u64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    proc_status_bytes("VmHWM:")
 }
 
 /// Start a new peak-RSS measurement, so each workload's `peak_rss_bytes` is its own and not the
@@ -79,14 +72,20 @@ pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Current resident set size (`VmRSS`).
+/// Current resident set size (`VmRSS`); 0 where `/proc/self/status` does not exist.
 pub fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
+/// A `/proc/self/status` field given in kB (`field` with its colon), in bytes; 0 when the file
+/// or the field is missing.
+fn proc_status_bytes(field: &str) -> u64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return 0;
     };
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }

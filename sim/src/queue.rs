@@ -176,13 +176,14 @@ impl<E> EventQueue<E> {
     }
 
     /// Find the earliest wheel tick in the bitmap (`WHEEL_EMPTY` when the wheel is empty),
-    /// after a pop emptied the earliest bucket: every event left is due at `base` or later.
+    /// after a pop at `from` emptied the earliest bucket: every event left is due at `from` or
+    /// later.
     #[inline(never)]
-    fn scan_wheel_min(&self) -> Tick {
+    fn scan_wheel_min(&self, from: Tick) -> Tick {
         if self.wheel_len == 0 {
             return WHEEL_EMPTY;
         }
-        let start = (self.base % WHEEL_TICKS as Tick) as usize;
+        let start = (from % WHEEL_TICKS as Tick) as usize;
         // Scan the bitmap from `start`, wrapping around once.
         let (w0, b0) = (start / 64, start % 64);
         let found = |word: usize, bits: u64| -> Option<usize> {
@@ -198,7 +199,7 @@ impl<E> EventQueue<E> {
             .or_else(|| found(w0, self.occupied[w0] & !(!0u64 << b0)))
             .expect("a non-empty wheel has an occupied bucket");
         let ahead = (bucket + WHEEL_TICKS - start) % WHEEL_TICKS;
-        self.base + ahead as Tick
+        from + ahead as Tick
     }
 
     /// Remove and return the earliest event.
@@ -234,13 +235,12 @@ impl<E> EventQueue<E> {
                 if head == tail {
                     self.wheel[b] = (NONE, NONE);
                     self.occupied[b / 64] &= !(1 << (b % 64));
-                    self.base = t;
                     // The next event is most often in a bucket of the same bitmap word.
                     let later = self.occupied[b / 64] >> (b % 64);
                     self.wheel_min = if later != 0 {
                         t + Tick::from(later.trailing_zeros())
                     } else {
-                        self.scan_wheel_min()
+                        self.scan_wheel_min(t)
                     };
                 } else {
                     self.wheel[b] = (self.slab[head as usize].next, tail);

@@ -283,23 +283,25 @@ impl RaftSafety {
         node: NodeId,
         view: &V,
     ) -> Result<(), Violation> {
-        let Some(state) = view.node_state(node) else {
-            return Ok(());
-        };
-        if self.watches[(node - 1) as usize].checked == Some(state) {
-            return Ok(());
+        match self.moved_state(node, view) {
+            Some(state) => self.check_changed_node(now, node, &state, view),
+            None => Ok(()),
         }
-        self.check_changed_node(now, node, &state, view)
     }
 
     /// True if [`RaftSafety::check_node`] of `node` would return at once, changing nothing:
     /// the node is down, or its state is the one its last passing check saw.
     #[inline(always)]
     pub fn node_unchanged<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> bool {
-        match view.node_state(node) {
-            None => true,
-            Some(state) => self.watches[(node - 1) as usize].checked == Some(state),
-        }
+        self.moved_state(node, view).is_none()
+    }
+
+    /// The state of `node` when it is up and moved since its last passing check, else `None`:
+    /// the one test both [`RaftSafety::check_node`] and [`RaftSafety::node_unchanged`] make.
+    #[inline(always)]
+    fn moved_state<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> Option<NodeState> {
+        let state = view.node_state(node)?;
+        (self.watches[(node - 1) as usize].checked != Some(state)).then_some(state)
     }
 
     /// [`RaftSafety::check_node`] of a node whose state moved since its last check.

@@ -818,6 +818,17 @@ fn hash_text(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// A value's first eight bytes as a big-endian number, zero-padded: if one value's key is
+/// below another's, so is the value (in byte order), so a sort by value need compare the text
+/// only where the keys are equal.
+fn order_key(value: &str) -> u64 {
+    let bytes = value.as_bytes();
+    let mut word = [0u8; 8];
+    let len = bytes.len().min(8);
+    word[..len].copy_from_slice(&bytes[..len]);
+    u64::from_be_bytes(word)
+}
+
 /// Interned register values: id 0 is absent, id `k` the `k`-th present value interned. The
 /// values' text is kept back to back in one string, so interning allocates nothing once the
 /// table has grown (it is reused from key to key).
@@ -1204,8 +1215,12 @@ struct Plan<'h> {
     /// How many operations have a finite window (the first `finite_count` of `ops`).
     finite_count: usize,
     /// Every value some operation compares the register with for equality (see
-    /// [`PlanOp::observes`]), sorted by value.
-    targets: Vec<StateId>,
+    /// [`PlanOp::observes`]), sorted by value, each after its [`order_key`] (so that most
+    /// comparisons of values are one of integers).
+    targets: Vec<(u64, StateId)>,
+    /// The targets' values back to back, each followed by a NUL byte, for
+    /// [`Plan::any_target_contains`].
+    target_text: String,
     /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
     /// `(usize::MAX, 0)` if not known yet.
     extending: Vec<(usize, usize)>,
@@ -1305,56 +1320,71 @@ impl<'h> Plan<'h> {
             u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
             "linearizability: too many operations on one key"
         );
-        let targets = &mut self.targets;
-        targets.clear();
-        targets.extend(
+        // Sorted by value: by the order keys, and the text where they tie. (No two targets
+        // have the same value, so an unstable sort is deterministic.)
+        let mut keyed = std::mem::take(&mut self.targets);
+        keyed.clear();
+        keyed.extend(
             plan_ops
                 .iter()
                 .flat_map(|op| op.observes)
-                .filter(|&target| target != NIL),
+                .filter(|&target| target != NIL)
+                .map(|target| (order_key(states.value(target).unwrap_or("")), target)),
         );
-        targets.sort_unstable_by_key(|&target| states.value(target));
-        targets.dedup();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| states.value(a.1).cmp(&states.value(b.1)))
+        });
+        keyed.dedup();
+        self.target_text.clear();
+        for &(_, target) in &keyed {
+            self.target_text
+                .push_str(states.value(target).unwrap_or(""));
+            self.target_text.push('\0');
+        }
+        self.targets = keyed;
         self.extending.clear();
         // Classes, numbered in operation order (the map is only looked up, never iterated).
-        let unseen = |effect: Effect<'_>| match effect {
-            Effect::Put(value) => {
-                let value = states.value(value).expect("puts a value");
-                !targets.iter().any(|&t| {
-                    states
-                        .value(t)
-                        .is_some_and(|target| target.starts_with(value))
-                })
-            }
-            Effect::Append(suffix) => {
-                !suffix.is_empty()
-                    && !targets.iter().any(|&t| {
-                        states
-                            .value(t)
-                            .is_some_and(|target| target.contains(suffix))
-                    })
-            }
-            _ => false,
-        };
-        let (classes, last_twin) = (&mut self.classes, &mut self.last_twin);
-        classes.clear();
-        last_twin.clear();
-        for (op, plan_op) in plan_ops.iter_mut().enumerate() {
-            let effect = (!unseen(plan_op.effect)).then_some(plan_op.effect);
-            let next = classes.len() as u32;
-            plan_op.class = *classes
+        self.classes.clear();
+        self.last_twin.clear();
+        for op in 0..self.ops.len() {
+            let plan_op = self.ops[op];
+            let unseen = match plan_op.effect {
+                Effect::Put(value) => self.targets_extending(value).is_empty(),
+                Effect::Append(suffix) => !suffix.is_empty() && !self.any_target_contains(suffix),
+                _ => false,
+            };
+            let effect = (!unseen).then_some(plan_op.effect);
+            let next = self.classes.len() as u32;
+            let class = *self
+                .classes
                 .entry((plan_op.role, effect, plan_op.expect))
                 .or_insert(next);
+            self.ops[op].class = class;
             if plan_op.role == Role::Info {
-                plan_op.twin_before = last_twin.insert(plan_op.class, op as u32).unwrap_or(NIL);
+                self.ops[op].twin_before = self.last_twin.insert(class, op as u32).unwrap_or(NIL);
             }
+        }
+    }
+
+    /// True if some target's value contains `text`.
+    fn any_target_contains(&self, text: &str) -> bool {
+        if text.contains('\0') {
+            self.targets.iter().any(|&(_, t)| {
+                self.states
+                    .value(t)
+                    .is_some_and(|target| target.contains(text))
+            })
+        } else {
+            // Without a NUL, a match cannot straddle two targets.
+            self.target_text.contains(text)
         }
     }
 
     /// The targets (see [`PlanOp::observes`]) whose value starts with `state`'s value, which
     /// must be present: those that could see it, directly or after appends. Being sorted by
     /// value, they are a range of [`Plan::targets`].
-    fn targets_extending(&mut self, state: StateId) -> &[StateId] {
+    fn targets_extending(&mut self, state: StateId) -> &[(u64, StateId)] {
         const UNKNOWN: (usize, usize) = (usize::MAX, 0);
         let slot = state as usize;
         if slot >= self.extending.len() {
@@ -1362,12 +1392,13 @@ impl<'h> Plan<'h> {
         }
         if self.extending[slot] == UNKNOWN {
             let value = self.states.value(state).expect("a present value");
-            let first = self
-                .targets
-                .partition_point(|&target| self.states.value(target) < Some(value));
+            let key = order_key(value);
+            let first = self.targets.partition_point(|&(target_key, target)| {
+                target_key < key || (target_key == key && self.states.value(target) < Some(value))
+            });
             let count = self.targets[first..]
                 .iter()
-                .take_while(|&&target| {
+                .take_while(|&&(_, target)| {
                     self.states
                         .value(target)
                         .is_some_and(|target| target.starts_with(value))
@@ -1433,6 +1464,14 @@ struct Event {
     op: u32,
     tick: Tick,
     is_return: bool,
+}
+
+impl Event {
+    /// The events' order: by tick, and at equal ticks calls before returns (see the module
+    /// documentation), each kind by operation.
+    fn order(&self) -> (Tick, bool, u32) {
+        (self.tick, self.is_return, self.op)
+    }
 }
 
 /// One configuration of the sweep: how a linearization of everything that returned so far
@@ -1632,16 +1671,23 @@ struct Failed {
     heads: FixedHashMap<(usize, StateId, SetId), u32>,
     /// Members: the configuration and the next member of its list, or `NIL`.
     nodes: Vec<(Config, u32)>,
+    /// Per event: how many members were ever inserted at it.
+    counts: Vec<u32>,
 }
 
 impl Failed {
     fn clear(&mut self) {
         self.heads.clear();
         self.nodes.clear();
+        self.counts.clear();
     }
 
     /// True if some member at event `index` dominates `config`.
     fn dominated(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
+        // Nothing failed at this event: the usual case, decided without hashing the key.
+        if self.counts.get(index).is_none_or(|&count| count == 0) {
+            return false;
+        }
         let mut node = match self.heads.get(&(index, config.state, config.required)) {
             Some(&head) => head,
             None => return false,
@@ -1683,6 +1729,10 @@ impl Failed {
             .expect("linearizability: fewer than 2^32 - 1 failed configurations per search");
         self.nodes.push((config, head));
         self.heads.insert(key, id);
+        if index >= self.counts.len() {
+            self.counts.resize(index + 1, 0);
+        }
+        self.counts[index] += 1;
     }
 }
 
@@ -1695,6 +1745,10 @@ struct Sweep {
     /// with that value may still be pending (`usize::MAX`: never returns); 0 for values no
     /// operation compares with.
     last_use: Vec<usize>,
+    /// Memo of [`Sweep::canonical`], per state: one more than the last event at which an
+    /// operation that could see it may still be pending (see `last_use`), 0 if none, or
+    /// [`LIVE_END_UNKNOWN`] if not known yet.
+    live_end: Vec<usize>,
     /// Open required read-only operations, in call order.
     open_readers: Vec<u32>,
     /// Open operations with a finite window that may change the state, in call order.
@@ -1704,6 +1758,10 @@ struct Sweep {
     /// Every move ever made, as (operation, previous move or `NIL`): a configuration's trail
     /// is its last move, and following the links back gives its linearization.
     trail: Vec<Move>,
+    /// Where [`Sweep::reset`] sorts the calls and the returns before merging them into
+    /// `events`.
+    scratch_calls: Vec<Event>,
+    scratch_returns: Vec<Event>,
     /// Per operation: the index of its call event.
     call_index: Vec<usize>,
     /// Per operation: the index of its return event (`usize::MAX`: none).
@@ -1728,6 +1786,27 @@ struct Sweep {
     candidates: Vec<u32>,
 }
 
+/// Replaces `out` with the events of `a` and `b`, each sorted by [`Event::order`], in that
+/// order.
+fn merge_events(a: &[Event], b: &[Event], out: &mut Vec<Event>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].order() <= b[j].order() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+/// A [`Sweep::live_end`] not computed yet (the others are below it, "forever" included).
+const LIVE_END_UNKNOWN: usize = usize::MAX;
+
 /// The open-operation list an operation belongs in while it is open: indeterminate ones,
 /// required read-only ones, or the writers.
 fn open_list<'a>(
@@ -1748,26 +1827,32 @@ fn open_list<'a>(
 impl Sweep {
     /// Gets ready to search `plan` within `steps_max` steps, forgetting the last search.
     fn reset(&mut self, plan: &Plan<'_>, steps_max: u64) {
+        // The events in [`Event::order`]. The calls of each group of `plan.ops` come sorted
+        // so: they are merged, and then with the returns, sorted on their own.
+        let event = |op: usize, is_return: bool| Event {
+            op: op as u32,
+            tick: if is_return {
+                plan.ops[op].complete_tick
+            } else {
+                plan.ops[op].invoke_tick
+            },
+            is_return,
+        };
+        let (calls, returns) = (&mut self.scratch_calls, &mut self.scratch_returns);
         let events = &mut self.events;
-        events.clear();
-        for (op, plan_op) in plan.ops.iter().enumerate() {
-            let op = op as u32;
-            events.push(Event {
-                op,
-                tick: plan_op.invoke_tick,
-                is_return: false,
-            });
-            if plan_op.role != Role::Info {
-                events.push(Event {
-                    op,
-                    tick: plan_op.complete_tick,
-                    is_return: true,
-                });
-            }
+        let finite = plan.finite_count;
+        calls.clear();
+        calls.extend((0..finite).map(|op| event(op, false)));
+        if finite < plan.ops.len() {
+            returns.clear();
+            returns.extend((finite..plan.ops.len()).map(|op| event(op, false)));
+            merge_events(calls, returns, events);
+            std::mem::swap(calls, events);
         }
-        // At equal ticks calls sort before returns: see the module documentation. (The keys
-        // are distinct, so an unstable sort is deterministic.)
-        events.sort_unstable_by_key(|e| (e.tick, e.is_return, e.op));
+        returns.clear();
+        returns.extend((0..finite).map(|op| event(op, true)));
+        returns.sort_unstable_by_key(Event::order);
+        merge_events(calls, returns, events);
         let (call_index, return_index) = (&mut self.call_index, &mut self.return_index);
         call_index.clear();
         call_index.resize(plan.ops.len(), 0);
@@ -1791,6 +1876,7 @@ impl Sweep {
                 }
             }
         }
+        self.live_end.clear();
         self.open_readers.clear();
         self.open_writers.clear();
         self.info_called.clear();
@@ -1864,12 +1950,14 @@ impl Sweep {
                     }
                     // Lazy first: the fewest operations linearized ahead of need.
                     let sets = &self.sets;
-                    self.children[first..].sort_by_key(|(c, _)| {
-                        (
-                            sets.len(c.optional),
-                            std::cmp::Reverse(sets.len(c.required)),
-                        )
-                    });
+                    if self.children.len() - first > 1 {
+                        self.children[first..].sort_by_key(|(c, _)| {
+                            (
+                                sets.len(c.optional),
+                                std::cmp::Reverse(sets.len(c.required)),
+                            )
+                        });
+                    }
                 }
                 self.frames[index] = Frame {
                     expanded: true,
@@ -2199,16 +2287,25 @@ impl Sweep {
     /// `state`, or [`DEAD`] if it is present and no operation that may be pending at event
     /// `index` or later compares the register with it or with a value it could be extended
     /// into by appends.
-    fn canonical(&self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
+    fn canonical(&mut self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
         if state == ABSENT || state == DEAD {
             return state;
         }
-        let last_use = &self.last_use;
-        let live = plan
-            .targets_extending(state)
-            .iter()
-            .any(|&target| last_use.get(target as usize).is_some_and(|&l| l >= index));
-        if live {
+        let slot = state as usize;
+        if slot >= self.live_end.len() {
+            self.live_end.resize(slot + 1, LIVE_END_UNKNOWN);
+        }
+        if self.live_end[slot] == LIVE_END_UNKNOWN {
+            let last_use = &self.last_use;
+            self.live_end[slot] = plan
+                .targets_extending(state)
+                .iter()
+                .filter_map(|&(_, target)| last_use.get(target as usize))
+                .map(|&last| last.saturating_add(1).min(LIVE_END_UNKNOWN - 1))
+                .max()
+                .unwrap_or(0);
+        }
+        if self.live_end[slot] > index {
             state
         } else {
             DEAD
@@ -2297,7 +2394,8 @@ impl Sweep {
 /// `Delete` for absence), if there is one. Such a history fails at once, whatever the
 /// order, and the verdict depends on nothing invoked after that deadline.
 fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
-    let mut set_tick: FixedHashMap<StateId, Tick> = FixedHashMap::default();
+    // Per state: the earliest invoke of a `Put` or `Cas` setting it.
+    let mut set_tick: Vec<Option<Tick>> = vec![None; plan.states.present_count() + 1];
     // Every append, with its invoke tick: a value is reachable by one of them iff it ends
     // with its suffix. Few appends reach one key, while a value grown by appends has many
     // suffixes, so the appends are tried against the value rather than each suffix looked up.
@@ -2306,7 +2404,7 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
         let earliest = match op.effect {
             Effect::Put(value) | Effect::Cas { new: value, .. } => {
-                set_tick.entry(value).or_insert(Tick::MAX)
+                set_tick[value as usize].get_or_insert(Tick::MAX)
             }
             Effect::Append(suffix) => {
                 appends.push((suffix, op.invoke_tick));
@@ -2330,10 +2428,12 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                 || match plan.states.value(target) {
                     None => delete_tick <= deadline_tick,
                     Some(value) => {
-                        by(set_tick.get(&target), deadline_tick)
-                            || appends.iter().any(|&(suffix, invoke_tick)| {
-                                invoke_tick <= deadline_tick && value.ends_with(suffix)
-                            })
+                        by(
+                            set_tick.get(target as usize).and_then(Option::as_ref),
+                            deadline_tick,
+                        ) || appends.iter().any(|&(suffix, invoke_tick)| {
+                            invoke_tick <= deadline_tick && value.ends_with(suffix)
+                        })
                     }
                 };
             !reachable

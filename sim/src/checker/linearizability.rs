@@ -322,6 +322,7 @@ pub fn check_ordered(
     let mut unknown = None;
     // One set of tables for every key and every shrinking trial.
     let mut search = Search::default();
+    let mut reserved = false;
     let mut keep = Vec::new();
     for (key, ops) in &by_key {
         if let Some(replayed) = sequential_replay(ops, initial) {
@@ -330,6 +331,10 @@ pub fn check_ordered(
             report.ops_checked += replayed;
             report.steps += replayed as u64;
             continue;
+        }
+        if !reserved {
+            search.reserve(by_key.values().map(Vec::len).max().unwrap_or(0));
+            reserved = true;
         }
         keep.clear();
         keep.resize(ops.len(), Treat::Keep);
@@ -759,47 +764,93 @@ const DEAD: StateId = u32::MAX - 1;
 /// "None" for operation and state ids.
 const NIL: u32 = u32::MAX;
 
-/// The lookup side of an interner whose entries are stored elsewhere, back to back: per hash,
-/// the latest entry with that hash, and per entry the one before it with the same hash. So no
-/// entry is stored twice (once as a key), and once the tables have grown nothing is allocated
-/// per entry. Only looked up, never iterated.
+/// The lookup side of an interner whose entries are stored elsewhere, back to back: an
+/// open-addressing table (linear probing) of entry numbers, with each entry's hash kept
+/// beside it, so that a probe compares entries only when their hashes are equal. No entry is
+/// stored twice (once as a key), a lookup hashes its key once, and once the tables have grown
+/// nothing is allocated per entry. Only looked up, never iterated.
 #[derive(Default)]
-struct HashChains {
-    latest: FixedHashMap<u64, u32>,
-    /// Per entry: the entry before it with the same hash, or `NIL`.
-    previous: Vec<u32>,
+struct EntryIndex {
+    /// Per slot: an entry, or `NIL` if free. A power of two long, and at most half full.
+    slots: Vec<u32>,
+    /// Per entry: its hash.
+    hashes: Vec<u64>,
 }
 
-impl HashChains {
+impl EntryIndex {
+    /// The fewest slots a table has.
+    const SLOTS_MIN: usize = 16;
+
     fn clear(&mut self) {
-        self.latest.clear();
-        self.previous.clear();
+        if !self.hashes.is_empty() {
+            self.slots.fill(NIL);
+            self.hashes.clear();
+        }
+    }
+
+    /// Makes room for `entries` entries.
+    fn reserve(&mut self, entries: usize) {
+        self.hashes.reserve(entries);
+        let slots = (2 * entries).next_power_of_two();
+        if slots > self.slots.len() {
+            self.rebuild(slots);
+        }
+    }
+
+    /// Files every entry again in a table of `slots` slots.
+    fn rebuild(&mut self, slots: usize) {
+        self.slots.clear();
+        self.slots.resize(slots.max(Self::SLOTS_MIN), NIL);
+        for entry in 0..self.hashes.len() {
+            self.file(entry as u32);
+        }
+    }
+
+    /// Puts `entry` in the first free slot from its hash on.
+    fn file(&mut self, entry: u32) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.hashes[entry as usize] as usize & mask;
+        while self.slots[slot] != NIL {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = entry;
     }
 
     /// The entry with `hash` that `is` accepts, if any.
     fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
-        let mut entry = *self.latest.get(&hash)?;
-        while entry != NIL {
-            if is(entry) {
+        if self.hashes.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let entry = self.slots[slot];
+            if entry == NIL {
+                return None;
+            }
+            if self.hashes[entry as usize] == hash && is(entry) {
                 return Some(entry);
             }
-            entry = self.previous[entry as usize];
+            slot = (slot + 1) & mask;
         }
-        None
     }
 
-    /// Records the next entry (number `previous.len()`), which has `hash`.
+    /// Records the next entry (number `hashes.len()`), which has `hash`.
     fn push(&mut self, hash: u64) {
-        let entry = u32::try_from(self.previous.len())
+        let entry = u32::try_from(self.hashes.len())
             .ok()
             .filter(|&entry| entry < NIL)
             .expect("linearizability: fewer than 2^32 - 1 interned entries");
-        let previous = self.latest.insert(hash, entry).unwrap_or(NIL);
-        self.previous.push(previous);
+        self.hashes.push(hash);
+        if 2 * self.hashes.len() > self.slots.len() {
+            self.rebuild(2 * self.slots.len());
+        } else {
+            self.file(entry);
+        }
     }
 }
 
-/// The hash a [`HashChains`] files `words` under.
+/// The hash an [`EntryIndex`] files `words` under.
 fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
     let mut hasher = TraceHasher::new();
     let mut len = 0;
@@ -811,7 +862,7 @@ fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
     hasher.finish()
 }
 
-/// The hash a [`HashChains`] files `text` under.
+/// The hash an [`EntryIndex`] files `text` under.
 fn hash_text(text: &str) -> u64 {
     let mut hasher = TraceHasher::new();
     hasher.write_framed(text.as_bytes());
@@ -838,7 +889,7 @@ struct StateTable {
     /// Per present value (id - 1): where its text is in `text`.
     spans: Vec<(usize, usize)>,
     /// Finds a present value's id - 1 by its text.
-    ids: HashChains,
+    ids: EntryIndex,
     /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
     appended: FixedHashMap<(StateId, u32), StateId>,
     /// Where [`StateTable::append`] builds a concatenation to look it up.
@@ -939,7 +990,7 @@ struct SetTable {
     /// Per set: where its operations are in `elems`.
     spans: Vec<(usize, usize)>,
     /// Finds a set by its operations.
-    ids: HashChains,
+    ids: EntryIndex,
     /// `(set, op)` to the set with `op` added.
     with: FixedHashMap<(SetId, u32), SetId>,
     /// `(set, op)` to the set with `op` taken out.
@@ -955,7 +1006,7 @@ impl Default for SetTable {
         let mut table = SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
-            ids: HashChains::default(),
+            ids: EntryIndex::default(),
             with: FixedHashMap::default(),
             without: FixedHashMap::default(),
             scratch: Vec::new(),
@@ -1434,6 +1485,39 @@ struct Search<'h> {
 }
 
 impl Search<'_> {
+    /// Makes room for the search of keys of up to `ops` operations each, so that the tables
+    /// are allocated once rather than grown by doubling through the first key (a check
+    /// starts with fresh tables, and most histories are short).
+    fn reserve(&mut self, ops: usize) {
+        let (plan, sweep) = (&mut self.plan, &mut self.sweep);
+        plan.ops.reserve(ops);
+        // Each operation names at most two values, and the search makes a few more.
+        plan.states.spans.reserve(2 * ops);
+        plan.states.ids.reserve(2 * ops);
+        plan.states.appended.reserve(ops);
+        plan.targets.reserve(2 * ops);
+        plan.extending.reserve(2 * ops);
+        plan.classes.reserve(ops);
+        let events = 2 * ops;
+        for list in [
+            &mut sweep.events,
+            &mut sweep.scratch_calls,
+            &mut sweep.scratch_returns,
+        ] {
+            list.reserve(events);
+        }
+        sweep.last_use.reserve(2 * ops);
+        sweep.live_end.reserve(2 * ops);
+        sweep.call_index.reserve(ops);
+        sweep.return_index.reserve(ops);
+        sweep.frames.reserve(events + 1);
+        sweep.children.reserve(2 * events);
+        sweep.trail.reserve(events);
+        sweep.sets.with.reserve(ops);
+        sweep.sets.without.reserve(ops);
+        sweep.sets.ids.reserve(ops);
+    }
+
     /// Searches the prepared plan for a linearization within `steps_max` steps; returns what
     /// it found and the steps it took.
     fn run(&mut self, steps_max: u64) -> (Found, u64) {
@@ -1587,13 +1671,19 @@ fn is_subset(a: &[u32], b: &[u32]) -> bool {
 /// A configuration with its trail (its last move, see [`Sweep::trail`]).
 type Trailed = (Config, u32);
 
+/// How many entries a [`Frontier`] or a [`ConfigSet`] scans through before it files them in
+/// a hash table: most hold one or two, and scanning those costs less than hashing.
+const SCAN_MAX: usize = 8;
+
 /// A set of configurations with no member dominated by another (see [`Config::dominates`]),
 /// in groups by state and required operations (only configurations alike in those can
 /// dominate one another). Emptied and refilled at every return: its groups keep their room.
 #[derive(Default)]
 struct Frontier {
-    /// Group by state and required operations: its index in `groups`. Only looked up.
+    /// Group by state and required operations: its index in `groups`, for the first
+    /// `indexed` groups (none while there are at most [`SCAN_MAX`]). Only looked up.
     index: FixedHashMap<(StateId, SetId), usize>,
+    indexed: usize,
     /// The groups in use are the first `live`; the rest are kept for their room.
     groups: Vec<Group>,
     live: usize,
@@ -1612,16 +1702,32 @@ impl Frontier {
         for group in &mut self.groups[..self.live] {
             group.members.clear();
         }
-        self.index.clear();
+        if self.indexed > 0 {
+            self.index.clear();
+            self.indexed = 0;
+        }
         self.live = 0;
+    }
+
+    /// The index in `groups` of the group of `state` and `required`: `live` if there is none.
+    fn group_of(&mut self, state: StateId, required: SetId) -> usize {
+        let live = self.live;
+        if live < SCAN_MAX {
+            return self.groups[..live]
+                .iter()
+                .position(|group| group.state == state && group.required == required)
+                .unwrap_or(live);
+        }
+        for (at, group) in self.groups[..live].iter().enumerate().skip(self.indexed) {
+            self.index.insert((group.state, group.required), at);
+        }
+        self.indexed = live;
+        *self.index.entry((state, required)).or_insert(live)
     }
 
     fn insert(&mut self, sets: &SetTable, config: Config, trail: u32) {
         let live = self.live;
-        let at = *self
-            .index
-            .entry((config.state, config.required))
-            .or_insert(live);
+        let at = self.group_of(config.state, config.required);
         if at == live {
             let group = Group {
                 state: config.state,
@@ -1650,13 +1756,48 @@ impl Frontier {
     /// list of required operations, each group in the order its members came.
     fn drain_into(&mut self, sets: &SetTable, out: &mut Vec<Trailed>) {
         // No two live groups have the same key, so an unstable sort is deterministic.
-        self.groups[..self.live].sort_unstable_by(|a, b| {
-            (a.state, sets.get(a.required)).cmp(&(b.state, sets.get(b.required)))
-        });
+        if self.live > 1 {
+            self.groups[..self.live].sort_unstable_by(|a, b| {
+                (a.state, sets.get(a.required)).cmp(&(b.state, sets.get(b.required)))
+            });
+        }
         for group in &self.groups[..self.live] {
             out.extend_from_slice(&group.members);
         }
         self.clear();
+    }
+}
+
+/// A set of configurations, scanned while small and hashed once it has grown (see
+/// [`SCAN_MAX`]).
+#[derive(Default)]
+struct ConfigSet {
+    /// The members while there are at most [`SCAN_MAX`] of them; then `hashed` holds them.
+    scanned: Vec<Config>,
+    hashed: FixedHashSet<Config>,
+}
+
+impl ConfigSet {
+    fn clear(&mut self) {
+        self.scanned.clear();
+        if !self.hashed.is_empty() {
+            self.hashed.clear();
+        }
+    }
+
+    /// Adds `config`; true if it was not a member yet.
+    fn insert(&mut self, config: Config) -> bool {
+        if self.hashed.is_empty() {
+            if self.scanned.contains(&config) {
+                return false;
+            }
+            if self.scanned.len() < SCAN_MAX {
+                self.scanned.push(config);
+                return true;
+            }
+            self.hashed.extend(self.scanned.drain(..));
+        }
+        self.hashed.insert(config)
     }
 }
 
@@ -1779,7 +1920,7 @@ struct Sweep {
     /// The configurations after the return being processed (see [`Sweep::on_return`]).
     next: Frontier,
     /// The configurations reached by the expansions at the return being processed.
-    visited: FixedHashSet<Config>,
+    visited: ConfigSet,
     /// The expansion's configurations still to extend (see [`Sweep::expand`]).
     pending: Vec<Trailed>,
     /// The candidates of the configuration being extended.

@@ -399,6 +399,17 @@ impl<'h> KeyOp<'h> {
 /// does not apply or a result differs (the search then runs and finds the witness). Most keys
 /// of a simulated run are like this, and the replay allocates nothing per operation.
 fn sequential_replay(ops: &[KeyOp<'_>], initial: Option<&str>) -> Option<usize> {
+    // The windows first, which cost no model work and rule out most keys that overlap.
+    let mut previous_complete: Option<Tick> = None;
+    for op in ops.iter().filter(|op| op.recorded.outcome != Outcome::Fail) {
+        let (Outcome::Ok(_), Some(complete_tick)) = (&op.recorded.outcome, op.complete_tick) else {
+            return None; // indeterminate
+        };
+        if previous_complete.is_some_and(|t| op.invoke_tick <= t) {
+            return None; // overlaps, or out of invoke order
+        }
+        previous_complete = Some(complete_tick);
+    }
     let mut previous_complete: Option<Tick> = None;
     let mut register: Option<String> = initial.map(str::to_owned);
     let mut replayed = 0;
@@ -952,6 +963,7 @@ impl StateTable {
     }
 
     /// The state after appending `suffix` (of operation `op`) to `state`.
+    #[inline(never)]
     fn append(&mut self, state: StateId, op: u32, suffix: &str) -> StateId {
         if let Some(&id) = self.appended.get(&(state, op)) {
             return id;
@@ -1048,19 +1060,33 @@ impl SetTable {
     }
 
     /// The set of `op` alone.
+    #[inline]
     fn single(&mut self, op: u32) -> SetId {
-        let have = self.units.len() as u32;
-        if op >= have {
-            self.units.extend(have..=op);
+        if op as usize >= self.units.len() {
+            self.grow_units(op);
         }
         SINGLE | op
     }
 
+    #[cold]
+    #[inline(never)]
+    fn grow_units(&mut self, op: u32) {
+        let have = self.units.len() as u32;
+        self.units.extend(have..=op);
+    }
+
     /// `set` with `op` added.
+    #[inline]
     fn with(&mut self, set: SetId, op: u32) -> SetId {
         if set == EMPTY {
             return self.single(op);
         }
+        self.with_looked_up(set, op)
+    }
+
+    /// [`SetTable::with`] of a set that is not empty: through the memo, or made and interned.
+    #[inline(never)]
+    fn with_looked_up(&mut self, set: SetId, op: u32) -> SetId {
         if let Some(&id) = self.with.get(&(set, op)) {
             return id;
         }
@@ -1083,10 +1109,17 @@ impl SetTable {
     }
 
     /// `set` with `op` taken out.
+    #[inline]
     fn without(&mut self, set: SetId, op: u32) -> SetId {
         if set == EMPTY || set & SINGLE != 0 {
             return if set == SINGLE | op { EMPTY } else { set };
         }
+        self.without_looked_up(set, op)
+    }
+
+    /// [`SetTable::without`] of a set of two or more: through the memo, or made and interned.
+    #[inline(never)]
+    fn without_looked_up(&mut self, set: SetId, op: u32) -> SetId {
         if let Some(&id) = self.without.get(&(set, op)) {
             return id;
         }
@@ -1468,6 +1501,7 @@ impl<'h> Plan<'h> {
             Effect::Get => (state, Res::Value(state)),
             Effect::Put(new) => (new, Res::Ok),
             Effect::Append(suffix) => (self.states.append(state, op, suffix), Res::Ok),
+
             Effect::Delete if state == ABSENT => (state, Res::NotFound),
             Effect::Delete => (ABSENT, Res::Ok),
             Effect::Cas { expected, new } if state == expected => (new, Res::Ok),
@@ -1824,11 +1858,16 @@ impl Failed {
     }
 
     /// True if some member at event `index` dominates `config`.
+    #[inline]
     fn dominated(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
         // Nothing failed at this event: the usual case, decided without hashing the key.
-        if self.counts.get(index).is_none_or(|&count| count == 0) {
-            return false;
-        }
+        self.counts.get(index).is_some_and(|&count| count > 0)
+            && self.dominated_at(sets, index, config)
+    }
+
+    /// [`Failed::dominated`] at an event where something failed.
+    #[inline(never)]
+    fn dominated_at(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
         let mut node = match self.heads.get(&(index, config.state, config.required)) {
             Some(&head) => head,
             None => return false,
@@ -2139,7 +2178,10 @@ impl Sweep {
             &mut self.open_writers,
         );
         if is_return {
-            list.retain(|&o| o != op);
+            // Each open operation is listed once.
+            if let Some(at) = list.iter().position(|&o| o == op) {
+                list.remove(at);
+            }
         } else {
             list.push(op);
         }
@@ -2263,6 +2305,16 @@ impl Sweep {
         trail: u32,
     ) -> Option<()> {
         let goal = self.events[index].op;
+        // The usual case: no other operation is open that could go first, so the expansion is
+        // the one move that linearizes the returning operation (what the loop below does
+        // with it as the only candidate, taking the same step).
+        if self.info_called.is_empty() && self.open_writers == [goal] {
+            if let Some((child, child_trail)) = self.try_move(plan, index, &start, trail, goal) {
+                self.step()?;
+                self.settle(plan, child, child_trail, goal, index);
+            }
+            return Some(());
+        }
         self.pending.clear();
         self.pending.push((start, trail));
         while let Some((config, trail)) = self.pending.pop() {
@@ -2428,29 +2480,39 @@ impl Sweep {
     /// `state`, or [`DEAD`] if it is present and no operation that may be pending at event
     /// `index` or later compares the register with it or with a value it could be extended
     /// into by appends.
+    #[inline]
     fn canonical(&mut self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
         if state == ABSENT || state == DEAD {
             return state;
         }
-        let slot = state as usize;
-        if slot >= self.live_end.len() {
-            self.live_end.resize(slot + 1, LIVE_END_UNKNOWN);
-        }
-        if self.live_end[slot] == LIVE_END_UNKNOWN {
-            let last_use = &self.last_use;
-            self.live_end[slot] = plan
-                .targets_extending(state)
-                .iter()
-                .filter_map(|&(_, target)| last_use.get(target as usize))
-                .map(|&last| last.saturating_add(1).min(LIVE_END_UNKNOWN - 1))
-                .max()
-                .unwrap_or(0);
-        }
-        if self.live_end[slot] > index {
+        let live_end = match self.live_end.get(state as usize) {
+            Some(&live_end) if live_end != LIVE_END_UNKNOWN => live_end,
+            _ => self.find_live_end(plan, state),
+        };
+        if live_end > index {
             state
         } else {
             DEAD
         }
+    }
+
+    /// Computes [`Sweep::live_end`] of present `state` and returns it.
+    #[inline(never)]
+    fn find_live_end(&mut self, plan: &mut Plan<'_>, state: StateId) -> usize {
+        let slot = state as usize;
+        if slot >= self.live_end.len() {
+            self.live_end.resize(slot + 1, LIVE_END_UNKNOWN);
+        }
+        let last_use = &self.last_use;
+        let live_end = plan
+            .targets_extending(state)
+            .iter()
+            .filter_map(|&(_, target)| last_use.get(target as usize))
+            .map(|&last| last.saturating_add(1).min(LIVE_END_UNKNOWN - 1))
+            .max()
+            .unwrap_or(0);
+        self.live_end[slot] = live_end;
+        live_end
     }
 
     /// Replays the linearization that ends with move `trail` against the model and asserts

@@ -880,6 +880,9 @@ fn hash_text(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// A [`Plan::extending`] not computed yet.
+const EXTENDING_UNKNOWN: (usize, usize) = (usize::MAX, 0);
+
 /// A value's first eight bytes as a big-endian number, zero-padded: if one value's key is
 /// below another's, so is the value (in byte order), so a sort by value need compare the text
 /// only where the keys are equal.
@@ -1427,7 +1430,10 @@ impl<'h> Plan<'h> {
             self.target_text.push('\0');
         }
         self.targets = keyed;
+        // Room for every value interned so far, which most searches stay within.
         self.extending.clear();
+        self.extending
+            .resize(self.states.present_count() + 1, EXTENDING_UNKNOWN);
         // Classes, numbered in operation order (the map is only looked up, never iterated).
         self.classes.clear();
         self.last_twin.clear();
@@ -1469,23 +1475,31 @@ impl<'h> Plan<'h> {
     /// must be present: those that could see it, directly or after appends. Being sorted by
     /// value, they are a range of [`Plan::targets`].
     fn targets_extending(&mut self, state: StateId) -> &[(u64, StateId)] {
-        const UNKNOWN: (usize, usize) = (usize::MAX, 0);
         let slot = state as usize;
         if slot >= self.extending.len() {
-            self.extending.resize(slot + 1, UNKNOWN);
+            self.extending.resize(slot + 1, EXTENDING_UNKNOWN);
         }
-        if self.extending[slot] == UNKNOWN {
+        if self.extending[slot] == EXTENDING_UNKNOWN {
             let value = self.states.value(state).expect("a present value");
             let key = order_key(value);
             let first = self.targets.partition_point(|&(target_key, target)| {
                 target_key < key || (target_key == key && self.states.value(target) < Some(value))
             });
+            // A target starting with `value` has a key starting with its first bytes: most
+            // lists end at the first target, without comparing text.
+            let prefix_mask = match value.len() {
+                0 => 0,
+                len @ 1..8 => !0u64 << (64 - 8 * len),
+                _ => !0,
+            };
             let count = self.targets[first..]
                 .iter()
-                .take_while(|&&(_, target)| {
-                    self.states
-                        .value(target)
-                        .is_some_and(|target| target.starts_with(value))
+                .take_while(|&&(target_key, target)| {
+                    (target_key ^ key) & prefix_mask == 0
+                        && self
+                            .states
+                            .value(target)
+                            .is_some_and(|target| target.starts_with(value))
                 })
                 .count();
             self.extending[slot] = (first, first + count);
@@ -1964,6 +1978,31 @@ struct Sweep {
     pending: Vec<Trailed>,
     /// The candidates of the configuration being extended.
     candidates: Vec<u32>,
+    /// Scratch of [`Sweep::assert_linearization`]: the moves, the operations in order, and
+    /// per operation whether it was seen.
+    replay: (Vec<Move>, Vec<u32>, Vec<bool>),
+}
+
+/// Sorts `events` by [`Event::order`]. Returns listed in call order are nearly sorted (each is
+/// only as far out of place as operations overlap), which an insertion sort sorts in about
+/// linear time; if they turn out far from sorted, a general sort takes over.
+fn sort_nearly_sorted(events: &mut [Event]) {
+    let mut moves_left = 8 * events.len();
+    for i in 1..events.len() {
+        let event = events[i];
+        let mut at = i;
+        while at > 0 && events[at - 1].order() > event.order() {
+            if moves_left == 0 {
+                events[at] = event;
+                events.sort_unstable_by_key(Event::order);
+                return;
+            }
+            moves_left -= 1;
+            events[at] = events[at - 1];
+            at -= 1;
+        }
+        events[at] = event;
+    }
 }
 
 /// Replaces `out` with the events of `a` and `b`, each sorted by [`Event::order`], in that
@@ -2031,7 +2070,7 @@ impl Sweep {
         }
         returns.clear();
         returns.extend((0..finite).map(|op| event(op, true)));
-        returns.sort_unstable_by_key(Event::order);
+        sort_nearly_sorted(returns);
         merge_events(calls, returns, events);
         let (call_index, return_index) = (&mut self.call_index, &mut self.return_index);
         call_index.clear();
@@ -2519,8 +2558,10 @@ impl Sweep {
     /// that it is one: every required operation once, with its recorded result, and no
     /// operation before one that completed before it was invoked. The pruning rules are
     /// subtle; this keeps a bug in them from ever passing a history silently.
-    fn assert_linearization(&self, plan: &mut Plan<'_>, trail: u32) {
-        let mut moves = Vec::with_capacity(plan.ops.len());
+    fn assert_linearization(&mut self, plan: &mut Plan<'_>, trail: u32) {
+        // Scratch kept from one search to the next.
+        let (mut moves, mut order, mut seen) = std::mem::take(&mut self.replay);
+        moves.clear();
         let mut cursor = trail;
         while cursor != NIL {
             let step = self.trail[cursor as usize];
@@ -2528,39 +2569,14 @@ impl Sweep {
             cursor = step.previous;
         }
         moves.reverse();
-        // An absorbed operation goes right before the latest overwrite made after its call:
-        // `before` lists them as (position in `plain` of that overwrite, operation).
-        let mut before: Vec<(usize, u32)> = Vec::new();
-        let mut puts: Vec<(usize, usize)> = Vec::new();
-        let mut plain = Vec::with_capacity(moves.len());
-        for step in &moves {
-            if step.absorbed {
-                let call_index = self.call_index[step.op as usize];
-                let &(at, _) = puts
-                    .iter()
-                    .rev()
-                    .find(|&&(_, index)| index > call_index)
-                    .expect("linearizability: an absorbed write has a later put");
-                before.push((at, step.op));
-                continue;
-            }
-            let plan_op = plan.ops[step.op as usize];
-            if plan_op.is_overwrite() {
-                puts.push((plain.len(), step.index));
-            }
-            plain.push(step.op);
+        order.clear();
+        if moves.iter().any(|step| step.absorbed) {
+            self.order_with_absorbed(plan, &moves, &mut order);
+        } else {
+            order.extend(moves.iter().map(|step| step.op));
         }
-        // Stable: the operations absorbed before one overwrite keep the order they came in.
-        before.sort_by_key(|&(at, _)| at);
-        let mut absorbed = before.iter().peekable();
-        let mut order: Vec<u32> = Vec::with_capacity(moves.len());
-        for (position, &op) in plain.iter().enumerate() {
-            while let Some(&(_, earlier)) = absorbed.next_if(|&&(at, _)| at == position) {
-                order.push(earlier);
-            }
-            order.push(op);
-        }
-        let mut seen = vec![false; plan.ops.len()];
+        seen.clear();
+        seen.resize(plan.ops.len(), false);
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;
         for &op in &order {
@@ -2588,6 +2604,44 @@ impl Sweep {
                 .all(|(op, &seen)| seen || op.role != Role::Required),
             "linearizability: a required operation is missing"
         );
+        self.replay = (moves, order, seen);
+    }
+
+    /// The order of the operations of `moves`, a linearization's moves of which some absorbed
+    /// a write, into `order`.
+    #[cold]
+    fn order_with_absorbed(&self, plan: &Plan<'_>, moves: &[Move], order: &mut Vec<u32>) {
+        // An absorbed operation goes right before the latest overwrite made after its call:
+        // `before` lists them as (position in `plain` of that overwrite, operation).
+        let mut before: Vec<(usize, u32)> = Vec::new();
+        let mut puts: Vec<(usize, usize)> = Vec::new();
+        let mut plain = Vec::with_capacity(moves.len());
+        for step in moves {
+            if step.absorbed {
+                let call_index = self.call_index[step.op as usize];
+                let &(at, _) = puts
+                    .iter()
+                    .rev()
+                    .find(|&&(_, index)| index > call_index)
+                    .expect("linearizability: an absorbed write has a later put");
+                before.push((at, step.op));
+                continue;
+            }
+            let plan_op = plan.ops[step.op as usize];
+            if plan_op.is_overwrite() {
+                puts.push((plain.len(), step.index));
+            }
+            plain.push(step.op);
+        }
+        // Stable: the operations absorbed before one overwrite keep the order they came in.
+        before.sort_by_key(|&(at, _)| at);
+        let mut absorbed = before.iter().peekable();
+        for (position, &op) in plain.iter().enumerate() {
+            while let Some(&(_, earlier)) = absorbed.next_if(|&&(at, _)| at == position) {
+                order.push(earlier);
+            }
+            order.push(op);
+        }
     }
 }
 

@@ -3568,6 +3568,169 @@ mod tests {
         assert!(failures >= 10, "{failures}");
     }
 
+    /// Sorting by order key, then by text where keys tie, is sorting by text: short values,
+    /// prefixes of one another, NUL bytes (which the zero padding looks like) and long values.
+    #[test]
+    fn order_keys_sort_like_the_text() {
+        let values = [
+            "",
+            "a",
+            "a\0",
+            "a\0\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgg~",
+            "b",
+            "\0",
+            "\u{ff}",
+            "1.10",
+            "1.9",
+            "1.1/2.2",
+        ];
+        let mut by_key = values.to_vec();
+        by_key.sort_by(|a, b| order_key(a).cmp(&order_key(b)).then_with(|| a.cmp(b)));
+        let mut by_text = values.to_vec();
+        by_text.sort();
+        assert_eq!(by_key, by_text);
+    }
+
+    /// Nearly sorted returns are sorted in place; far from sorted ones fall back to a general
+    /// sort, with the same result; and merging keeps calls before returns at equal ticks.
+    #[test]
+    fn events_sort_and_merge_in_event_order() {
+        let event = |op: u32, tick: Tick, is_return: bool| Event {
+            op,
+            tick,
+            is_return,
+        };
+        let sorted = |events: &[Event]| {
+            let mut events = events.to_vec();
+            events.sort_by_key(Event::order);
+            events.iter().map(Event::order).collect::<Vec<_>>()
+        };
+        let nearly: Vec<Event> = (0..50u32)
+            .map(|op| event(op, u64::from(op ^ 3) * 2, true))
+            .collect();
+        let reversed: Vec<Event> = (0..50u32)
+            .map(|op| event(op, u64::from(100 - op), true))
+            .collect();
+        for events in [nearly, reversed, Vec::new()] {
+            let mut got = events.clone();
+            sort_nearly_sorted(&mut got);
+            assert_eq!(
+                got.iter().map(Event::order).collect::<Vec<_>>(),
+                sorted(&events)
+            );
+        }
+        let calls = [event(0, 1, false), event(1, 3, false), event(2, 3, false)];
+        let returns = [event(1, 3, true), event(0, 4, true)];
+        let mut merged = Vec::new();
+        merge_events(&calls, &returns, &mut merged);
+        let all: Vec<Event> = calls.iter().chain(&returns).copied().collect();
+        assert_eq!(
+            merged.iter().map(Event::order).collect::<Vec<_>>(),
+            sorted(&all)
+        );
+    }
+
+    /// The interners' index finds every entry through its growth and forgets them all when
+    /// cleared.
+    #[test]
+    fn entry_index_finds_entries_through_growth() {
+        let mut states = StateTable::default();
+        let values: Vec<String> = (0..100).map(|n| format!("v{n}")).collect();
+        let ids: Vec<StateId> = values.iter().map(|v| states.intern(Some(v))).collect();
+        for (value, &id) in values.iter().zip(&ids) {
+            assert_eq!(states.intern(Some(value)), id);
+            assert_eq!(states.value(id), Some(value.as_str()));
+        }
+        assert_eq!(states.present_count(), values.len());
+        states.clear();
+        assert_eq!(states.find("v7"), None);
+        assert_eq!(states.intern(Some("v7")), 1);
+    }
+
+    fn config(state: StateId, required: SetId, last_overwrite: usize) -> Config {
+        Config {
+            state,
+            required,
+            optional: EMPTY,
+            unobserved: NIL,
+            blind: NIL,
+            blind_from_present: false,
+            last_overwrite,
+        }
+    }
+
+    /// A configuration set answers alike while it scans its members and once it has hashed
+    /// them.
+    #[test]
+    fn config_set_answers_alike_scanned_and_hashed() {
+        let mut set = ConfigSet::default();
+        for round in 0..2 {
+            for n in 0..3 * SCAN_MAX {
+                assert!(set.insert(config(n as StateId, EMPTY, 0)), "round {round}");
+                assert!(!set.insert(config(n as StateId, EMPTY, 0)));
+                assert!(!set.insert(config(0, EMPTY, 0)));
+            }
+            set.clear();
+        }
+    }
+
+    /// A frontier drops dominated configurations and drains by state and required set, each
+    /// group in arrival order, with few groups (scanned) and many (hashed).
+    #[test]
+    fn frontier_keeps_the_undominated_in_order() {
+        let mut sets = SetTable::default();
+        for groups in [2, 3 * SCAN_MAX] {
+            let mut frontier = Frontier::default();
+            for n in (0..groups).rev() {
+                let state = n as StateId + 1;
+                let required = sets.single(n as u32 % 2);
+                frontier.insert(&sets, config(state, required, 1), 10 * n as u32);
+                // Dominated by the first (an earlier overwrite), so dropped.
+                frontier.insert(&sets, config(state, required, 0), 10 * n as u32 + 1);
+                // Dominates the first, which goes.
+                frontier.insert(&sets, config(state, required, 2), 10 * n as u32 + 2);
+                // Alike in state only: a group of its own.
+                frontier.insert(&sets, config(state, EMPTY, 0), 10 * n as u32 + 3);
+            }
+            let mut out = Vec::new();
+            frontier.drain_into(&sets, &mut out);
+            let trails: Vec<u32> = out.iter().map(|&(_, trail)| trail).collect();
+            let expected: Vec<u32> = (0..groups as u32)
+                .flat_map(|n| [10 * n + 3, 10 * n + 2])
+                .collect();
+            assert_eq!(trails, expected, "{groups} groups");
+            assert_eq!(frontier.live, 0);
+        }
+    }
+
+    /// Whether an append's suffix is seen is decided alike with and without NUL bytes (which
+    /// separate the targets in their joined text).
+    #[test]
+    fn suffixes_are_found_in_targets_with_and_without_nul_bytes() {
+        let history = vec![
+            ok(get("k"), 1, 2, value("a\0b")),
+            ok(get("k"), 3, 4, value("cd")),
+        ];
+        let ops = key_ops(&history);
+        let mut plan = Plan::default();
+        plan.prepare(&ops, &[Treat::Keep; 2], None);
+        for (text, seen) in [
+            ("\0b", true),
+            ("a\0", true),
+            ("d", true),
+            ("b\0c", false),
+            ("bc", false),
+            ("\0", true),
+        ] {
+            assert_eq!(plan.any_target_contains(text), seen, "{text:?}");
+        }
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;

@@ -2291,7 +2291,10 @@ impl Sweep {
         self.visited.clear();
         self.step()?;
         if config.is_done(plan, &self.sets, op) {
-            self.settle(plan, config, trail, op, index);
+            // The one configuration after the event: no frontier needed.
+            let config = self.settled(plan, config, op, index);
+            self.children.push((config, trail));
+            return Some(());
         } else {
             if role == Role::Optional {
                 self.settle(plan, config, trail, op, index);
@@ -2311,14 +2314,19 @@ impl Sweep {
 
     /// After the return of `op` at event `index`: forgets `op` and adds the configuration to
     /// [`Sweep::next`], with its values made canonical for what may still observe them.
-    fn settle(
+    fn settle(&mut self, plan: &mut Plan<'_>, config: Config, trail: u32, op: u32, index: usize) {
+        let config = self.settled(plan, config, op, index);
+        self.next.insert(&self.sets, config, trail);
+    }
+
+    /// `config` after the return of `op` at event `index`, for [`Sweep::settle`].
+    fn settled(
         &mut self,
         plan: &mut Plan<'_>,
         mut config: Config,
-        trail: u32,
         op: u32,
         index: usize,
-    ) {
+    ) -> Config {
         config.set_done(plan, &mut self.sets, op, false);
         // A returned write can no longer be absorbed.
         if config.blind == op {
@@ -2328,7 +2336,7 @@ impl Sweep {
         if config.unobserved != NIL {
             config.unobserved = self.canonical(plan, config.unobserved, index + 1);
         }
-        self.next.insert(&self.sets, config, trail);
+        config
     }
 
     /// Every way to linearize the returning operation of event `index` from `start`: any
@@ -2350,7 +2358,13 @@ impl Sweep {
         if self.info_called.is_empty() && self.open_writers == [goal] {
             if let Some((child, child_trail)) = self.try_move(plan, index, &start, trail, goal) {
                 self.step()?;
-                self.settle(plan, child, child_trail, goal, index);
+                if self.next.live == 0 {
+                    // The frontier would hold this one configuration alone.
+                    let child = self.settled(plan, child, goal, index);
+                    self.children.push((child, child_trail));
+                } else {
+                    self.settle(plan, child, child_trail, goal, index);
+                }
             }
             return Some(());
         }

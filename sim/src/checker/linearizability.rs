@@ -410,24 +410,15 @@ fn sequential_replay(ops: &[KeyOp<'_>], initial: Option<&str>) -> Option<usize> 
         }
         previous_complete = Some(complete_tick);
     }
-    let mut previous_complete: Option<Tick> = None;
+    // Then the model, in that one order.
     let mut register: Option<String> = initial.map(str::to_owned);
     let mut replayed = 0;
     for op in ops {
-        if op.recorded.outcome == Outcome::Fail {
-            continue;
+        match &op.recorded.outcome {
+            Outcome::Fail => continue,
+            Outcome::Ok(recorded) if register_apply(&mut register, &op.recorded.op, recorded) => {}
+            _ => return None,
         }
-        let (Outcome::Ok(recorded), Some(complete_tick)) = (&op.recorded.outcome, op.complete_tick)
-        else {
-            return None; // indeterminate
-        };
-        if previous_complete.is_some_and(|t| op.invoke_tick <= t) {
-            return None; // overlaps, or out of invoke order
-        }
-        if !register_apply(&mut register, &op.recorded.op, recorded) {
-            return None;
-        }
-        previous_complete = Some(complete_tick);
         replayed += 1;
     }
     Some(replayed)

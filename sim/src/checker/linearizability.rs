@@ -1300,7 +1300,7 @@ struct Plan<'h> {
     /// [`Plan::any_target_contains`].
     target_text: String,
     /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
-    /// `(usize::MAX, 0)` if not known yet.
+    /// [`EXTENDING_UNKNOWN`] if not known yet.
     extending: Vec<(usize, usize)>,
     /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
     classes: FixedHashMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,

@@ -322,6 +322,7 @@ pub fn check_ordered(
     let mut unknown = None;
     // One set of tables for every key and every shrinking trial.
     let mut search = Search::default();
+    let mut reserved = false;
     let mut keep = Vec::new();
     for (key, ops) in &by_key {
         if let Some(replayed) = sequential_replay(ops, initial) {
@@ -330,6 +331,10 @@ pub fn check_ordered(
             report.ops_checked += replayed;
             report.steps += replayed as u64;
             continue;
+        }
+        if !reserved {
+            search.reserve(by_key.values().map(Vec::len).max().unwrap_or(0));
+            reserved = true;
         }
         keep.clear();
         keep.resize(ops.len(), Treat::Keep);
@@ -394,24 +399,26 @@ impl<'h> KeyOp<'h> {
 /// does not apply or a result differs (the search then runs and finds the witness). Most keys
 /// of a simulated run are like this, and the replay allocates nothing per operation.
 fn sequential_replay(ops: &[KeyOp<'_>], initial: Option<&str>) -> Option<usize> {
+    // The windows first, which cost no model work and rule out most keys that overlap.
     let mut previous_complete: Option<Tick> = None;
-    let mut register: Option<String> = initial.map(str::to_owned);
-    let mut replayed = 0;
-    for op in ops {
-        if op.recorded.outcome == Outcome::Fail {
-            continue;
-        }
-        let (Outcome::Ok(recorded), Some(complete_tick)) = (&op.recorded.outcome, op.complete_tick)
-        else {
+    for op in ops.iter().filter(|op| op.recorded.outcome != Outcome::Fail) {
+        let (Outcome::Ok(_), Some(complete_tick)) = (&op.recorded.outcome, op.complete_tick) else {
             return None; // indeterminate
         };
         if previous_complete.is_some_and(|t| op.invoke_tick <= t) {
             return None; // overlaps, or out of invoke order
         }
-        if !register_apply(&mut register, &op.recorded.op, recorded) {
-            return None;
-        }
         previous_complete = Some(complete_tick);
+    }
+    // Then the model, in that one order.
+    let mut register: Option<String> = initial.map(str::to_owned);
+    let mut replayed = 0;
+    for op in ops {
+        match &op.recorded.outcome {
+            Outcome::Fail => continue,
+            Outcome::Ok(recorded) if register_apply(&mut register, &op.recorded.op, recorded) => {}
+            _ => return None,
+        }
         replayed += 1;
     }
     Some(replayed)
@@ -759,47 +766,93 @@ const DEAD: StateId = u32::MAX - 1;
 /// "None" for operation and state ids.
 const NIL: u32 = u32::MAX;
 
-/// The lookup side of an interner whose entries are stored elsewhere, back to back: per hash,
-/// the latest entry with that hash, and per entry the one before it with the same hash. So no
-/// entry is stored twice (once as a key), and once the tables have grown nothing is allocated
-/// per entry. Only looked up, never iterated.
+/// The lookup side of an interner whose entries are stored elsewhere, back to back: an
+/// open-addressing table (linear probing) of entry numbers, with each entry's hash kept
+/// beside it, so that a probe compares entries only when their hashes are equal. No entry is
+/// stored twice (once as a key), a lookup hashes its key once, and once the tables have grown
+/// nothing is allocated per entry. Only looked up, never iterated.
 #[derive(Default)]
-struct HashChains {
-    latest: FixedHashMap<u64, u32>,
-    /// Per entry: the entry before it with the same hash, or `NIL`.
-    previous: Vec<u32>,
+struct EntryIndex {
+    /// Per slot: an entry, or `NIL` if free. A power of two long, and at most half full.
+    slots: Vec<u32>,
+    /// Per entry: its hash.
+    hashes: Vec<u64>,
 }
 
-impl HashChains {
+impl EntryIndex {
+    /// The fewest slots a table has.
+    const SLOTS_MIN: usize = 16;
+
     fn clear(&mut self) {
-        self.latest.clear();
-        self.previous.clear();
+        if !self.hashes.is_empty() {
+            self.slots.fill(NIL);
+            self.hashes.clear();
+        }
+    }
+
+    /// Makes room for `entries` entries.
+    fn reserve(&mut self, entries: usize) {
+        self.hashes.reserve(entries);
+        let slots = (2 * entries).next_power_of_two();
+        if slots > self.slots.len() {
+            self.rebuild(slots);
+        }
+    }
+
+    /// Files every entry again in a table of `slots` slots.
+    fn rebuild(&mut self, slots: usize) {
+        self.slots.clear();
+        self.slots.resize(slots.max(Self::SLOTS_MIN), NIL);
+        for entry in 0..self.hashes.len() {
+            self.file(entry as u32);
+        }
+    }
+
+    /// Puts `entry` in the first free slot from its hash on.
+    fn file(&mut self, entry: u32) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.hashes[entry as usize] as usize & mask;
+        while self.slots[slot] != NIL {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = entry;
     }
 
     /// The entry with `hash` that `is` accepts, if any.
     fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
-        let mut entry = *self.latest.get(&hash)?;
-        while entry != NIL {
-            if is(entry) {
+        if self.hashes.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let entry = self.slots[slot];
+            if entry == NIL {
+                return None;
+            }
+            if self.hashes[entry as usize] == hash && is(entry) {
                 return Some(entry);
             }
-            entry = self.previous[entry as usize];
+            slot = (slot + 1) & mask;
         }
-        None
     }
 
-    /// Records the next entry (number `previous.len()`), which has `hash`.
+    /// Records the next entry (number `hashes.len()`), which has `hash`.
     fn push(&mut self, hash: u64) {
-        let entry = u32::try_from(self.previous.len())
+        let entry = u32::try_from(self.hashes.len())
             .ok()
             .filter(|&entry| entry < NIL)
             .expect("linearizability: fewer than 2^32 - 1 interned entries");
-        let previous = self.latest.insert(hash, entry).unwrap_or(NIL);
-        self.previous.push(previous);
+        self.hashes.push(hash);
+        if 2 * self.hashes.len() > self.slots.len() {
+            self.rebuild(2 * self.slots.len());
+        } else {
+            self.file(entry);
+        }
     }
 }
 
-/// The hash a [`HashChains`] files `words` under.
+/// The hash an [`EntryIndex`] files `words` under.
 fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
     let mut hasher = TraceHasher::new();
     let mut len = 0;
@@ -811,11 +864,25 @@ fn hash_words(words: impl IntoIterator<Item = u64>) -> u64 {
     hasher.finish()
 }
 
-/// The hash a [`HashChains`] files `text` under.
+/// The hash an [`EntryIndex`] files `text` under.
 fn hash_text(text: &str) -> u64 {
     let mut hasher = TraceHasher::new();
     hasher.write_framed(text.as_bytes());
     hasher.finish()
+}
+
+/// A [`Plan::extending`] not computed yet.
+const EXTENDING_UNKNOWN: (usize, usize) = (usize::MAX, 0);
+
+/// A value's first eight bytes as a big-endian number, zero-padded: if one value's key is
+/// below another's, so is the value (in byte order), so a sort by value need compare the text
+/// only where the keys are equal.
+fn order_key(value: &str) -> u64 {
+    let bytes = value.as_bytes();
+    let mut word = [0u8; 8];
+    let len = bytes.len().min(8);
+    word[..len].copy_from_slice(&bytes[..len]);
+    u64::from_be_bytes(word)
 }
 
 /// Interned register values: id 0 is absent, id `k` the `k`-th present value interned. The
@@ -827,7 +894,7 @@ struct StateTable {
     /// Per present value (id - 1): where its text is in `text`.
     spans: Vec<(usize, usize)>,
     /// Finds a present value's id - 1 by its text.
-    ids: HashChains,
+    ids: EntryIndex,
     /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
     appended: FixedHashMap<(StateId, u32), StateId>,
     /// Where [`StateTable::append`] builds a concatenation to look it up.
@@ -890,6 +957,7 @@ impl StateTable {
     }
 
     /// The state after appending `suffix` (of operation `op`) to `state`.
+    #[inline(never)]
     fn append(&mut self, state: StateId, op: u32, suffix: &str) -> StateId {
         if let Some(&id) = self.appended.get(&(state, op)) {
             return id;
@@ -928,7 +996,7 @@ struct SetTable {
     /// Per set: where its operations are in `elems`.
     spans: Vec<(usize, usize)>,
     /// Finds a set by its operations.
-    ids: HashChains,
+    ids: EntryIndex,
     /// `(set, op)` to the set with `op` added.
     with: FixedHashMap<(SetId, u32), SetId>,
     /// `(set, op)` to the set with `op` taken out.
@@ -944,7 +1012,7 @@ impl Default for SetTable {
         let mut table = SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
-            ids: HashChains::default(),
+            ids: EntryIndex::default(),
             with: FixedHashMap::default(),
             without: FixedHashMap::default(),
             scratch: Vec::new(),
@@ -986,19 +1054,33 @@ impl SetTable {
     }
 
     /// The set of `op` alone.
+    #[inline]
     fn single(&mut self, op: u32) -> SetId {
-        let have = self.units.len() as u32;
-        if op >= have {
-            self.units.extend(have..=op);
+        if op as usize >= self.units.len() {
+            self.grow_units(op);
         }
         SINGLE | op
     }
 
+    #[cold]
+    #[inline(never)]
+    fn grow_units(&mut self, op: u32) {
+        let have = self.units.len() as u32;
+        self.units.extend(have..=op);
+    }
+
     /// `set` with `op` added.
+    #[inline]
     fn with(&mut self, set: SetId, op: u32) -> SetId {
         if set == EMPTY {
             return self.single(op);
         }
+        self.with_looked_up(set, op)
+    }
+
+    /// [`SetTable::with`] of a set that is not empty: through the memo, or made and interned.
+    #[inline(never)]
+    fn with_looked_up(&mut self, set: SetId, op: u32) -> SetId {
         if let Some(&id) = self.with.get(&(set, op)) {
             return id;
         }
@@ -1021,10 +1103,17 @@ impl SetTable {
     }
 
     /// `set` with `op` taken out.
+    #[inline]
     fn without(&mut self, set: SetId, op: u32) -> SetId {
         if set == EMPTY || set & SINGLE != 0 {
             return if set == SINGLE | op { EMPTY } else { set };
         }
+        self.without_looked_up(set, op)
+    }
+
+    /// [`SetTable::without`] of a set of two or more: through the memo, or made and interned.
+    #[inline(never)]
+    fn without_looked_up(&mut self, set: SetId, op: u32) -> SetId {
         if let Some(&id) = self.without.get(&(set, op)) {
             return id;
         }
@@ -1204,10 +1293,14 @@ struct Plan<'h> {
     /// How many operations have a finite window (the first `finite_count` of `ops`).
     finite_count: usize,
     /// Every value some operation compares the register with for equality (see
-    /// [`PlanOp::observes`]), sorted by value.
-    targets: Vec<StateId>,
+    /// [`PlanOp::observes`]), sorted by value, each after its [`order_key`] (so that most
+    /// comparisons of values are one of integers).
+    targets: Vec<(u64, StateId)>,
+    /// The targets' values back to back, each followed by a NUL byte, for
+    /// [`Plan::any_target_contains`].
+    target_text: String,
     /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
-    /// `(usize::MAX, 0)` if not known yet.
+    /// [`EXTENDING_UNKNOWN`] if not known yet.
     extending: Vec<(usize, usize)>,
     /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
     classes: FixedHashMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
@@ -1305,72 +1398,99 @@ impl<'h> Plan<'h> {
             u32::try_from(plan_ops.len()).is_ok_and(|n| n < NIL / 2),
             "linearizability: too many operations on one key"
         );
-        let targets = &mut self.targets;
-        targets.clear();
-        targets.extend(
+        // Sorted by value: by the order keys, and the text where they tie. (No two targets
+        // have the same value, so an unstable sort is deterministic.)
+        let mut keyed = std::mem::take(&mut self.targets);
+        keyed.clear();
+        keyed.extend(
             plan_ops
                 .iter()
                 .flat_map(|op| op.observes)
-                .filter(|&target| target != NIL),
+                .filter(|&target| target != NIL)
+                .map(|target| (order_key(states.value(target).unwrap_or("")), target)),
         );
-        targets.sort_unstable_by_key(|&target| states.value(target));
-        targets.dedup();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| states.value(a.1).cmp(&states.value(b.1)))
+        });
+        keyed.dedup();
+        self.target_text.clear();
+        for &(_, target) in &keyed {
+            self.target_text
+                .push_str(states.value(target).unwrap_or(""));
+            self.target_text.push('\0');
+        }
+        self.targets = keyed;
+        // Room for every value interned so far, which most searches stay within.
         self.extending.clear();
+        self.extending
+            .resize(self.states.present_count() + 1, EXTENDING_UNKNOWN);
         // Classes, numbered in operation order (the map is only looked up, never iterated).
-        let unseen = |effect: Effect<'_>| match effect {
-            Effect::Put(value) => {
-                let value = states.value(value).expect("puts a value");
-                !targets.iter().any(|&t| {
-                    states
-                        .value(t)
-                        .is_some_and(|target| target.starts_with(value))
-                })
-            }
-            Effect::Append(suffix) => {
-                !suffix.is_empty()
-                    && !targets.iter().any(|&t| {
-                        states
-                            .value(t)
-                            .is_some_and(|target| target.contains(suffix))
-                    })
-            }
-            _ => false,
-        };
-        let (classes, last_twin) = (&mut self.classes, &mut self.last_twin);
-        classes.clear();
-        last_twin.clear();
-        for (op, plan_op) in plan_ops.iter_mut().enumerate() {
-            let effect = (!unseen(plan_op.effect)).then_some(plan_op.effect);
-            let next = classes.len() as u32;
-            plan_op.class = *classes
+        self.classes.clear();
+        self.last_twin.clear();
+        for op in 0..self.ops.len() {
+            let plan_op = self.ops[op];
+            let unseen = match plan_op.effect {
+                Effect::Put(value) => self.targets_extending(value).is_empty(),
+                Effect::Append(suffix) => !suffix.is_empty() && !self.any_target_contains(suffix),
+                _ => false,
+            };
+            let effect = (!unseen).then_some(plan_op.effect);
+            let next = self.classes.len() as u32;
+            let class = *self
+                .classes
                 .entry((plan_op.role, effect, plan_op.expect))
                 .or_insert(next);
+            self.ops[op].class = class;
             if plan_op.role == Role::Info {
-                plan_op.twin_before = last_twin.insert(plan_op.class, op as u32).unwrap_or(NIL);
+                self.ops[op].twin_before = self.last_twin.insert(class, op as u32).unwrap_or(NIL);
             }
+        }
+    }
+
+    /// True if some target's value contains `text`.
+    fn any_target_contains(&self, text: &str) -> bool {
+        if text.contains('\0') {
+            self.targets.iter().any(|&(_, t)| {
+                self.states
+                    .value(t)
+                    .is_some_and(|target| target.contains(text))
+            })
+        } else {
+            // Without a NUL, a match cannot straddle two targets.
+            self.target_text.contains(text)
         }
     }
 
     /// The targets (see [`PlanOp::observes`]) whose value starts with `state`'s value, which
     /// must be present: those that could see it, directly or after appends. Being sorted by
     /// value, they are a range of [`Plan::targets`].
-    fn targets_extending(&mut self, state: StateId) -> &[StateId] {
-        const UNKNOWN: (usize, usize) = (usize::MAX, 0);
+    fn targets_extending(&mut self, state: StateId) -> &[(u64, StateId)] {
         let slot = state as usize;
         if slot >= self.extending.len() {
-            self.extending.resize(slot + 1, UNKNOWN);
+            self.extending.resize(slot + 1, EXTENDING_UNKNOWN);
         }
-        if self.extending[slot] == UNKNOWN {
+        if self.extending[slot] == EXTENDING_UNKNOWN {
             let value = self.states.value(state).expect("a present value");
-            let first = self
-                .targets
-                .partition_point(|&target| self.states.value(target) < Some(value));
+            let key = order_key(value);
+            let first = self.targets.partition_point(|&(target_key, target)| {
+                target_key < key || (target_key == key && self.states.value(target) < Some(value))
+            });
+            // A target starting with `value` has a key starting with its first bytes: most
+            // lists end at the first target, without comparing text.
+            let prefix_mask = match value.len() {
+                0 => 0,
+                len @ 1..8 => !0u64 << (64 - 8 * len),
+                _ => !0,
+            };
             let count = self.targets[first..]
                 .iter()
-                .take_while(|&&target| {
-                    self.states
-                        .value(target)
-                        .is_some_and(|target| target.starts_with(value))
+                .take_while(|&&(target_key, target)| {
+                    (target_key ^ key) & prefix_mask == 0
+                        && self
+                            .states
+                            .value(target)
+                            .is_some_and(|target| target.starts_with(value))
                 })
                 .count();
             self.extending[slot] = (first, first + count);
@@ -1386,6 +1506,7 @@ impl<'h> Plan<'h> {
             Effect::Get => (state, Res::Value(state)),
             Effect::Put(new) => (new, Res::Ok),
             Effect::Append(suffix) => (self.states.append(state, op, suffix), Res::Ok),
+
             Effect::Delete if state == ABSENT => (state, Res::NotFound),
             Effect::Delete => (ABSENT, Res::Ok),
             Effect::Cas { expected, new } if state == expected => (new, Res::Ok),
@@ -1403,6 +1524,39 @@ struct Search<'h> {
 }
 
 impl Search<'_> {
+    /// Makes room for the search of keys of up to `ops` operations each, so that the tables
+    /// are allocated once rather than grown by doubling through the first key (a check
+    /// starts with fresh tables, and most histories are short).
+    fn reserve(&mut self, ops: usize) {
+        let (plan, sweep) = (&mut self.plan, &mut self.sweep);
+        plan.ops.reserve(ops);
+        // Each operation names at most two values, and the search makes a few more.
+        plan.states.spans.reserve(2 * ops);
+        plan.states.ids.reserve(2 * ops);
+        plan.states.appended.reserve(ops);
+        plan.targets.reserve(2 * ops);
+        plan.extending.reserve(2 * ops);
+        plan.classes.reserve(ops);
+        let events = 2 * ops;
+        for list in [
+            &mut sweep.events,
+            &mut sweep.scratch_calls,
+            &mut sweep.scratch_returns,
+        ] {
+            list.reserve(events);
+        }
+        sweep.last_use.reserve(2 * ops);
+        sweep.live_end.reserve(2 * ops);
+        sweep.call_index.reserve(ops);
+        sweep.return_index.reserve(ops);
+        sweep.frames.reserve(events + 1);
+        sweep.children.reserve(2 * events);
+        sweep.trail.reserve(events);
+        sweep.sets.with.reserve(ops);
+        sweep.sets.without.reserve(ops);
+        sweep.sets.ids.reserve(ops);
+    }
+
     /// Searches the prepared plan for a linearization within `steps_max` steps; returns what
     /// it found and the steps it took.
     fn run(&mut self, steps_max: u64) -> (Found, u64) {
@@ -1433,6 +1587,14 @@ struct Event {
     op: u32,
     tick: Tick,
     is_return: bool,
+}
+
+impl Event {
+    /// The events' order: by tick, and at equal ticks calls before returns (see the module
+    /// documentation), each kind by operation.
+    fn order(&self) -> (Tick, bool, u32) {
+        (self.tick, self.is_return, self.op)
+    }
 }
 
 /// One configuration of the sweep: how a linearization of everything that returned so far
@@ -1548,13 +1710,19 @@ fn is_subset(a: &[u32], b: &[u32]) -> bool {
 /// A configuration with its trail (its last move, see [`Sweep::trail`]).
 type Trailed = (Config, u32);
 
+/// How many entries a [`Frontier`] or a [`ConfigSet`] scans through before it files them in
+/// a hash table: most hold one or two, and scanning those costs less than hashing.
+const SCAN_MAX: usize = 8;
+
 /// A set of configurations with no member dominated by another (see [`Config::dominates`]),
 /// in groups by state and required operations (only configurations alike in those can
 /// dominate one another). Emptied and refilled at every return: its groups keep their room.
 #[derive(Default)]
 struct Frontier {
-    /// Group by state and required operations: its index in `groups`. Only looked up.
+    /// Group by state and required operations: its index in `groups`, for the first
+    /// `indexed` groups (none while there are at most [`SCAN_MAX`]). Only looked up.
     index: FixedHashMap<(StateId, SetId), usize>,
+    indexed: usize,
     /// The groups in use are the first `live`; the rest are kept for their room.
     groups: Vec<Group>,
     live: usize,
@@ -1573,16 +1741,32 @@ impl Frontier {
         for group in &mut self.groups[..self.live] {
             group.members.clear();
         }
-        self.index.clear();
+        if self.indexed > 0 {
+            self.index.clear();
+            self.indexed = 0;
+        }
         self.live = 0;
+    }
+
+    /// The index in `groups` of the group of `state` and `required`: `live` if there is none.
+    fn group_of(&mut self, state: StateId, required: SetId) -> usize {
+        let live = self.live;
+        if live < SCAN_MAX {
+            return self.groups[..live]
+                .iter()
+                .position(|group| group.state == state && group.required == required)
+                .unwrap_or(live);
+        }
+        for (at, group) in self.groups[..live].iter().enumerate().skip(self.indexed) {
+            self.index.insert((group.state, group.required), at);
+        }
+        self.indexed = live;
+        *self.index.entry((state, required)).or_insert(live)
     }
 
     fn insert(&mut self, sets: &SetTable, config: Config, trail: u32) {
         let live = self.live;
-        let at = *self
-            .index
-            .entry((config.state, config.required))
-            .or_insert(live);
+        let at = self.group_of(config.state, config.required);
         if at == live {
             let group = Group {
                 state: config.state,
@@ -1611,13 +1795,48 @@ impl Frontier {
     /// list of required operations, each group in the order its members came.
     fn drain_into(&mut self, sets: &SetTable, out: &mut Vec<Trailed>) {
         // No two live groups have the same key, so an unstable sort is deterministic.
-        self.groups[..self.live].sort_unstable_by(|a, b| {
-            (a.state, sets.get(a.required)).cmp(&(b.state, sets.get(b.required)))
-        });
+        if self.live > 1 {
+            self.groups[..self.live].sort_unstable_by(|a, b| {
+                (a.state, sets.get(a.required)).cmp(&(b.state, sets.get(b.required)))
+            });
+        }
         for group in &self.groups[..self.live] {
             out.extend_from_slice(&group.members);
         }
         self.clear();
+    }
+}
+
+/// A set of configurations, scanned while small and hashed once it has grown (see
+/// [`SCAN_MAX`]).
+#[derive(Default)]
+struct ConfigSet {
+    /// The members while there are at most [`SCAN_MAX`] of them; then `hashed` holds them.
+    scanned: Vec<Config>,
+    hashed: FixedHashSet<Config>,
+}
+
+impl ConfigSet {
+    fn clear(&mut self) {
+        self.scanned.clear();
+        if !self.hashed.is_empty() {
+            self.hashed.clear();
+        }
+    }
+
+    /// Adds `config`; true if it was not a member yet.
+    fn insert(&mut self, config: Config) -> bool {
+        if self.hashed.is_empty() {
+            if self.scanned.contains(&config) {
+                return false;
+            }
+            if self.scanned.len() < SCAN_MAX {
+                self.scanned.push(config);
+                return true;
+            }
+            self.hashed.extend(self.scanned.drain(..));
+        }
+        self.hashed.insert(config)
     }
 }
 
@@ -1632,16 +1851,28 @@ struct Failed {
     heads: FixedHashMap<(usize, StateId, SetId), u32>,
     /// Members: the configuration and the next member of its list, or `NIL`.
     nodes: Vec<(Config, u32)>,
+    /// Per event: how many members were ever inserted at it.
+    counts: Vec<u32>,
 }
 
 impl Failed {
     fn clear(&mut self) {
         self.heads.clear();
         self.nodes.clear();
+        self.counts.clear();
     }
 
     /// True if some member at event `index` dominates `config`.
+    #[inline]
     fn dominated(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
+        // Nothing failed at this event: the usual case, decided without hashing the key.
+        self.counts.get(index).is_some_and(|&count| count > 0)
+            && self.dominated_at(sets, index, config)
+    }
+
+    /// [`Failed::dominated`] at an event where something failed.
+    #[inline(never)]
+    fn dominated_at(&self, sets: &SetTable, index: usize, config: &Config) -> bool {
         let mut node = match self.heads.get(&(index, config.state, config.required)) {
             Some(&head) => head,
             None => return false,
@@ -1683,6 +1914,10 @@ impl Failed {
             .expect("linearizability: fewer than 2^32 - 1 failed configurations per search");
         self.nodes.push((config, head));
         self.heads.insert(key, id);
+        if index >= self.counts.len() {
+            self.counts.resize(index + 1, 0);
+        }
+        self.counts[index] += 1;
     }
 }
 
@@ -1695,6 +1930,10 @@ struct Sweep {
     /// with that value may still be pending (`usize::MAX`: never returns); 0 for values no
     /// operation compares with.
     last_use: Vec<usize>,
+    /// Memo of [`Sweep::canonical`], per state: one more than the last event at which an
+    /// operation that could see it may still be pending (see `last_use`), 0 if none, or
+    /// [`LIVE_END_UNKNOWN`] if not known yet.
+    live_end: Vec<usize>,
     /// Open required read-only operations, in call order.
     open_readers: Vec<u32>,
     /// Open operations with a finite window that may change the state, in call order.
@@ -1704,6 +1943,10 @@ struct Sweep {
     /// Every move ever made, as (operation, previous move or `NIL`): a configuration's trail
     /// is its last move, and following the links back gives its linearization.
     trail: Vec<Move>,
+    /// Where [`Sweep::reset`] sorts the calls and the returns before merging them into
+    /// `events`.
+    scratch_calls: Vec<Event>,
+    scratch_returns: Vec<Event>,
     /// Per operation: the index of its call event.
     call_index: Vec<usize>,
     /// Per operation: the index of its return event (`usize::MAX`: none).
@@ -1721,12 +1964,58 @@ struct Sweep {
     /// The configurations after the return being processed (see [`Sweep::on_return`]).
     next: Frontier,
     /// The configurations reached by the expansions at the return being processed.
-    visited: FixedHashSet<Config>,
+    visited: ConfigSet,
     /// The expansion's configurations still to extend (see [`Sweep::expand`]).
     pending: Vec<Trailed>,
     /// The candidates of the configuration being extended.
     candidates: Vec<u32>,
+    /// Scratch of [`Sweep::assert_linearization`]: the moves, the operations in order, and
+    /// per operation whether it was seen.
+    replay: (Vec<Move>, Vec<u32>, Vec<bool>),
 }
+
+/// Sorts `events` by [`Event::order`]. Returns listed in call order are nearly sorted (each is
+/// only as far out of place as operations overlap), which an insertion sort sorts in about
+/// linear time; if they turn out far from sorted, a general sort takes over.
+fn sort_nearly_sorted(events: &mut [Event]) {
+    let mut moves_left = 8 * events.len();
+    for i in 1..events.len() {
+        let event = events[i];
+        let mut at = i;
+        while at > 0 && events[at - 1].order() > event.order() {
+            if moves_left == 0 {
+                events[at] = event;
+                events.sort_unstable_by_key(Event::order);
+                return;
+            }
+            moves_left -= 1;
+            events[at] = events[at - 1];
+            at -= 1;
+        }
+        events[at] = event;
+    }
+}
+
+/// Replaces `out` with the events of `a` and `b`, each sorted by [`Event::order`], in that
+/// order.
+fn merge_events(a: &[Event], b: &[Event], out: &mut Vec<Event>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].order() <= b[j].order() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+/// A [`Sweep::live_end`] not computed yet (the others are below it, "forever" included).
+const LIVE_END_UNKNOWN: usize = usize::MAX;
 
 /// The open-operation list an operation belongs in while it is open: indeterminate ones,
 /// required read-only ones, or the writers.
@@ -1748,26 +2037,32 @@ fn open_list<'a>(
 impl Sweep {
     /// Gets ready to search `plan` within `steps_max` steps, forgetting the last search.
     fn reset(&mut self, plan: &Plan<'_>, steps_max: u64) {
+        // The events in [`Event::order`]. The calls of each group of `plan.ops` come sorted
+        // so: they are merged, and then with the returns, sorted on their own.
+        let event = |op: usize, is_return: bool| Event {
+            op: op as u32,
+            tick: if is_return {
+                plan.ops[op].complete_tick
+            } else {
+                plan.ops[op].invoke_tick
+            },
+            is_return,
+        };
+        let (calls, returns) = (&mut self.scratch_calls, &mut self.scratch_returns);
         let events = &mut self.events;
-        events.clear();
-        for (op, plan_op) in plan.ops.iter().enumerate() {
-            let op = op as u32;
-            events.push(Event {
-                op,
-                tick: plan_op.invoke_tick,
-                is_return: false,
-            });
-            if plan_op.role != Role::Info {
-                events.push(Event {
-                    op,
-                    tick: plan_op.complete_tick,
-                    is_return: true,
-                });
-            }
+        let finite = plan.finite_count;
+        calls.clear();
+        calls.extend((0..finite).map(|op| event(op, false)));
+        if finite < plan.ops.len() {
+            returns.clear();
+            returns.extend((finite..plan.ops.len()).map(|op| event(op, false)));
+            merge_events(calls, returns, events);
+            std::mem::swap(calls, events);
         }
-        // At equal ticks calls sort before returns: see the module documentation. (The keys
-        // are distinct, so an unstable sort is deterministic.)
-        events.sort_unstable_by_key(|e| (e.tick, e.is_return, e.op));
+        returns.clear();
+        returns.extend((0..finite).map(|op| event(op, true)));
+        sort_nearly_sorted(returns);
+        merge_events(calls, returns, events);
         let (call_index, return_index) = (&mut self.call_index, &mut self.return_index);
         call_index.clear();
         call_index.resize(plan.ops.len(), 0);
@@ -1791,6 +2086,7 @@ impl Sweep {
                 }
             }
         }
+        self.live_end.clear();
         self.open_readers.clear();
         self.open_writers.clear();
         self.info_called.clear();
@@ -1864,12 +2160,14 @@ impl Sweep {
                     }
                     // Lazy first: the fewest operations linearized ahead of need.
                     let sets = &self.sets;
-                    self.children[first..].sort_by_key(|(c, _)| {
-                        (
-                            sets.len(c.optional),
-                            std::cmp::Reverse(sets.len(c.required)),
-                        )
-                    });
+                    if self.children.len() - first > 1 {
+                        self.children[first..].sort_by_key(|(c, _)| {
+                            (
+                                sets.len(c.optional),
+                                std::cmp::Reverse(sets.len(c.required)),
+                            )
+                        });
+                    }
                 }
                 self.frames[index] = Frame {
                     expanded: true,
@@ -1910,7 +2208,10 @@ impl Sweep {
             &mut self.open_writers,
         );
         if is_return {
-            list.retain(|&o| o != op);
+            // Each open operation is listed once.
+            if let Some(at) = list.iter().position(|&o| o == op) {
+                list.remove(at);
+            }
         } else {
             list.push(op);
         }
@@ -1981,7 +2282,10 @@ impl Sweep {
         self.visited.clear();
         self.step()?;
         if config.is_done(plan, &self.sets, op) {
-            self.settle(plan, config, trail, op, index);
+            // The one configuration after the event: no frontier needed.
+            let config = self.settled(plan, config, op, index);
+            self.children.push((config, trail));
+            return Some(());
         } else {
             if role == Role::Optional {
                 self.settle(plan, config, trail, op, index);
@@ -2001,14 +2305,19 @@ impl Sweep {
 
     /// After the return of `op` at event `index`: forgets `op` and adds the configuration to
     /// [`Sweep::next`], with its values made canonical for what may still observe them.
-    fn settle(
+    fn settle(&mut self, plan: &mut Plan<'_>, config: Config, trail: u32, op: u32, index: usize) {
+        let config = self.settled(plan, config, op, index);
+        self.next.insert(&self.sets, config, trail);
+    }
+
+    /// `config` after the return of `op` at event `index`, for [`Sweep::settle`].
+    fn settled(
         &mut self,
         plan: &mut Plan<'_>,
         mut config: Config,
-        trail: u32,
         op: u32,
         index: usize,
-    ) {
+    ) -> Config {
         config.set_done(plan, &mut self.sets, op, false);
         // A returned write can no longer be absorbed.
         if config.blind == op {
@@ -2018,7 +2327,7 @@ impl Sweep {
         if config.unobserved != NIL {
             config.unobserved = self.canonical(plan, config.unobserved, index + 1);
         }
-        self.next.insert(&self.sets, config, trail);
+        config
     }
 
     /// Every way to linearize the returning operation of event `index` from `start`: any
@@ -2034,6 +2343,22 @@ impl Sweep {
         trail: u32,
     ) -> Option<()> {
         let goal = self.events[index].op;
+        // The usual case: no other operation is open that could go first, so the expansion is
+        // the one move that linearizes the returning operation (what the loop below does
+        // with it as the only candidate, taking the same step).
+        if self.info_called.is_empty() && self.open_writers == [goal] {
+            if let Some((child, child_trail)) = self.try_move(plan, index, &start, trail, goal) {
+                self.step()?;
+                if self.next.live == 0 {
+                    // The frontier would hold this one configuration alone.
+                    let child = self.settled(plan, child, goal, index);
+                    self.children.push((child, child_trail));
+                } else {
+                    self.settle(plan, child, child_trail, goal, index);
+                }
+            }
+            return Some(());
+        }
         self.pending.clear();
         self.pending.push((start, trail));
         while let Some((config, trail)) = self.pending.pop() {
@@ -2199,28 +2524,49 @@ impl Sweep {
     /// `state`, or [`DEAD`] if it is present and no operation that may be pending at event
     /// `index` or later compares the register with it or with a value it could be extended
     /// into by appends.
-    fn canonical(&self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
+    #[inline]
+    fn canonical(&mut self, plan: &mut Plan<'_>, state: StateId, index: usize) -> StateId {
         if state == ABSENT || state == DEAD {
             return state;
         }
-        let last_use = &self.last_use;
-        let live = plan
-            .targets_extending(state)
-            .iter()
-            .any(|&target| last_use.get(target as usize).is_some_and(|&l| l >= index));
-        if live {
+        let live_end = match self.live_end.get(state as usize) {
+            Some(&live_end) if live_end != LIVE_END_UNKNOWN => live_end,
+            _ => self.find_live_end(plan, state),
+        };
+        if live_end > index {
             state
         } else {
             DEAD
         }
     }
 
+    /// Computes [`Sweep::live_end`] of present `state` and returns it.
+    #[inline(never)]
+    fn find_live_end(&mut self, plan: &mut Plan<'_>, state: StateId) -> usize {
+        let slot = state as usize;
+        if slot >= self.live_end.len() {
+            self.live_end.resize(slot + 1, LIVE_END_UNKNOWN);
+        }
+        let last_use = &self.last_use;
+        let live_end = plan
+            .targets_extending(state)
+            .iter()
+            .filter_map(|&(_, target)| last_use.get(target as usize))
+            .map(|&last| last.saturating_add(1).min(LIVE_END_UNKNOWN - 1))
+            .max()
+            .unwrap_or(0);
+        self.live_end[slot] = live_end;
+        live_end
+    }
+
     /// Replays the linearization that ends with move `trail` against the model and asserts
     /// that it is one: every required operation once, with its recorded result, and no
     /// operation before one that completed before it was invoked. The pruning rules are
     /// subtle; this keeps a bug in them from ever passing a history silently.
-    fn assert_linearization(&self, plan: &mut Plan<'_>, trail: u32) {
-        let mut moves = Vec::with_capacity(plan.ops.len());
+    fn assert_linearization(&mut self, plan: &mut Plan<'_>, trail: u32) {
+        // Scratch kept from one search to the next.
+        let (mut moves, mut order, mut seen) = std::mem::take(&mut self.replay);
+        moves.clear();
         let mut cursor = trail;
         while cursor != NIL {
             let step = self.trail[cursor as usize];
@@ -2228,39 +2574,14 @@ impl Sweep {
             cursor = step.previous;
         }
         moves.reverse();
-        // An absorbed operation goes right before the latest overwrite made after its call:
-        // `before` lists them as (position in `plain` of that overwrite, operation).
-        let mut before: Vec<(usize, u32)> = Vec::new();
-        let mut puts: Vec<(usize, usize)> = Vec::new();
-        let mut plain = Vec::with_capacity(moves.len());
-        for step in &moves {
-            if step.absorbed {
-                let call_index = self.call_index[step.op as usize];
-                let &(at, _) = puts
-                    .iter()
-                    .rev()
-                    .find(|&&(_, index)| index > call_index)
-                    .expect("linearizability: an absorbed write has a later put");
-                before.push((at, step.op));
-                continue;
-            }
-            let plan_op = plan.ops[step.op as usize];
-            if plan_op.is_overwrite() {
-                puts.push((plain.len(), step.index));
-            }
-            plain.push(step.op);
+        order.clear();
+        if moves.iter().any(|step| step.absorbed) {
+            self.order_with_absorbed(plan, &moves, &mut order);
+        } else {
+            order.extend(moves.iter().map(|step| step.op));
         }
-        // Stable: the operations absorbed before one overwrite keep the order they came in.
-        before.sort_by_key(|&(at, _)| at);
-        let mut absorbed = before.iter().peekable();
-        let mut order: Vec<u32> = Vec::with_capacity(moves.len());
-        for (position, &op) in plain.iter().enumerate() {
-            while let Some(&(_, earlier)) = absorbed.next_if(|&&(at, _)| at == position) {
-                order.push(earlier);
-            }
-            order.push(op);
-        }
-        let mut seen = vec![false; plan.ops.len()];
+        seen.clear();
+        seen.resize(plan.ops.len(), false);
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;
         for &op in &order {
@@ -2288,6 +2609,44 @@ impl Sweep {
                 .all(|(op, &seen)| seen || op.role != Role::Required),
             "linearizability: a required operation is missing"
         );
+        self.replay = (moves, order, seen);
+    }
+
+    /// The order of the operations of `moves`, a linearization's moves of which some absorbed
+    /// a write, into `order`.
+    #[cold]
+    fn order_with_absorbed(&self, plan: &Plan<'_>, moves: &[Move], order: &mut Vec<u32>) {
+        // An absorbed operation goes right before the latest overwrite made after its call:
+        // `before` lists them as (position in `plain` of that overwrite, operation).
+        let mut before: Vec<(usize, u32)> = Vec::new();
+        let mut puts: Vec<(usize, usize)> = Vec::new();
+        let mut plain = Vec::with_capacity(moves.len());
+        for step in moves {
+            if step.absorbed {
+                let call_index = self.call_index[step.op as usize];
+                let &(at, _) = puts
+                    .iter()
+                    .rev()
+                    .find(|&&(_, index)| index > call_index)
+                    .expect("linearizability: an absorbed write has a later put");
+                before.push((at, step.op));
+                continue;
+            }
+            let plan_op = plan.ops[step.op as usize];
+            if plan_op.is_overwrite() {
+                puts.push((plain.len(), step.index));
+            }
+            plain.push(step.op);
+        }
+        // Stable: the operations absorbed before one overwrite keep the order they came in.
+        before.sort_by_key(|&(at, _)| at);
+        let mut absorbed = before.iter().peekable();
+        for (position, &op) in plain.iter().enumerate() {
+            while let Some(&(_, earlier)) = absorbed.next_if(|&&(at, _)| at == position) {
+                order.push(earlier);
+            }
+            order.push(op);
+        }
     }
 }
 
@@ -2297,7 +2656,8 @@ impl Sweep {
 /// `Delete` for absence), if there is one. Such a history fails at once, whatever the
 /// order, and the verdict depends on nothing invoked after that deadline.
 fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
-    let mut set_tick: FixedHashMap<StateId, Tick> = FixedHashMap::default();
+    // Per state: the earliest invoke of a `Put` or `Cas` setting it.
+    let mut set_tick: Vec<Option<Tick>> = vec![None; plan.states.present_count() + 1];
     // Every append, with its invoke tick: a value is reachable by one of them iff it ends
     // with its suffix. Few appends reach one key, while a value grown by appends has many
     // suffixes, so the appends are tried against the value rather than each suffix looked up.
@@ -2306,7 +2666,7 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
         let earliest = match op.effect {
             Effect::Put(value) | Effect::Cas { new: value, .. } => {
-                set_tick.entry(value).or_insert(Tick::MAX)
+                set_tick[value as usize].get_or_insert(Tick::MAX)
             }
             Effect::Append(suffix) => {
                 appends.push((suffix, op.invoke_tick));
@@ -2330,10 +2690,12 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                 || match plan.states.value(target) {
                     None => delete_tick <= deadline_tick,
                     Some(value) => {
-                        by(set_tick.get(&target), deadline_tick)
-                            || appends.iter().any(|&(suffix, invoke_tick)| {
-                                invoke_tick <= deadline_tick && value.ends_with(suffix)
-                            })
+                        by(
+                            set_tick.get(target as usize).and_then(Option::as_ref),
+                            deadline_tick,
+                        ) || appends.iter().any(|&(suffix, invoke_tick)| {
+                            invoke_tick <= deadline_tick && value.ends_with(suffix)
+                        })
                     }
                 };
             !reachable
@@ -3209,6 +3571,169 @@ mod tests {
             failures += usize::from(!ordered.verdict.is_linearizable());
         }
         assert!(failures >= 10, "{failures}");
+    }
+
+    /// Sorting by order key, then by text where keys tie, is sorting by text: short values,
+    /// prefixes of one another, NUL bytes (which the zero padding looks like) and long values.
+    #[test]
+    fn order_keys_sort_like_the_text() {
+        let values = [
+            "",
+            "a",
+            "a\0",
+            "a\0\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgg~",
+            "b",
+            "\0",
+            "\u{ff}",
+            "1.10",
+            "1.9",
+            "1.1/2.2",
+        ];
+        let mut by_key = values.to_vec();
+        by_key.sort_by(|a, b| order_key(a).cmp(&order_key(b)).then_with(|| a.cmp(b)));
+        let mut by_text = values.to_vec();
+        by_text.sort();
+        assert_eq!(by_key, by_text);
+    }
+
+    /// Nearly sorted returns are sorted in place; far from sorted ones fall back to a general
+    /// sort, with the same result; and merging keeps calls before returns at equal ticks.
+    #[test]
+    fn events_sort_and_merge_in_event_order() {
+        let event = |op: u32, tick: Tick, is_return: bool| Event {
+            op,
+            tick,
+            is_return,
+        };
+        let sorted = |events: &[Event]| {
+            let mut events = events.to_vec();
+            events.sort_by_key(Event::order);
+            events.iter().map(Event::order).collect::<Vec<_>>()
+        };
+        let nearly: Vec<Event> = (0..50u32)
+            .map(|op| event(op, u64::from(op ^ 3) * 2, true))
+            .collect();
+        let reversed: Vec<Event> = (0..50u32)
+            .map(|op| event(op, u64::from(100 - op), true))
+            .collect();
+        for events in [nearly, reversed, Vec::new()] {
+            let mut got = events.clone();
+            sort_nearly_sorted(&mut got);
+            assert_eq!(
+                got.iter().map(Event::order).collect::<Vec<_>>(),
+                sorted(&events)
+            );
+        }
+        let calls = [event(0, 1, false), event(1, 3, false), event(2, 3, false)];
+        let returns = [event(1, 3, true), event(0, 4, true)];
+        let mut merged = Vec::new();
+        merge_events(&calls, &returns, &mut merged);
+        let all: Vec<Event> = calls.iter().chain(&returns).copied().collect();
+        assert_eq!(
+            merged.iter().map(Event::order).collect::<Vec<_>>(),
+            sorted(&all)
+        );
+    }
+
+    /// The interners' index finds every entry through its growth and forgets them all when
+    /// cleared.
+    #[test]
+    fn entry_index_finds_entries_through_growth() {
+        let mut states = StateTable::default();
+        let values: Vec<String> = (0..100).map(|n| format!("v{n}")).collect();
+        let ids: Vec<StateId> = values.iter().map(|v| states.intern(Some(v))).collect();
+        for (value, &id) in values.iter().zip(&ids) {
+            assert_eq!(states.intern(Some(value)), id);
+            assert_eq!(states.value(id), Some(value.as_str()));
+        }
+        assert_eq!(states.present_count(), values.len());
+        states.clear();
+        assert_eq!(states.find("v7"), None);
+        assert_eq!(states.intern(Some("v7")), 1);
+    }
+
+    fn config(state: StateId, required: SetId, last_overwrite: usize) -> Config {
+        Config {
+            state,
+            required,
+            optional: EMPTY,
+            unobserved: NIL,
+            blind: NIL,
+            blind_from_present: false,
+            last_overwrite,
+        }
+    }
+
+    /// A configuration set answers alike while it scans its members and once it has hashed
+    /// them.
+    #[test]
+    fn config_set_answers_alike_scanned_and_hashed() {
+        let mut set = ConfigSet::default();
+        for round in 0..2 {
+            for n in 0..3 * SCAN_MAX {
+                assert!(set.insert(config(n as StateId, EMPTY, 0)), "round {round}");
+                assert!(!set.insert(config(n as StateId, EMPTY, 0)));
+                assert!(!set.insert(config(0, EMPTY, 0)));
+            }
+            set.clear();
+        }
+    }
+
+    /// A frontier drops dominated configurations and drains by state and required set, each
+    /// group in arrival order, with few groups (scanned) and many (hashed).
+    #[test]
+    fn frontier_keeps_the_undominated_in_order() {
+        let mut sets = SetTable::default();
+        for groups in [2, 3 * SCAN_MAX] {
+            let mut frontier = Frontier::default();
+            for n in (0..groups).rev() {
+                let state = n as StateId + 1;
+                let required = sets.single(n as u32 % 2);
+                frontier.insert(&sets, config(state, required, 1), 10 * n as u32);
+                // Dominated by the first (an earlier overwrite), so dropped.
+                frontier.insert(&sets, config(state, required, 0), 10 * n as u32 + 1);
+                // Dominates the first, which goes.
+                frontier.insert(&sets, config(state, required, 2), 10 * n as u32 + 2);
+                // Alike in state only: a group of its own.
+                frontier.insert(&sets, config(state, EMPTY, 0), 10 * n as u32 + 3);
+            }
+            let mut out = Vec::new();
+            frontier.drain_into(&sets, &mut out);
+            let trails: Vec<u32> = out.iter().map(|&(_, trail)| trail).collect();
+            let expected: Vec<u32> = (0..groups as u32)
+                .flat_map(|n| [10 * n + 3, 10 * n + 2])
+                .collect();
+            assert_eq!(trails, expected, "{groups} groups");
+            assert_eq!(frontier.live, 0);
+        }
+    }
+
+    /// Whether an append's suffix is seen is decided alike with and without NUL bytes (which
+    /// separate the targets in their joined text).
+    #[test]
+    fn suffixes_are_found_in_targets_with_and_without_nul_bytes() {
+        let history = vec![
+            ok(get("k"), 1, 2, value("a\0b")),
+            ok(get("k"), 3, 4, value("cd")),
+        ];
+        let ops = key_ops(&history);
+        let mut plan = Plan::default();
+        plan.prepare(&ops, &[Treat::Keep; 2], None);
+        for (text, seen) in [
+            ("\0b", true),
+            ("a\0", true),
+            ("d", true),
+            ("b\0c", false),
+            ("bc", false),
+            ("\0", true),
+        ] {
+            assert_eq!(plan.any_target_contains(text), seen, "{text:?}");
+        }
     }
 
     mod properties {

@@ -127,6 +127,18 @@ pub enum Failure {
     },
 }
 
+/// A failure found inside the event loop, boxed. The loop's functions return their result
+/// after every event: a one-word `Result` comes back in a register, where an unboxed
+/// `Failure` (many words) would be written out through memory on every return, failing or not.
+type Failed = Box<Failure>;
+
+/// A checker's violation as a [`Failed`]. Out of line: never on the path of a passing run.
+#[cold]
+#[inline(never)]
+fn violated(violation: Violation) -> Failed {
+    Box::new(Failure::Violation(violation))
+}
+
 impl Failure {
     /// The failed property's name ("panic" for a panic).
     pub fn property(&self) -> &str {
@@ -364,7 +376,7 @@ impl Sim {
         let result = catch_unwind(AssertUnwindSafe(|| self.run_events(tick, &mut stop)));
         CATCHING_PANICS.with(|c| c.set(false));
         let result = match result {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|f| *f),
             Err(payload) => {
                 let mut message = panic_message(&*payload);
                 if let Some(at) = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
@@ -395,7 +407,7 @@ impl Sim {
         &mut self,
         tick: Tick,
         stop: &mut impl FnMut(&Sim) -> bool,
-    ) -> Result<bool, Failure> {
+    ) -> Result<bool, Failed> {
         loop {
             let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
             let next_fault = self.fault_agenda.first_tick().filter(|&t| t <= tick);
@@ -431,7 +443,7 @@ impl Sim {
     /// Inlined into the run loop: most events cost little more here than the call, the
     /// frame and the `Result` in memory that a separate function would take.
     #[inline(always)]
-    fn step(&mut self) -> Result<(), Failure> {
+    fn step(&mut self) -> Result<(), Failed> {
         let Some(popped) = self.cluster.pop_and_dispatch() else {
             return Ok(());
         };
@@ -453,7 +465,7 @@ impl Sim {
     /// Out of line: one event in twenty is the caller's, and inlined it would widen the
     /// frame [`Sim::step`] sets up for every event.
     #[inline(never)]
-    fn step_caller(&mut self, now: Tick) -> Result<(), Failure> {
+    fn step_caller(&mut self, now: Tick) -> Result<(), Failed> {
         match self.cluster.take_caller_event() {
             Event::ClientTimer if self.client_timer_at == Some(now) => {
                 self.client_timer_at = None;
@@ -470,7 +482,7 @@ impl Sim {
                 if acknowledged_write {
                     if let Some(c) = self.checkers.as_mut() {
                         c.write_acknowledged(now, reply.client, reply.seq, &self.cluster)
-                            .map_err(Failure::Violation)?;
+                            .map_err(violated)?;
                     }
                 }
                 self.workload
@@ -483,7 +495,7 @@ impl Sim {
     }
 
     /// Handle the first entry of the fault agenda, at its tick, before that tick's events.
-    fn step_fault(&mut self) -> Result<(), Failure> {
+    fn step_fault(&mut self) -> Result<(), Failed> {
         let Some((tick, item)) = self.fault_agenda.pop_first() else {
             return Ok(());
         };
@@ -540,7 +552,7 @@ impl Sim {
         self.cluster.apply_fault(action)?;
         self.fault_log.push((self.cluster.now(), action.clone()));
         if let Err(f) = self.check(None) {
-            self.fail(f);
+            self.fail(*f);
         }
         Ok(())
     }
@@ -551,10 +563,9 @@ impl Sim {
     /// Runs once per event, and most events observe nothing and leave their node as its last
     /// check saw it: that case is answered here, inlined into [`Sim::step`], reading the
     /// node's state and nothing else. Everything else goes out of line to
-    /// [`Sim::check_fully`], whose frame and result (a `Failure` is many words) the common
-    /// case then never pays for.
+    /// [`Sim::check_fully`], whose frame the common case then never pays for.
     #[inline(always)]
-    fn check(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+    fn check(&mut self, target: Option<NodeId>) -> Result<(), Failed> {
         if self.cluster.observations().is_empty() && self.applied_counts.is_none() {
             let unchanged = match (&self.checkers, target) {
                 (None, _) | (_, None) => true,
@@ -569,7 +580,7 @@ impl Sim {
 
     /// [`Sim::check`]'s work when there is some: observations to feed, a node to check.
     #[inline(never)]
-    fn check_fully(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+    fn check_fully(&mut self, target: Option<NodeId>) -> Result<(), Failed> {
         let result = self.check_observations(target);
         // Most events observe nothing, and clearing an empty list still calls its drop.
         if !self.cluster.observations().is_empty() {
@@ -580,7 +591,7 @@ impl Sim {
 
     /// [`Sim::check`]'s work, reading the observations where the cluster keeps them (the
     /// checkers only read the cluster, so nothing needs copying out first).
-    fn check_observations(&mut self, target: Option<NodeId>) -> Result<(), Failure> {
+    fn check_observations(&mut self, target: Option<NodeId>) -> Result<(), Failed> {
         if self.applied_counts.is_some() {
             self.count_applied();
         }
@@ -589,14 +600,12 @@ impl Sim {
             return Ok(());
         };
         for o in self.cluster.observations() {
-            checkers
-                .observe(now, o, &self.cluster)
-                .map_err(Failure::Violation)?;
+            checkers.observe(now, o, &self.cluster).map_err(violated)?;
         }
         if let Some(node) = target {
             checkers
                 .check_node(now, node, &self.cluster)
-                .map_err(Failure::Violation)?;
+                .map_err(violated)?;
         }
         Ok(())
     }
@@ -701,7 +710,7 @@ impl Sim {
         }
         self.workload.set_generating(false);
         if let Err(f) = self.check(None) {
-            self.fail(f);
+            self.fail(*f);
         }
     }
 

@@ -11,10 +11,9 @@
 use raftsim_protocol::node::{Applied, ApplyOutcome, Role};
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
-use super::dense::DenseMap;
+use super::dense::{DenseMap, WriteTable};
 use super::{ClusterView, Violation};
 use crate::cluster::Observation;
-use crate::trace::FixedHashMap;
 
 /// Property name.
 pub const EXACTLY_ONCE: &str = "Exactly-Once";
@@ -95,30 +94,14 @@ fn reapplied(
 }
 
 /// See the module docs.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Durability {
     /// Where each write took effect: (client, seq) → (index, entry term, upper bound on the
     /// term it was committed in: the smallest current term of a node seen applying it).
-    /// Looked up once per application per replica and grows all run: hashed, never iterated.
-    applied_at: FixedHashMap<(ClientId, Seq), (LogIndex, Term, Term)>,
+    /// Looked up once per application per replica and grows all run.
+    applied_at: WriteTable<(LogIndex, Term, Term)>,
     /// Acknowledged writes: (index, entry term, commit term bound, client, seq).
     acknowledged: Vec<(LogIndex, Term, Term, ClientId, Seq)>,
-}
-
-/// Writes a run typically applies: room for them up front, so that `applied_at` is not
-/// rehashed over and over as it grows.
-const APPLIED_WRITES_INITIAL: usize = 512;
-
-impl Default for Durability {
-    fn default() -> Self {
-        Durability {
-            applied_at: FixedHashMap::with_capacity_and_hasher(
-                APPLIED_WRITES_INITIAL,
-                Default::default(),
-            ),
-            acknowledged: Vec::new(),
-        }
-    }
 }
 
 impl Durability {
@@ -147,11 +130,9 @@ impl Durability {
         if let Some((client, seq, op)) = &applied.command {
             if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
                 let term_now = view.node_term(node).unwrap_or(applied.term);
-                let at = self.applied_at.entry((*client, *seq)).or_insert((
-                    applied.index,
-                    applied.term,
-                    term_now,
-                ));
+                let at = self
+                    .applied_at
+                    .get_or_insert_with(*client, *seq, || (applied.index, applied.term, term_now));
                 at.2 = at.2.min(term_now);
             }
         }
@@ -195,7 +176,7 @@ impl Durability {
         seq: Seq,
         _view: &V,
     ) -> Result<(), Violation> {
-        match self.applied_at.get(&(client, seq)) {
+        match self.applied_at.get(client, seq) {
             Some(&(index, term, committed_in)) => {
                 self.acknowledged
                     .push((index, term, committed_in, client, seq));
@@ -225,8 +206,8 @@ pub struct QuorumDurability {
     quorum: u32,
     /// Highest LSN each replica reported applying (index `node - 1`).
     durable_lsn: Vec<LogIndex>,
-    /// Where each write was committed: (client, seq) → LSN. Hashed, never iterated.
-    committed_at: FixedHashMap<(ClientId, Seq), LogIndex>,
+    /// Where each write was committed: (client, seq) → LSN.
+    committed_at: WriteTable<LogIndex>,
 }
 
 impl QuorumDurability {
@@ -235,7 +216,7 @@ impl QuorumDurability {
         QuorumDurability {
             quorum,
             durable_lsn: vec![0; nodes_count as usize],
-            committed_at: FixedHashMap::default(),
+            committed_at: WriteTable::default(),
         }
     }
 
@@ -251,8 +232,7 @@ impl QuorumDurability {
             if let Some((client, seq, op)) = &applied.command {
                 if !op.is_read() {
                     self.committed_at
-                        .entry((*client, *seq))
-                        .or_insert(applied.index);
+                        .get_or_insert_with(*client, *seq, || applied.index);
                 }
             }
         }
@@ -266,7 +246,7 @@ impl QuorumDurability {
         seq: Seq,
         view: &V,
     ) -> Result<(), Violation> {
-        let Some(&lsn) = self.committed_at.get(&(client, seq)) else {
+        let Some(&lsn) = self.committed_at.get(client, seq) else {
             return Err(Violation {
                 property: QUORUM_DURABILITY,
                 tick: now,

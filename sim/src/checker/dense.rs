@@ -39,27 +39,41 @@ impl<T> DenseMap<T> {
     }
 
     /// The record at `key`, or `make`'s, inserted there first if there was none.
+    ///
+    /// Inlined: the checkers call it per application, and nearly every key is already inside
+    /// the vector; growing it is out of line ([`DenseMap::extend_over`]).
+    #[inline]
     pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
-        let len = self.dense.len() as u64;
-        if key >= len && key - len > DENSE_GAP_MAX {
+        if key >= self.dense.len() as u64 && !self.extend_over(key) {
             return self.far.entry(key).or_insert_with(make);
         }
-        if key >= len {
-            let new_len = key + 1;
-            self.dense.resize_with(new_len as usize, || None);
-            // Records the vector now covers move into it, keeping the split by `dense.len()`.
-            if self
-                .far
-                .first_key_value()
-                .is_some_and(|(&k, _)| k < new_len)
-            {
-                let above = self.far.split_off(&new_len);
-                for (k, record) in std::mem::replace(&mut self.far, above) {
-                    self.dense[k as usize] = Some(record);
-                }
+        self.dense[key as usize].get_or_insert_with(make)
+    }
+
+    /// Grows the vector to cover `key`, which lies at or past its end, unless `key` is too far
+    /// past it (then `false`: its record belongs in the map). Slots past `key` stay empty.
+    #[inline(never)]
+    fn extend_over(&mut self, key: u64) -> bool {
+        let len = self.dense.len() as u64;
+        if key - len > DENSE_GAP_MAX {
+            return false;
+        }
+        // At least twofold, so a map whose keys come one past the last (a log growing entry by
+        // entry) grows a logarithmic number of times, not once per key.
+        let new_len = (key + 1).max(2 * len);
+        self.dense.resize_with(new_len as usize, || None);
+        // Records the vector now covers move into it, keeping the split by `dense.len()`.
+        if self
+            .far
+            .first_key_value()
+            .is_some_and(|(&k, _)| k < new_len)
+        {
+            let above = self.far.split_off(&new_len);
+            for (k, record) in std::mem::replace(&mut self.far, above) {
+                self.dense[k as usize] = Some(record);
             }
         }
-        self.dense[key as usize].get_or_insert_with(make)
+        true
     }
 
     /// Set the record at `key`.
@@ -92,6 +106,44 @@ impl<T> DenseMap<T> {
     }
 }
 
+/// Records of client writes, keyed by `(client, seq)`: a [`DenseMap`] by session id of
+/// [`DenseMap`]s by sequence number. Session ids are issued densely from 1 and a session numbers
+/// its writes densely from 1, so the checkers' per-application lookup is two bounds checks
+/// rather than a hash and a probe. (Gap-skipping writes, numbered far above the rest, land in
+/// the inner map's ordered part.) Lookup only: never iterated, so no order reaches an output.
+#[derive(Debug, Clone)]
+pub struct WriteTable<T> {
+    by_client: DenseMap<DenseMap<T>>,
+}
+
+impl<T> Default for WriteTable<T> {
+    fn default() -> Self {
+        WriteTable {
+            by_client: DenseMap::default(),
+        }
+    }
+}
+
+impl<T> WriteTable<T> {
+    /// The record of write `seq` of session `client`, if any.
+    pub fn get(&self, client: u64, seq: u64) -> Option<&T> {
+        self.by_client.get(client)?.get(seq)
+    }
+
+    /// The record of write `seq` of session `client`, or `make`'s, inserted there first if
+    /// there was none.
+    pub fn get_or_insert_with(
+        &mut self,
+        client: u64,
+        seq: u64,
+        make: impl FnOnce() -> T,
+    ) -> &mut T {
+        self.by_client
+            .get_or_insert_with(client, DenseMap::default)
+            .get_or_insert_with(seq, make)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,11 +154,12 @@ mod tests {
     fn keeps_far_indexes_aside_and_moves_them_in() {
         let mut m = DenseMap::<u64>::default();
         let far = 2 + DENSE_GAP_MAX + 10;
-        for index in [1, far, far + 5, far - 1] {
+        let farther = 5 * DENSE_GAP_MAX;
+        for index in [1, far, far + 5, far - 1, farther] {
             assert_eq!(*m.get_or_insert_with(index, || index * 10), index * 10);
         }
         assert_eq!(m.dense.len(), 2);
-        assert_eq!(m.far.len(), 3);
+        assert_eq!(m.far.len(), 4);
         *m.get_or_insert_with(DENSE_GAP_MAX, || 7) += 1;
         assert_eq!(m.dense.len() as u64, DENSE_GAP_MAX + 1);
         assert_eq!(
@@ -115,7 +168,12 @@ mod tests {
             "found in the map"
         );
         m.get_or_insert_with(far + 1, || 1);
-        assert_eq!(m.far.keys().copied().collect::<Vec<_>>(), vec![far + 5]);
+        assert_eq!(
+            m.dense.len() as u64,
+            2 * (DENSE_GAP_MAX + 1),
+            "grown twofold"
+        );
+        assert_eq!(m.far.keys().copied().collect::<Vec<_>>(), vec![farther]);
         assert_eq!(
             *m.get_or_insert_with(far - 1, || 0),
             (far - 1) * 10,
@@ -131,12 +189,38 @@ mod tests {
                 (far, far * 10),
                 (far + 1, 1),
                 (far + 5, (far + 5) * 10),
+                (farther, farther * 10),
             ]
         );
         let tail: Vec<u64> = m.iter_from(far).map(|(i, _)| i).collect();
-        assert_eq!(tail, vec![far, far + 1, far + 5]);
+        assert_eq!(tail, vec![far, far + 1, far + 5, farther]);
         let beyond: Vec<u64> = m.iter_from(far + 3).map(|(i, _)| i).collect();
-        assert_eq!(beyond, vec![far + 5]);
+        assert_eq!(beyond, vec![far + 5, farther]);
+    }
+
+    #[test]
+    fn write_table_keeps_each_write_apart() {
+        let mut t = WriteTable::<u64>::default();
+        let gap_seq = 1 << 40;
+        assert_eq!(t.get(1, 1), None);
+        *t.get_or_insert_with(1, 1, || 10) += 1;
+        t.get_or_insert_with(2, 1, || 20);
+        t.get_or_insert_with(2, gap_seq, || 30);
+        assert_eq!(
+            *t.get_or_insert_with(1, 1, || 0),
+            11,
+            "found, not made again"
+        );
+        assert_eq!(
+            (
+                t.get(1, 1),
+                t.get(2, 1),
+                t.get(2, gap_seq),
+                t.get(1, 2),
+                t.get(3, 1)
+            ),
+            (Some(&11), Some(&20), Some(&30), None, None)
+        );
     }
 
     #[test]

@@ -950,6 +950,66 @@ mod tests {
         ]
     }
 
+    /// `op` applied to a plain ordered map: the semantics `KvStore::apply` is checked against.
+    fn model_apply(model: &mut BTreeMap<String, String>, op: &Op) -> OpResult {
+        match op {
+            Op::Get { key } => model
+                .get(key)
+                .cloned()
+                .map_or(OpResult::NotFound, OpResult::Value),
+            Op::Put { key, value } => {
+                model.insert(key.clone(), value.clone());
+                OpResult::Ok
+            }
+            Op::Append { key, value } => {
+                model.entry(key.clone()).or_default().push_str(value);
+                OpResult::Ok
+            }
+            Op::Delete { key } => model
+                .remove(key)
+                .map_or(OpResult::NotFound, |_| OpResult::Ok),
+            Op::Cas { key, expected, new } => {
+                let current = model.get(key).cloned();
+                if current == *expected {
+                    model.insert(key.clone(), new.clone());
+                    OpResult::Ok
+                } else {
+                    OpResult::CasMismatch { current }
+                }
+            }
+        }
+    }
+
+    /// Applies `ops` to a store and to the model map, which must agree on every result and
+    /// size; then the store must list and show the model's pairs, and round-trip through its
+    /// snapshot encoding with its digest.
+    fn check_store_against_model(ops: &[Op]) -> Result<(), TestCaseError> {
+        let mut kv = KvStore::new();
+        let mut model = BTreeMap::<String, String>::new();
+        for op in ops {
+            prop_assert_eq!(kv.apply(op), model_apply(&mut model, op));
+            prop_assert_eq!(kv.len(), model.len());
+        }
+        let pairs: Vec<(&str, &str)> = model
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        prop_assert_eq!(kv.iter().collect::<Vec<_>>(), pairs);
+        prop_assert_eq!(
+            format!("{kv:?}"),
+            format!("KvStore {{ entries: {model:?} }}")
+        );
+
+        let mut buf = Vec::new();
+        kv.encode(&mut buf);
+        let mut r = Reader::new(&buf);
+        let decoded = KvStore::decode(&mut r)?;
+        r.finish()?;
+        prop_assert_eq!(decoded.digest(), kv.digest());
+        prop_assert_eq!(decoded, kv);
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn op_round_trips(op in any_op()) {
@@ -971,63 +1031,12 @@ mod tests {
         fn store_with_shared_key_heads_matches_a_btree_map(
             ops in proptest::collection::vec(any_op_on("(abcdefgh)?[ab\\x00]{0,3}"), 0..64)
         ) {
-            let mut kv = KvStore::new();
-            let mut model = BTreeMap::<String, String>::new();
-            for op in &ops {
-                let result = kv.apply(op);
-                let expected = match op {
-                    Op::Get { key } => model.get(key).cloned().map_or(OpResult::NotFound, OpResult::Value),
-                    Op::Put { key, value } => { model.insert(key.clone(), value.clone()); OpResult::Ok }
-                    Op::Append { key, value } => { model.entry(key.clone()).or_default().push_str(value); OpResult::Ok }
-                    Op::Delete { key } => model.remove(key).map_or(OpResult::NotFound, |_| OpResult::Ok),
-                    Op::Cas { key, expected, new } => {
-                        let current = model.get(key).cloned();
-                        if current == *expected { model.insert(key.clone(), new.clone()); OpResult::Ok }
-                        else { OpResult::CasMismatch { current } }
-                    }
-                };
-                prop_assert_eq!(result, expected);
-                prop_assert_eq!(kv.len(), model.len());
-            }
-            let pairs: Vec<(&str, &str)> = model.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            prop_assert_eq!(kv.iter().collect::<Vec<_>>(), pairs);
-            prop_assert_eq!(format!("{kv:?}"), format!("KvStore {{ entries: {model:?} }}"));
-            let mut buf = Vec::new();
-            kv.encode(&mut buf);
-            let decoded = KvStore::decode(&mut Reader::new(&buf))?;
-            prop_assert_eq!(&decoded, &kv);
+            check_store_against_model(&ops)?;
         }
 
         #[test]
         fn store_round_trips_and_keeps_its_digest(ops in proptest::collection::vec(any_op(), 0..64)) {
-            let mut kv = KvStore::new();
-            let mut model = BTreeMap::<String, String>::new();
-            for op in &ops {
-                let result = kv.apply(op);
-                // Cross-check against a direct model of the semantics.
-                let expected = match op {
-                    Op::Get { key } => model.get(key).cloned().map_or(OpResult::NotFound, OpResult::Value),
-                    Op::Put { key, value } => { model.insert(key.clone(), value.clone()); OpResult::Ok }
-                    Op::Append { key, value } => { model.entry(key.clone()).or_default().push_str(value); OpResult::Ok }
-                    Op::Delete { key } => model.remove(key).map_or(OpResult::NotFound, |_| OpResult::Ok),
-                    Op::Cas { key, expected, new } => {
-                        let current = model.get(key).cloned();
-                        if current == *expected { model.insert(key.clone(), new.clone()); OpResult::Ok }
-                        else { OpResult::CasMismatch { current } }
-                    }
-                };
-                prop_assert_eq!(result, expected);
-            }
-            let pairs: Vec<(&str, &str)> = model.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            prop_assert_eq!(kv.iter().collect::<Vec<_>>(), pairs);
-
-            let mut buf = Vec::new();
-            kv.encode(&mut buf);
-            let mut r = Reader::new(&buf);
-            let decoded = KvStore::decode(&mut r)?;
-            r.finish()?;
-            prop_assert_eq!(decoded.digest(), kv.digest());
-            prop_assert_eq!(decoded, kv);
+            check_store_against_model(&ops)?;
         }
 
         #[test]

@@ -145,6 +145,11 @@ pub struct RaftNode {
     role: RoleState,
     leader_hint: Option<NodeId>,
     election_deadline: Tick,
+    /// The tick [`Node::next_deadline_tick`] answers: a leader's earliest timer (heartbeat,
+    /// quorum check, flush), anyone else's election deadline. Kept where those timers are
+    /// written, so that the question, asked after every input to every node, is a load rather
+    /// than a branch on the role (which one node after another makes hard to predict).
+    next_deadline: Tick,
     /// When this node last heard from a leader of its current term (leader stickiness).
     last_leader_contact: Option<Tick>,
     /// How many times this incarnation truncated its log (checkers: a leader never does).
@@ -224,6 +229,7 @@ impl RaftNode {
             role: RoleState::Follower,
             leader_hint: None,
             election_deadline: 0,
+            next_deadline: 0,
             last_leader_contact: None,
             truncations_total: 0,
             receiving: None,
@@ -480,6 +486,9 @@ impl RaftNode {
             self.config.election_timeout_ticks_min..=self.config.election_timeout_ticks_max,
         );
         self.election_deadline = now + timeout;
+        if !self.is_leader() {
+            self.next_deadline = self.election_deadline;
+        }
     }
 
     /// Leader stickiness (thesis §6.2/§9.6): a node that heard from a current leader less than
@@ -642,6 +651,7 @@ impl RaftNode {
             flush_at: None,
             shipped: Default::default(),
         }));
+        self.leader_timers_moved();
         self.leader_hint = Some(self.id);
         // A snapshot half-received from an earlier leader is of no use to a leader.
         self.receiving = None;
@@ -668,6 +678,28 @@ impl RaftNode {
             RoleState::Leader(state) => Some(state),
             _ => None,
         }
+    }
+
+    /// The tick the node's timers call for next (see `RaftNode::next_deadline`), computed
+    /// from the timers themselves.
+    fn deadline_of_timers(&self) -> Tick {
+        match &self.role {
+            RoleState::Leader(state) => {
+                let timers = if self.config.check_quorum {
+                    state.heartbeat_deadline.min(state.quorum_check_deadline)
+                } else {
+                    state.heartbeat_deadline
+                };
+                state.flush_at.map_or(timers, |at| at.min(timers))
+            }
+            _ => self.election_deadline,
+        }
+    }
+
+    /// Record that a leader timer moved: `next_deadline` follows it.
+    fn leader_timers_moved(&mut self) {
+        debug_assert!(self.is_leader());
+        self.next_deadline = self.deadline_of_timers();
     }
 
     /// Send `to` the entries from its `next_index` (at most `entries_per_append_max`), or an
@@ -777,6 +809,7 @@ impl RaftNode {
             for p in state.progress.iter_mut() {
                 p.append_due = false;
             }
+            self.leader_timers_moved();
         }
         for peer in 1..=self.config.nodes_count {
             if peer != self.id {
@@ -789,6 +822,7 @@ impl RaftNode {
     fn request_flush(&mut self, now: Tick) {
         if let Some(state) = self.leader_mut() {
             state.flush_at.get_or_insert(now);
+            self.leader_timers_moved();
         }
     }
 
@@ -797,11 +831,16 @@ impl RaftNode {
     fn flush(&mut self, now: Tick) {
         let commit_index = self.commit_index;
         let id = self.id;
+        // `send_append` sets no timer: clearing the flush once, before the sends, is clearing it
+        // before each.
+        if let Some(state) = self.leader_mut() {
+            state.flush_at = None;
+            self.leader_timers_moved();
+        }
         for peer in 1..=self.config.nodes_count {
             let Some(state) = self.leader_mut() else {
                 return;
             };
-            state.flush_at = None;
             if peer == id {
                 continue;
             }
@@ -1560,6 +1599,7 @@ impl RaftNode {
             state.quorum_check_deadline = now + election_min;
             lost_quorum = active < quorum;
         }
+        self.leader_timers_moved();
         if lost_quorum {
             let term = self.term;
             self.out.events.push(NodeEvent::QuorumLost { term });
@@ -1833,6 +1873,7 @@ impl Node for RaftNode {
             }
             // Ask for a tick now to send it (as `request_flush`).
             state.flush_at.get_or_insert(now);
+            self.leader_timers_moved();
         }
         // Before this request nothing was left to commit (see `handle_append_response`), and
         // the new entry is held by this node alone: it commits at once only where this node
@@ -1845,17 +1886,13 @@ impl Node for RaftNode {
     }
 
     fn next_deadline_tick(&self) -> Option<Tick> {
-        Some(match &self.role {
-            RoleState::Leader(state) => {
-                let timers = if self.config.check_quorum {
-                    state.heartbeat_deadline.min(state.quorum_check_deadline)
-                } else {
-                    state.heartbeat_deadline
-                };
-                state.flush_at.map_or(timers, |at| at.min(timers))
-            }
-            _ => self.election_deadline,
-        })
+        debug_assert_eq!(
+            self.next_deadline,
+            self.deadline_of_timers(),
+            "n{}: the kept deadline must be the timers' earliest",
+            self.id
+        );
+        Some(self.next_deadline)
     }
 
     fn output(&mut self) -> &mut Output<Message> {

@@ -88,6 +88,7 @@ use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use raftsim_protocol::kv::{KvStore, Op, OpResult};
@@ -1238,7 +1239,7 @@ fn pair(file: &str, events: &[Event]) -> Result<Vec<HistoryOp>, HistoryError> {
             pending.insert(e.process, (ops.len(), i));
             ops.push(HistoryOp {
                 client: e.process + 1,
-                op: op_of(e),
+                op: Arc::new(op_of(e)),
                 invoke_tick: i as Tick,
                 complete_tick: None,
                 outcome: Outcome::Info,
@@ -1709,7 +1710,7 @@ pub fn generate_history(clients: u32, ops: usize, keys: u32, seed: u64) -> Vec<H
         };
         history[i] = Some(HistoryOp {
             client: ClientId::from(p.client),
-            op,
+            op: Arc::new(op),
             invoke_tick: p.invoke_tick,
             complete_tick,
             outcome,

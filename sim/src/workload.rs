@@ -1352,14 +1352,14 @@ impl Workload {
             *self.append_bytes.get_or_insert(key_ref(key), 0) += value.len();
         }
         let client = &mut self.clients[index];
+        let op = Arc::new(op);
         self.history.push(HistoryOp {
             client: ClientId::from(client.number),
-            op: op.clone(),
+            op: Arc::clone(&op),
             invoke_tick: now,
             complete_tick: None,
             outcome: Outcome::Info,
         });
-        let op = Arc::new(op);
         notes.push(ClientNote::Invoke {
             client: client.number,
             client_id: client.client_id,
@@ -2167,10 +2167,10 @@ mod tests {
             };
             let position = produced
                 .iter()
-                .position(|(op, r)| *op == h.op && r == result)
+                .position(|(op, r)| *op == *h.op && r == result)
                 .unwrap_or_else(|| panic!("{} -> {result} was never produced", h.op));
             produced.swap_remove(position);
-            if matches!(h.op, Op::Cas { .. }) && *result == OpResult::Ok {
+            if matches!(*h.op, Op::Cas { .. }) && *result == OpResult::Ok {
                 cas_ok += 1;
             }
         }
@@ -2679,7 +2679,7 @@ mod tests {
         }));
         let mut values = BTreeSet::new();
         for h in history {
-            let value = match &h.op {
+            let value = match &*h.op {
                 Op::Put { value, .. } => value.clone(),
                 Op::Append { value, .. } => value.trim_start_matches('/').to_owned(),
                 Op::Cas { new, .. } => new.clone(),
@@ -2740,7 +2740,7 @@ mod tests {
         // One client alone on one key: it always knows the value, so every cas succeeds.
         let mut cas_count = 0;
         for h in workload.history() {
-            if let Op::Cas { .. } = h.op {
+            if let Op::Cas { .. } = *h.op {
                 cas_count += 1;
                 assert!(matches!(h.outcome, Outcome::Ok(OpResult::Ok)), "{}", h.op);
             }

@@ -122,7 +122,7 @@ fn generated_histories_are_linearizable_in_both_models_and_deterministic() {
 fn export_orders_completions_before_invocations_and_renumbers_after_info() {
     let op = |client, op, invoke, complete, outcome| linearizability::HistoryOp {
         client,
-        op,
+        op: std::sync::Arc::new(op),
         invoke_tick: invoke,
         complete_tick: complete,
         outcome,
@@ -363,7 +363,7 @@ fn real_jepsen_style_edn_parses() {
     assert_eq!(parsed.events[6].line, 12);
     assert!(matches!(parsed.ops[2].outcome, Outcome::Fail));
     assert_eq!(
-        parsed.ops[3].op,
+        *parsed.ops[3].op,
         Op::Cas {
             key: String::new(),
             expected: Some("3".into()),

@@ -140,6 +140,7 @@
 //! takes 10 ms to half a second in release.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use raftsim_protocol::kv::{Op, OpResult};
 use raftsim_protocol::types::{ClientId, Tick};
@@ -164,8 +165,9 @@ pub enum Outcome {
 pub struct HistoryOp {
     /// The client that issued the operation.
     pub client: ClientId,
-    /// The operation; [`Op::key`] says which register it touches.
-    pub op: Op,
+    /// The operation; [`Op::key`] says which register it touches. Shared with the request
+    /// that carried it, so recording a history copies no key or value.
+    pub op: Arc<Op>,
     /// When the client sent it.
     pub invoke_tick: Tick,
     /// When the client learned how it ended; `None` if it never did, which is treated like
@@ -667,7 +669,7 @@ impl Shrinker<'_, '_> {
             if treat == Treat::Drop {
                 continue;
             }
-            match &op.recorded.op {
+            match &*op.recorded.op {
                 Op::Cas {
                     expected: Some(expected),
                     ..
@@ -698,7 +700,7 @@ impl Shrinker<'_, '_> {
             if matches!(op.recorded.outcome, Outcome::Fail) {
                 continue;
             }
-            match &op.recorded.op {
+            match &*op.recorded.op {
                 Op::Put { value, .. } | Op::Cas { new: value, .. } => {
                     sets.insert(value);
                 }
@@ -1326,7 +1328,7 @@ impl<'h> Plan<'h> {
             let Some(role) = role_of(op, treat) else {
                 continue;
             };
-            let effect = match &op.recorded.op {
+            let effect = match &*op.recorded.op {
                 Op::Get { .. } => Effect::Get,
                 Op::Put { value, .. } => Effect::Put(states.intern(Some(value))),
                 Op::Append { value, .. } => Effect::Append(value),
@@ -2725,7 +2727,7 @@ mod tests {
     fn ok(op: Op, invoke: Tick, complete: Tick, result: OpResult) -> HistoryOp {
         HistoryOp {
             client: 1,
-            op,
+            op: Arc::new(op),
             invoke_tick: invoke,
             complete_tick: Some(complete),
             outcome: Outcome::Ok(result),
@@ -2735,7 +2737,7 @@ mod tests {
     fn info(op: Op, invoke: Tick, complete: Option<Tick>) -> HistoryOp {
         HistoryOp {
             client: 1,
-            op,
+            op: Arc::new(op),
             invoke_tick: invoke,
             complete_tick: complete,
             outcome: Outcome::Info,
@@ -2745,7 +2747,7 @@ mod tests {
     fn fail(op: Op, invoke: Tick, complete: Tick) -> HistoryOp {
         HistoryOp {
             client: 1,
-            op,
+            op: Arc::new(op),
             invoke_tick: invoke,
             complete_tick: Some(complete),
             outcome: Outcome::Fail,
@@ -3402,7 +3404,7 @@ mod tests {
             planned.push((point, gen.next_u64(), i, applied));
             history.push(HistoryOp {
                 client,
-                op,
+                op: Arc::new(op),
                 invoke_tick: invoke,
                 complete_tick: Some(complete),
                 outcome,
@@ -3473,9 +3475,11 @@ mod tests {
             .expect("some read of a");
         let write = history[..i]
             .iter()
-            .position(|op| matches!(op.op, Op::Put { .. }) && op.op.key() == "a" && is_definite(op))
+            .position(|op| {
+                matches!(*op.op, Op::Put { .. }) && op.op.key() == "a" && is_definite(op)
+            })
             .expect("some definite put of a");
-        let Op::Put { value: old, .. } = &history[write].op else {
+        let Op::Put { value: old, .. } = &*history[write].op else {
             unreachable!()
         };
         history[i].outcome = Outcome::Ok(value(&format!("{old}stale")));
@@ -3826,7 +3830,7 @@ mod tests {
                     };
                     HistoryOp {
                         client: i as u64 % 7,
-                        op: step.op.clone(),
+                        op: Arc::new(step.op.clone()),
                         invoke_tick: point - step.widen_before,
                         complete_tick,
                         outcome,
@@ -3897,7 +3901,7 @@ mod tests {
                     (Outcome::Ok(_), None) | (Outcome::Info, _) => (None, true, None),
                 };
                 Some(BruteOp {
-                    op: op.op.clone(),
+                    op: (*op.op).clone(),
                     invoke_tick: op.invoke_tick,
                     complete_tick,
                     expect,
@@ -4030,7 +4034,7 @@ mod tests {
                         order.push((at, i, applied));
                         history.push(HistoryOp {
                             client: i as u64,
-                            op: op.clone(),
+                            op: Arc::new(op.clone()),
                             invoke_tick: *invoke,
                             complete_tick,
                             outcome,

@@ -354,4 +354,19 @@ mod tests {
             q.push(i, ());
         }
     }
+
+    /// The check for the past sits in the overflow branch: a tick before the last popped one
+    /// (within the wheel's span or not) must still reach it.
+    #[test]
+    fn refuses_ticks_before_the_last_popped() {
+        for past in [99, 0] {
+            let mut q = EventQueue::new(10);
+            q.push(100, ());
+            assert_eq!(q.pop(), Some((100, ())));
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                q.push(past, ());
+            }));
+            assert!(refused.is_err(), "tick {past} after popping 100");
+        }
+    }
 }

@@ -121,22 +121,23 @@ impl<E> EventQueue<E> {
             "event queue over its bound of {} events",
             self.events_max
         );
-        assert!(
-            tick >= self.base,
-            "event scheduled at {tick}, before the last popped tick {}",
-            self.base
-        );
         let seq = self.next_seq;
         self.next_seq += 1;
         let index = self.free.pop().unwrap_or_else(|| self.grow());
         // The slot is filled field by field: its event was taken on pop, so there is nothing
-        // to drop, and the event is written once instead of staged and copied.
+        // to drop, and the event is written once instead of staged and copied. The `None` it
+        // held is forgotten rather than dropped: an assignment tested it for an event to drop
+        // on every push (measured with the check below: -0.6% instructions on fuzz-standard).
         let slot = &mut self.slab[index as usize];
-        debug_assert!(slot.event.is_none(), "a free slot holds no event");
-        slot.event = Some(event);
+        let free = slot.event.replace(event);
+        debug_assert!(free.is_none(), "a free slot holds no event");
+        std::mem::forget(free);
         slot.seq = seq;
         slot.next = NONE;
-        if tick - self.base < WHEEL_TICKS as Tick {
+        // A tick before `base` wraps around to a distance past the wheel: the one comparison
+        // sorts the wheel's ticks from the rest, and the check for the past waits in the
+        // (rare) overflow branch.
+        if tick.wrapping_sub(self.base) < WHEEL_TICKS as Tick {
             let b = (tick % WHEEL_TICKS as Tick) as usize;
             let (head, tail) = self.wheel[b];
             if head == NONE {
@@ -149,6 +150,11 @@ impl<E> EventQueue<E> {
             self.wheel_min = self.wheel_min.min(tick);
             self.wheel_len += 1;
         } else {
+            assert!(
+                tick >= self.base,
+                "event scheduled at {tick}, before the last popped tick {}",
+                self.base
+            );
             self.overflow.push(Key {
                 tick,
                 seq,
@@ -346,6 +352,21 @@ mod tests {
         let mut q = EventQueue::new(2);
         for i in 0..3 {
             q.push(i, ());
+        }
+    }
+
+    /// The check for the past sits in the overflow branch: a tick before the last popped one
+    /// (within the wheel's span or not) must still reach it.
+    #[test]
+    fn refuses_ticks_before_the_last_popped() {
+        for past in [99, 0] {
+            let mut q = EventQueue::new(10);
+            q.push(100, ());
+            assert_eq!(q.pop(), Some((100, ())));
+            let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                q.push(past, ());
+            }));
+            assert!(refused.is_err(), "tick {past} after popping 100");
         }
     }
 }

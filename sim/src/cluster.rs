@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::disk::Disk;
 use crate::network::{DropReason, Fate, Network, NetworkConfig};
 use crate::node::{AnyMessage, AnyNode, Drained, ProtocolConfig, KIND_NAMES};
-use crate::queue::{Due, EventQueue};
+use crate::queue::{fill_empty, Due, EventQueue};
 use crate::rng::{stream, Stream};
 use crate::trace::{Trace, TraceEvent};
 
@@ -622,11 +622,12 @@ impl Cluster {
         match self.handle_event(event) {
             Ok(popped) => Some(popped),
             Err(event) => {
-                // The rare path (client and fault events): a hard check costs nothing here. The
-                // `None` replaced is forgotten: dropping it tested it for an event to drop.
-                let none = self.caller_event.replace(event);
-                assert!(none.is_none(), "the last caller event was taken");
-                std::mem::forget(none);
+                // The rare path (client and fault events): a hard check costs nothing here.
+                assert!(
+                    self.caller_event.is_none(),
+                    "the last caller event was taken"
+                );
+                fill_empty(&mut self.caller_event, event);
                 Some(Popped::Caller)
             }
         }
@@ -908,10 +909,8 @@ impl Cluster {
             }
             self.release(id, &mut out);
         }
-        // Put back where `take` left `None`: forgotten, that skips a test for a box to drop.
-        let none = self.scratch.replace(out);
-        debug_assert!(none.is_none(), "collect_output is never re-entered");
-        std::mem::forget(none);
+        // Put back where `take` left `None` (`collect_output` is never re-entered).
+        fill_empty(&mut self.scratch, out);
         self.reschedule_timer(id, true, local)
     }
 

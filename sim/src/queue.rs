@@ -11,6 +11,19 @@ use std::collections::BinaryHeap;
 
 use raftsim_protocol::types::Tick;
 
+/// Puts `value` into `slot`, which the caller knows to be empty (checked in debug builds).
+///
+/// An assignment would drop the `None` it replaces, and dropping an `Option` of a type with
+/// drop glue tests it for something to drop; on paths that refill a slot after every event
+/// (the queue's slab, the cluster's output scratch) that test is measurable. The `None` taken
+/// out is forgotten instead: it owns nothing, so nothing leaks.
+#[inline(always)]
+pub(crate) fn fill_empty<T>(slot: &mut Option<T>, value: T) {
+    let none = slot.replace(value);
+    debug_assert!(none.is_none(), "filled a slot that was not empty");
+    std::mem::forget(none);
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     tick: Tick,
@@ -125,13 +138,10 @@ impl<E> EventQueue<E> {
         self.next_seq += 1;
         let index = self.free.pop().unwrap_or_else(|| self.grow());
         // The slot is filled field by field: its event was taken on pop, so there is nothing
-        // to drop, and the event is written once instead of staged and copied. The `None` it
-        // held is forgotten rather than dropped: an assignment tested it for an event to drop
-        // on every push (measured with the check below: -0.6% instructions on fuzz-standard).
+        // to drop, and the event is written once instead of staged and copied (measured with
+        // the check below: -0.6% instructions on fuzz-standard).
         let slot = &mut self.slab[index as usize];
-        let free = slot.event.replace(event);
-        debug_assert!(free.is_none(), "a free slot holds no event");
-        std::mem::forget(free);
+        fill_empty(&mut slot.event, event);
         slot.seq = seq;
         slot.next = NONE;
         // A tick before `base` wraps around to a distance past the wheel: the one comparison

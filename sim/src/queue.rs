@@ -273,6 +273,28 @@ impl<E> EventQueue<E> {
         Some(Due { tick, slot: index })
     }
 
+    /// The event [`EventQueue::pop_due`] removed from the order, still in its slot: the caller
+    /// reads what decides its path there and moves out only what it hands on, then frees the
+    /// slot with [`EventQueue::forget_due`]. An event made of plain numbers is then never copied
+    /// out, and a message is copied once, into the frame that handles it.
+    #[inline(always)]
+    pub fn due_event(&mut self, due: &Due) -> &mut E {
+        self.slab[due.slot as usize]
+            .event
+            .as_mut()
+            .expect("a popped slot holds its event until taken")
+    }
+
+    /// Free the slot of a popped event without dropping it: for an event that owns nothing
+    /// (plain numbers, or what is left once its message was moved out through
+    /// [`EventQueue::due_event`]), where dropping would go through the event's drop glue and
+    /// its jump on the variant. (Forgetting an event that owns memory would leak it.)
+    #[inline(always)]
+    pub fn forget_due(&mut self, due: Due) {
+        self.free.push(due.slot);
+        std::mem::forget(self.slab[due.slot as usize].event.take());
+    }
+
     /// The event [`EventQueue::pop_due`] removed from the order; frees its slot.
     ///
     /// The slot is freed first: with no store between taking the event out and the caller's
@@ -354,6 +376,24 @@ mod tests {
             }
             assert_eq!(q.len(), reference.len());
         }
+    }
+
+    /// An event read in its slot and freed with `forget_due` leaves the queue as `take` would:
+    /// its slot is reused, and the order goes on.
+    #[test]
+    fn events_read_in_place_free_their_slots() {
+        let mut q = EventQueue::new(10);
+        q.push(1, 7u32);
+        q.push(2, 8);
+        let due = q.pop_due().expect("queued");
+        assert_eq!(due.tick(), 1);
+        assert_eq!(*q.due_event(&due), 7);
+        q.forget_due(due);
+        q.push(3, 9);
+        assert_eq!(q.slab.len(), 2, "the freed slot is reused");
+        assert_eq!(q.pop(), Some((2, 8)));
+        assert_eq!(q.pop(), Some((3, 9)));
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -129,11 +129,6 @@ impl<E> EventQueue<E> {
     /// into the slab on the way.
     #[inline(always)]
     pub fn push(&mut self, tick: Tick, event: E) {
-        assert!(
-            self.len() < self.events_max,
-            "event queue over its bound of {} events",
-            self.events_max
-        );
         let seq = self.next_seq;
         self.next_seq += 1;
         let index = self.free.pop().unwrap_or_else(|| self.grow());
@@ -174,9 +169,19 @@ impl<E> EventQueue<E> {
     }
 
     /// Add an empty slot to the slab; returns its index.
+    ///
+    /// The bound on queued events is checked here, the one place the queue grows, rather than
+    /// on every push: with no free slot every slot holds an event (queued, or popped and not
+    /// yet taken), and as the slab never outgrows the bound, a push into a free slot stays
+    /// within it.
     #[cold]
     #[inline(never)]
     fn grow(&mut self) -> u32 {
+        assert!(
+            self.slab.len() < self.events_max,
+            "event queue over its bound of {} events",
+            self.events_max
+        );
         self.slab.push(Slot {
             event: None,
             seq: 0,

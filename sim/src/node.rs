@@ -291,6 +291,17 @@ impl AnyNode {
         }
     }
 
+    /// A Raft message arrived, moved out of its event (see the cluster's `pop_and_dispatch`).
+    /// Panics on a leader-follower node (a simulator bug).
+    #[inline(always)]
+    pub fn handle_raft_message(&mut self, now: Tick, from: NodeId, message: raft::Message) {
+        match self {
+            AnyNode::Raft(n) => n.handle_message(now, from, message),
+            // Not printed: a message lent to the panic is staged on the stack on every call.
+            AnyNode::Replication(n) => panic!("n{} got a Raft message", n.id()),
+        }
+    }
+
     /// Bytes arrived (possibly corrupt).
     pub fn handle_wire(&mut self, now: Tick, from: NodeId, bytes: &[u8]) {
         each!(self, n => n.handle_wire(now, from, bytes))

@@ -129,11 +129,6 @@ impl<E> EventQueue<E> {
     /// into the slab on the way.
     #[inline(always)]
     pub fn push(&mut self, tick: Tick, event: E) {
-        assert!(
-            self.len() < self.events_max,
-            "event queue over its bound of {} events",
-            self.events_max
-        );
         let seq = self.next_seq;
         self.next_seq += 1;
         let index = self.free.pop().unwrap_or_else(|| self.grow());
@@ -174,9 +169,19 @@ impl<E> EventQueue<E> {
     }
 
     /// Add an empty slot to the slab; returns its index.
+    ///
+    /// The bound on queued events is checked here, the one place the queue grows, rather than
+    /// on every push: with no free slot every slot holds an event (queued, or popped and not
+    /// yet taken), and as the slab never outgrows the bound, a push into a free slot stays
+    /// within it.
     #[cold]
     #[inline(never)]
     fn grow(&mut self) -> u32 {
+        assert!(
+            self.slab.len() < self.events_max,
+            "event queue over its bound of {} events",
+            self.events_max
+        );
         self.slab.push(Slot {
             event: None,
             seq: 0,
@@ -273,6 +278,28 @@ impl<E> EventQueue<E> {
         Some(Due { tick, slot: index })
     }
 
+    /// The event [`EventQueue::pop_due`] removed from the order, still in its slot: the caller
+    /// reads what decides its path there and moves out only what it hands on, then frees the
+    /// slot with [`EventQueue::forget_due`]. An event made of plain numbers is then never copied
+    /// out, and a message is copied once, into the frame that handles it.
+    #[inline(always)]
+    pub fn due_event(&mut self, due: &Due) -> &mut E {
+        self.slab[due.slot as usize]
+            .event
+            .as_mut()
+            .expect("a popped slot holds its event until taken")
+    }
+
+    /// Free the slot of a popped event without dropping it: for an event that owns nothing
+    /// (plain numbers, or what is left once its message was moved out through
+    /// [`EventQueue::due_event`]), where dropping would go through the event's drop glue and
+    /// its jump on the variant. (Forgetting an event that owns memory would leak it.)
+    #[inline(always)]
+    pub fn forget_due(&mut self, due: Due) {
+        self.free.push(due.slot);
+        std::mem::forget(self.slab[due.slot as usize].event.take());
+    }
+
     /// The event [`EventQueue::pop_due`] removed from the order; frees its slot.
     ///
     /// The slot is freed first: with no store between taking the event out and the caller's
@@ -354,6 +381,24 @@ mod tests {
             }
             assert_eq!(q.len(), reference.len());
         }
+    }
+
+    /// An event read in its slot and freed with `forget_due` leaves the queue as `take` would:
+    /// its slot is reused, and the order goes on.
+    #[test]
+    fn events_read_in_place_free_their_slots() {
+        let mut q = EventQueue::new(10);
+        q.push(1, 7u32);
+        q.push(2, 8);
+        let due = q.pop_due().expect("queued");
+        assert_eq!(due.tick(), 1);
+        assert_eq!(*q.due_event(&due), 7);
+        q.forget_due(due);
+        q.push(3, 9);
+        assert_eq!(q.slab.len(), 2, "the freed slot is reused");
+        assert_eq!(q.pop(), Some((2, 8)));
+        assert_eq!(q.pop(), Some((3, 9)));
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -729,11 +729,17 @@ impl Trace {
     /// Inlined, with the hash: at a call site the event's variant is known, so its fingerprint
     /// compiles to a few multiply-rotates there (a send, an application) instead of a call
     /// and a jump on the variant; rendering, off in benchmarks and fuzzing, stays out of line.
+    ///
+    /// The hash is worked on in a local and stored once: hashed in place, it was stored back
+    /// after each branch of a message's fingerprint, as the compiler could not tell the
+    /// hasher's memory from the message's.
     #[inline(always)]
     pub fn record(&mut self, tick: Tick, event: &TraceEvent<'_>) {
         self.events_count += 1;
-        self.hash.write_u64(tick);
-        event.hash_into(&mut self.hash, &mut self.line);
+        let mut hash = self.hash;
+        hash.write_u64(tick);
+        event.hash_into(&mut hash, &mut self.line);
+        self.hash = hash;
         if self.enabled() {
             // By value: the event is then built in memory on this cold path only. Handing its
             // address to a call made every caller write all its fields out before hashing

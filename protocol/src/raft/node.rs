@@ -742,7 +742,7 @@ impl RaftNode {
             let (first, run) = &mut state.shipped;
             if (*first, run.len()) != (next, wanted.len()) {
                 *first = next;
-                *run = Entries::from(wanted);
+                run.refill(wanted);
             }
             debug_assert!(**run == *wanted, "the shipped run matches the log");
             run.clone()

@@ -750,7 +750,16 @@ impl RaftNode {
     /// Send `to` the entries from its `next_index` (at most `entries_per_append_max`), or an
     /// empty heartbeat when it is caught up. Advances `next_index` optimistically (pipelining);
     /// a rejection moves it back.
+    // Out of line for the answers that call it for one follower; the loops over every
+    // follower (`broadcast_append`, `flush`: nearly every call) take `append_to` in line.
+    #[inline(never)]
     fn send_append(&mut self, now: Tick, to: NodeId) {
+        self.append_to(now, to);
+    }
+
+    /// The body of [`RaftNode::send_append`].
+    #[inline(always)]
+    fn append_to(&mut self, now: Tick, to: NodeId) {
         let last_index = self.log.last_index();
         let prefix_index = self.log.prefix_index();
         let max = self.config.entries_per_append_max as u64;
@@ -858,7 +867,7 @@ impl RaftNode {
         }
         for peer in 1..=self.config.nodes_count {
             if peer != self.id {
-                self.send_append(now, peer);
+                self.append_to(now, peer);
             }
         }
     }
@@ -892,7 +901,7 @@ impl RaftNode {
             let p = &mut state.progress[(peer - 1) as usize];
             let due = std::mem::replace(&mut p.append_due, false);
             if due || p.commit_sent < commit_index {
-                self.send_append(now, peer);
+                self.append_to(now, peer);
             }
         }
     }

@@ -26,7 +26,11 @@
 //!   a queue of `(applied_index, client)` in ascending order: entries are appended as requests
 //!   are applied (log order, so already sorted) and a superseded entry is skipped when it
 //!   reaches the front, rather than removed at once — recording a request, the hot path,
-//!   never searches a tree.
+//!   never searches a tree. Only a full table can evict, and a table never shrinks once full
+//!   (an eviction makes room for the session that replaces it), so the queue is kept only
+//!   from the moment the table fills: it is then built from the sessions at once. Until
+//!   then — with a `clients_max` above the number of clients, always — recording a request
+//!   touches no queue at all.
 //! - Only ordered maps are used, so encodings and digests are identical across replicas.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -80,7 +84,8 @@ pub struct DedupTable {
     /// Eviction order: `(applied_index, client)` ascending, holding every session's current
     /// pair plus superseded ones (a pair is live when the client's session still has that
     /// applied index). Kept within `2 × sessions + EVICTION_SLACK` entries by
-    /// [`DedupTable::compact_eviction_order`].
+    /// [`DedupTable::compact_eviction_order`]. Empty while the table is not full (see
+    /// [`DedupTable::is_full`]): only a full table evicts.
     eviction_order: VecDeque<(LogIndex, ClientId)>,
     evictions_total: u64,
 }
@@ -182,11 +187,9 @@ impl DedupTable {
         match Self::check_session(session, seq) {
             DedupCheck::Apply => {
                 let result = apply();
-                if let Some(previous) =
-                    Self::advance_session(session, client, seq, result.clone(), applied_index)
-                {
-                    self.push_eviction_order(applied_index, client, Some(previous));
-                }
+                let moved =
+                    Self::advance_session(session, client, seq, result.clone(), applied_index);
+                self.requeue_session(applied_index, client, moved);
                 Ok(result)
             }
             verdict => Err(verdict),
@@ -209,11 +212,8 @@ impl DedupTable {
         applied_index: LogIndex,
     ) {
         if let Some(session) = self.sessions.get_mut(&client) {
-            if let Some(previous) =
-                Self::advance_session(session, client, seq, result, applied_index)
-            {
-                self.push_eviction_order(applied_index, client, Some(previous));
-            }
+            let moved = Self::advance_session(session, client, seq, result, applied_index);
+            self.requeue_session(applied_index, client, moved);
             return;
         }
         self.open_session(client, seq, result, applied_index);
@@ -268,7 +268,8 @@ impl DedupTable {
             seq == 1,
             "dedup: client {client} has no session; a new session must start at seq 1, got {seq}"
         );
-        if self.sessions.len() >= self.clients_max {
+        let was_full = self.is_full();
+        if was_full {
             let evicted = loop {
                 let (index, client) = self
                     .eviction_order
@@ -289,7 +290,36 @@ impl DedupTable {
                 applied_index,
             },
         );
-        self.push_eviction_order(applied_index, client, None);
+        if was_full {
+            self.push_eviction_order(applied_index, client, None);
+        } else if self.is_full() {
+            // The table just filled: from now on it can evict, and the queue is kept.
+            self.rebuild_eviction_order();
+        }
+    }
+
+    /// Whether the table holds `clients_max` sessions: the next new client evicts one. A full
+    /// table stays full (see the module docs), and only a full one keeps its eviction queue.
+    fn is_full(&self) -> bool {
+        self.sessions.len() >= self.clients_max
+    }
+
+    /// A session moved on to `applied_index` (`moved` is its previous applied index, `None`
+    /// when it stayed there): queue its new eviction entry, if the table keeps a queue.
+    // Inlined: every replica runs it for every committed write, and while the table is not
+    // full it is one comparison.
+    #[inline]
+    fn requeue_session(
+        &mut self,
+        applied_index: LogIndex,
+        client: ClientId,
+        moved: Option<LogIndex>,
+    ) {
+        if let Some(previous) = moved {
+            if self.is_full() {
+                self.push_eviction_order(applied_index, client, Some(previous));
+            }
+        }
     }
 
     /// Whether an eviction entry is a session's current one (not superseded or evicted).
@@ -481,7 +511,9 @@ impl DedupTable {
                 },
             );
         }
-        table.rebuild_eviction_order();
+        if table.is_full() {
+            table.rebuild_eviction_order();
+        }
         Ok(table)
     }
 
@@ -516,13 +548,21 @@ mod tests {
     }
 
     /// The eviction queue is ascending, bounded, and its live entries are exactly the
-    /// sessions' current pairs.
+    /// sessions' current pairs once the table is full; before, it is empty.
     fn assert_consistent(table: &DedupTable) {
-        let expected: BTreeSet<(LogIndex, ClientId)> = table
-            .sessions
-            .iter()
-            .map(|(&c, s)| (s.applied_index, c))
-            .collect();
+        let expected: BTreeSet<(LogIndex, ClientId)> = if table.is_full() {
+            table
+                .sessions
+                .iter()
+                .map(|(&c, s)| (s.applied_index, c))
+                .collect()
+        } else {
+            assert!(
+                table.eviction_order.is_empty(),
+                "a table not full keeps no queue"
+            );
+            BTreeSet::new()
+        };
         let live: BTreeSet<(LogIndex, ClientId)> = table.live_eviction_entries().collect();
         assert_eq!(live, expected);
         assert!(table

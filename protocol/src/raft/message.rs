@@ -218,6 +218,30 @@ impl std::ops::Deref for Entries {
     }
 }
 
+impl Entries {
+    /// Make this run hold `entries` (a copy of each, sharing its command and record). The run's
+    /// allocation is reused when nothing else holds it any more — every message that carried
+    /// it was delivered — and it has the right shape: a leader that ships each new entry as it
+    /// arrives then allocates (and later frees) no run per entry.
+    pub(crate) fn refill(&mut self, entries: &[Entry]) {
+        if let Some(run) = self.0.as_mut().and_then(Arc::get_mut) {
+            match (run, entries) {
+                (Run::One(entry), [new]) => {
+                    *entry = new.clone();
+                    return;
+                }
+                (Run::Many(held), [_, _, ..]) => {
+                    held.clear();
+                    held.extend_from_slice(entries);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        *self = Entries::from(entries);
+    }
+}
+
 impl From<&[Entry]> for Entries {
     fn from(entries: &[Entry]) -> Entries {
         Entries(match entries {

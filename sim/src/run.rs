@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::checker::linearizability::{self, HistoryOp, Limits, Verdict};
-use crate::checker::{Checkers, Violation};
+use crate::checker::{Checkers, NodeState, Violation};
 use crate::cluster::{
     Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation, Popped,
 };
@@ -562,20 +562,34 @@ impl Sim {
     ///
     /// Runs once per event, and most events observe nothing and leave their node as its last
     /// check saw it: that case is answered here, inlined into [`Sim::step`], reading the
-    /// node's state and nothing else. Everything else goes out of line to
+    /// node's state and nothing else. A node that moved without observations goes out of
+    /// line with the state already read ([`Sim::check_moved`]); observations go to
     /// [`Sim::check_fully`], whose frame the common case then never pays for.
     #[inline(always)]
     fn check(&mut self, target: Option<NodeId>) -> Result<(), Failed> {
         if self.cluster.observations().is_empty() && self.applied_counts.is_none() {
-            let unchanged = match (&self.checkers, target) {
-                (None, _) | (_, None) => true,
-                (Some(checkers), Some(node)) => checkers.node_unchanged(node, &self.cluster),
-            };
-            if unchanged {
+            let (Some(checkers), Some(node)) = (&self.checkers, target) else {
                 return Ok(());
-            }
+            };
+            return match checkers.moved_state(node, &self.cluster) {
+                None => Ok(()),
+                Some(state) => self.check_moved(node, &state),
+            };
         }
         self.check_fully(target)
+    }
+
+    /// [`Sim::check`] of a node whose state moved, in an event that observed nothing: only
+    /// the node's check is left to do.
+    #[inline(never)]
+    fn check_moved(&mut self, node: NodeId, state: &NodeState) -> Result<(), Failed> {
+        let now = self.cluster.now();
+        match self.checkers.as_mut() {
+            Some(checkers) => checkers
+                .check_moved_node(now, node, state, &self.cluster)
+                .map_err(violated),
+            None => Ok(()),
+        }
     }
 
     /// [`Sim::check`]'s work when there is some: observations to feed, a node to check.

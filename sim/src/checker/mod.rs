@@ -325,14 +325,30 @@ impl Checkers {
         }
     }
 
-    /// True if [`Checkers::check_node`] of `node` would find nothing to check: the node is
-    /// down, or its state is the one its last passing check saw. Reads the node's state and
-    /// changes nothing, so the run loop asks it inline after every event.
+    /// The state of `node` if [`Checkers::check_node`] would find something to check: the
+    /// node is up and its state is not the one its last passing check saw. Reads the node's
+    /// state and changes nothing, so the run loop asks it inline after every event.
     #[inline(always)]
-    pub fn node_unchanged<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> bool {
-        match &self.raft {
-            Some(r) => r.node_unchanged(node, view),
-            None => true,
+    pub fn moved_state<V: ClusterView + ?Sized>(
+        &self,
+        node: NodeId,
+        view: &V,
+    ) -> Option<NodeState> {
+        self.raft.as_ref()?.moved_state(node, view)
+    }
+
+    /// [`Checkers::check_node`] of `node`, whose state [`Checkers::moved_state`] returned.
+    #[inline]
+    pub fn check_moved_node<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+        view: &V,
+    ) -> Result<(), Violation> {
+        match self.raft.as_mut() {
+            Some(r) => r.check_moved_node(now, node, state, view),
+            None => Ok(()),
         }
     }
 

@@ -284,24 +284,53 @@ impl RaftSafety {
         view: &V,
     ) -> Result<(), Violation> {
         match self.moved_state(node, view) {
-            Some(state) => self.check_changed_node(now, node, &state, view),
+            Some(state) => self.check_moved_node(now, node, &state, view),
             None => Ok(()),
         }
     }
 
-    /// True if [`RaftSafety::check_node`] of `node` would return at once, changing nothing:
-    /// the node is down, or its state is the one its last passing check saw.
+    /// The state of `node` when it is up and moved since its last passing check, else `None`
+    /// (then [`RaftSafety::check_node`] would return at once, changing nothing). The run loop
+    /// asks after every event and hands a moved state to [`RaftSafety::check_moved_node`], so
+    /// the state is read once.
     #[inline(always)]
-    pub fn node_unchanged<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> bool {
-        self.moved_state(node, view).is_none()
-    }
-
-    /// The state of `node` when it is up and moved since its last passing check, else `None`:
-    /// the one test both [`RaftSafety::check_node`] and [`RaftSafety::node_unchanged`] make.
-    #[inline(always)]
-    fn moved_state<V: ClusterView + ?Sized>(&self, node: NodeId, view: &V) -> Option<NodeState> {
+    pub fn moved_state<V: ClusterView + ?Sized>(
+        &self,
+        node: NodeId,
+        view: &V,
+    ) -> Option<NodeState> {
         let state = view.node_state(node)?;
         (self.watches[(node - 1) as usize].checked != Some(state)).then_some(state)
+    }
+
+    /// [`RaftSafety::check_node`] of `node`, whose state is `state`, as
+    /// [`RaftSafety::moved_state`] returned it.
+    ///
+    /// Nearly half the moves are of the commit index alone (a follower learned of commits, a
+    /// leader counted acknowledgements). Then the full check would compare the same numbers
+    /// and walk no entry (its last index did not move), and only remember the new commit
+    /// index; that is done here, without the call.
+    #[inline(always)]
+    pub fn check_moved_node<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+        view: &V,
+    ) -> Result<(), Violation> {
+        let w = &mut self.watches[(node - 1) as usize];
+        if let Some(checked) = &mut w.checked {
+            let commit_moved = NodeState {
+                commit_index: checked.commit_index,
+                ..*state
+            };
+            if commit_moved == *checked {
+                checked.commit_index = state.commit_index;
+                w.matched.commit_index = state.commit_index;
+                return Ok(());
+            }
+        }
+        self.check_changed_node(now, node, state, view)
     }
 
     /// [`RaftSafety::check_node`] of a node whose state moved since its last check.

@@ -364,44 +364,45 @@ impl RaftSafety {
             .max(state.snapshot_index)
             .max(1);
         if from <= state.last_index {
-            // Each entry's term is the next one's predecessor term: read once, carried along.
-            let mut prev = view.log_term(node, from - 1);
-            for index in from..=state.last_index {
-                let prev_term = prev.unwrap_or(0);
-                prev = view.log_term(node, index);
-                let Some(term) = prev else {
-                    continue; // compacted
-                };
-                let Some(fingerprint) = view.entry_fingerprint(node, index, &mut self.fingerprints)
-                else {
-                    continue; // compacted
-                };
-                let seen = EntryRecord {
-                    term,
-                    prev_term,
-                    fingerprint,
-                    first: node,
-                };
-                let mut inserted = false;
-                let at = self.entries.get_or_insert_with(index, || {
-                    inserted = true;
-                    IndexEntries {
-                        first: seen,
-                        more: Vec::new(),
+            let entries = &mut self.entries;
+            view.walk_entries(
+                node,
+                from,
+                state.last_index,
+                &mut self.fingerprints,
+                |index, prev_term, term, fingerprint| {
+                    let seen = EntryRecord {
+                        term,
+                        prev_term,
+                        fingerprint,
+                        first: node,
+                    };
+                    let mut inserted = false;
+                    let at = entries.get_or_insert_with(index, || {
+                        inserted = true;
+                        IndexEntries {
+                            first: seen,
+                            more: Vec::new(),
+                        }
+                    });
+                    let known = if inserted {
+                        None
+                    } else {
+                        at.get_or_insert(seen)
+                    };
+                    match known {
+                        // First seen: recorded.
+                        None => Ok(()),
+                        Some(known)
+                            if known.prev_term != prev_term
+                                || known.fingerprint != fingerprint =>
+                        {
+                            Err(entries_differ(now, index, &known, &seen))
+                        }
+                        Some(_) => Ok(()),
                     }
-                });
-                let known = if inserted {
-                    None
-                } else {
-                    at.get_or_insert(seen)
-                };
-                let Some(known) = known else {
-                    continue; // first seen: recorded
-                };
-                if known.prev_term != prev_term || known.fingerprint != fingerprint {
-                    return Err(entries_differ(now, index, &known, &seen));
-                }
-            }
+                },
+            )?;
         }
         let w = &mut self.watches[i];
         w.matched = MatchWatch {

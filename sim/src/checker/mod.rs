@@ -308,7 +308,12 @@ impl ClusterView for Cluster {
         let start = from.max(log.first_index());
         let mut prev_term = log.term(start - 1).unwrap_or(0);
         for (index, entry) in (start..).zip(log.slice(start, to)) {
-            visit(index, prev_term, entry.term, cache.command(index, &entry.command))?;
+            visit(
+                index,
+                prev_term,
+                entry.term,
+                cache.command(index, &entry.command),
+            )?;
             prev_term = entry.term;
         }
         Ok(())

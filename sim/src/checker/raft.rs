@@ -394,8 +394,7 @@ impl RaftSafety {
                         // First seen: recorded.
                         None => Ok(()),
                         Some(known)
-                            if known.prev_term != prev_term
-                                || known.fingerprint != fingerprint =>
+                            if known.prev_term != prev_term || known.fingerprint != fingerprint =>
                         {
                             Err(entries_differ(now, index, &known, &seen))
                         }

@@ -383,7 +383,8 @@ impl Checkers {
 
     /// The state of `node` if [`Checkers::check_node`] would find something to check: the
     /// node is up and its state is not the one its last passing check saw. Reads the node's
-    /// state and changes nothing, so the run loop asks it inline after every event.
+    /// state and changes nothing, so the run loop asks it inline after every event (and
+    /// checks a moved state with [`raft::RaftSafety`]'s own steps, without reading it again).
     #[inline(always)]
     pub fn moved_state<V: ClusterView + ?Sized>(
         &self,
@@ -391,21 +392,6 @@ impl Checkers {
         view: &V,
     ) -> Option<NodeState> {
         self.raft.as_ref()?.moved_state(node, view)
-    }
-
-    /// [`Checkers::check_node`] of `node`, whose state [`Checkers::moved_state`] returned.
-    #[inline]
-    pub fn check_moved_node<V: ClusterView + ?Sized>(
-        &mut self,
-        now: Tick,
-        node: NodeId,
-        state: &NodeState,
-        view: &V,
-    ) -> Result<(), Violation> {
-        match self.raft.as_mut() {
-            Some(r) => r.check_moved_node(now, node, state, view),
-            None => Ok(()),
-        }
     }
 
     /// A client received an acknowledgement for a write.

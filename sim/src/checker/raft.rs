@@ -284,15 +284,16 @@ impl RaftSafety {
         view: &V,
     ) -> Result<(), Violation> {
         match self.moved_state(node, view) {
-            Some(state) => self.check_moved_node(now, node, &state, view),
-            None => Ok(()),
+            Some(state) if !self.absorb_commit_move(node, &state) => {
+                self.check_changed_node(now, node, &state, view)
+            }
+            _ => Ok(()),
         }
     }
 
     /// The state of `node` when it is up and moved since its last passing check, else `None`
     /// (then [`RaftSafety::check_node`] would return at once, changing nothing). The run loop
-    /// asks after every event and hands a moved state to [`RaftSafety::check_moved_node`], so
-    /// the state is read once.
+    /// asks after every event and checks a moved state itself, so the state is read once.
     #[inline(always)]
     pub fn moved_state<V: ClusterView + ?Sized>(
         &self,
@@ -303,39 +304,36 @@ impl RaftSafety {
         (self.watches[(node - 1) as usize].checked != Some(state)).then_some(state)
     }
 
-    /// [`RaftSafety::check_node`] of `node`, whose state is `state`, as
-    /// [`RaftSafety::moved_state`] returned it.
+    /// Takes in `state`, a moved state of `node` ([`RaftSafety::moved_state`]), if only its
+    /// commit index moved; then nothing is left to check. Else `false`: the moved state wants
+    /// [`RaftSafety::check_changed_node`].
     ///
     /// Nearly half the moves are of the commit index alone (a follower learned of commits, a
-    /// leader counted acknowledgements). Then the full check would compare the same numbers
-    /// and walk no entry (its last index did not move), and only remember the new commit
-    /// index; that is done here, without the call.
+    /// leader counted acknowledgements). The full check would compare the same numbers and
+    /// walk no entry (its last index did not move), and only remember the new commit index;
+    /// that is done here, without the call.
     #[inline(always)]
-    pub fn check_moved_node<V: ClusterView + ?Sized>(
-        &mut self,
-        now: Tick,
-        node: NodeId,
-        state: &NodeState,
-        view: &V,
-    ) -> Result<(), Violation> {
+    pub fn absorb_commit_move(&mut self, node: NodeId, state: &NodeState) -> bool {
         let w = &mut self.watches[(node - 1) as usize];
-        if let Some(checked) = &mut w.checked {
-            let commit_moved = NodeState {
-                commit_index: checked.commit_index,
-                ..*state
-            };
-            if commit_moved == *checked {
-                checked.commit_index = state.commit_index;
-                w.matched.commit_index = state.commit_index;
-                return Ok(());
-            }
+        let Some(checked) = &mut w.checked else {
+            return false;
+        };
+        let commit_moved = NodeState {
+            commit_index: checked.commit_index,
+            ..*state
+        };
+        if commit_moved != *checked {
+            return false;
         }
-        self.check_changed_node(now, node, state, view)
+        checked.commit_index = state.commit_index;
+        w.matched.commit_index = state.commit_index;
+        true
     }
 
-    /// [`RaftSafety::check_node`] of a node whose state moved since its last check.
+    /// [`RaftSafety::check_node`] of a node whose state moved since its last check (and not
+    /// by its commit index alone: see [`RaftSafety::absorb_commit_move`]).
     #[inline(never)]
-    fn check_changed_node<V: ClusterView + ?Sized>(
+    pub fn check_changed_node<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         node: NodeId,

@@ -409,19 +409,26 @@ impl Sim {
         stop: &mut impl FnMut(&Sim) -> bool,
     ) -> Result<bool, Failed> {
         loop {
-            let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
+            // Events run up to the next fault's tick (exclusive: a fault strikes first in its
+            // tick), then the fault. Only a fault adds to the agenda, so its first tick holds
+            // for the whole run of events and is read once per fault, not once per event.
             let next_fault = self.fault_agenda.first_tick().filter(|&t| t <= tick);
-            let fault_first = match (next_fault, next_event) {
-                (Some(f), Some(e)) => f <= e,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return Ok(false),
+            let events_last = match next_fault {
+                Some(fault) => fault.checked_sub(1),
+                None => Some(tick),
             };
-            if fault_first {
-                self.step_fault()?;
-            } else {
-                self.step()?;
+            if let Some(last) = events_last {
+                while self.cluster.next_event_tick().is_some_and(|t| t <= last) {
+                    self.step()?;
+                    if stop(self) {
+                        return Ok(true);
+                    }
+                }
             }
+            if next_fault.is_none() {
+                return Ok(false);
+            }
+            self.step_fault()?;
             if stop(self) {
                 return Ok(true);
             }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::checker::linearizability::{self, HistoryOp, Limits, Verdict};
-use crate::checker::{Checkers, Violation};
+use crate::checker::{Checkers, NodeState, Violation};
 use crate::cluster::{
     Cluster, ClusterConfig, ClusterStats, Event, FaultAction, Observation, Popped,
 };
@@ -409,19 +409,26 @@ impl Sim {
         stop: &mut impl FnMut(&Sim) -> bool,
     ) -> Result<bool, Failed> {
         loop {
-            let next_event = self.cluster.next_event_tick().filter(|&t| t <= tick);
+            // Events run up to the next fault's tick (exclusive: a fault strikes first in its
+            // tick), then the fault. Only a fault adds to the agenda, so its first tick holds
+            // for the whole run of events and is read once per fault, not once per event.
             let next_fault = self.fault_agenda.first_tick().filter(|&t| t <= tick);
-            let fault_first = match (next_fault, next_event) {
-                (Some(f), Some(e)) => f <= e,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return Ok(false),
+            let events_last = match next_fault {
+                Some(fault) => fault.checked_sub(1),
+                None => Some(tick),
             };
-            if fault_first {
-                self.step_fault()?;
-            } else {
-                self.step()?;
+            if let Some(last) = events_last {
+                while self.cluster.next_event_tick().is_some_and(|t| t <= last) {
+                    self.step()?;
+                    if stop(self) {
+                        return Ok(true);
+                    }
+                }
             }
+            if next_fault.is_none() {
+                return Ok(false);
+            }
+            self.step_fault()?;
             if stop(self) {
                 return Ok(true);
             }
@@ -562,20 +569,37 @@ impl Sim {
     ///
     /// Runs once per event, and most events observe nothing and leave their node as its last
     /// check saw it: that case is answered here, inlined into [`Sim::step`], reading the
-    /// node's state and nothing else. Everything else goes out of line to
+    /// node's state and nothing else. A node that moved without observations goes out of
+    /// line with the state already read ([`Sim::check_moved`]); observations go to
     /// [`Sim::check_fully`], whose frame the common case then never pays for.
     #[inline(always)]
     fn check(&mut self, target: Option<NodeId>) -> Result<(), Failed> {
         if self.cluster.observations().is_empty() && self.applied_counts.is_none() {
-            let unchanged = match (&self.checkers, target) {
-                (None, _) | (_, None) => true,
-                (Some(checkers), Some(node)) => checkers.node_unchanged(node, &self.cluster),
-            };
-            if unchanged {
+            let (Some(checkers), Some(node)) = (&self.checkers, target) else {
                 return Ok(());
-            }
+            };
+            return match checkers.moved_state(node, &self.cluster) {
+                None => Ok(()),
+                Some(state) => self.check_moved(node, &state),
+            };
         }
         self.check_fully(target)
+    }
+
+    /// [`Sim::check`] of a node whose state moved, in an event that observed nothing: only
+    /// the node's check is left to do, the one [`crate::checker::raft::RaftSafety::check_node`] makes of a moved
+    /// state (only the Raft checker checks node states).
+    #[inline(never)]
+    fn check_moved(&mut self, node: NodeId, state: &NodeState) -> Result<(), Failed> {
+        let now = self.cluster.now();
+        let Some(raft) = self.checkers.as_mut().and_then(|c| c.raft.as_mut()) else {
+            return Ok(());
+        };
+        if raft.absorb_commit_move(node, state) {
+            return Ok(());
+        }
+        raft.check_changed_node(now, node, state, &self.cluster)
+            .map_err(violated)
     }
 
     /// [`Sim::check`]'s work when there is some: observations to feed, a node to check.

@@ -831,6 +831,9 @@ impl<V> Default for KeyTable<V> {
     }
 }
 
+/// The keys generated operations use are all numbered: the named half of a [`KeyTable`]
+/// serves scripts only, so its paths are out of line (and marked cold), keeping the per-key
+/// bookkeeping of every completion small in the instruction cache.
 impl<V> KeyTable<V> {
     fn get(&self, key: KeyRef<'_>) -> Option<&V> {
         match key {
@@ -843,19 +846,14 @@ impl<V> KeyTable<V> {
     fn get_or_insert(&mut self, key: KeyRef<'_>, default: V) -> &mut V {
         match key {
             KeyRef::Numbered(n) => self.slot(n).get_or_insert(default),
-            KeyRef::Named(name) => self.named.entry(name.to_owned()).or_insert(default),
+            KeyRef::Named(name) => self.named_get_or_insert(name, default),
         }
     }
 
     fn insert(&mut self, key: KeyRef<'_>, value: V) {
         match key {
             KeyRef::Numbered(n) => *self.slot(n) = Some(value),
-            KeyRef::Named(name) => match self.named.get_mut(name) {
-                Some(slot) => *slot = value,
-                None => {
-                    self.named.insert(name.to_owned(), value);
-                }
-            },
+            KeyRef::Named(name) => self.named_insert(name, value),
         }
     }
 
@@ -866,17 +864,45 @@ impl<V> KeyTable<V> {
                     *slot = None;
                 }
             }
-            KeyRef::Named(name) => {
-                self.named.remove(name);
-            }
+            KeyRef::Named(name) => self.named_remove(name),
         }
     }
 
     fn slot(&mut self, n: usize) -> &mut Option<V> {
         if n >= self.numbered.len() {
-            self.numbered.resize_with(n + 1, || None);
+            self.grow_numbered(n);
         }
         &mut self.numbered[n]
+    }
+
+    /// Makes room for key number `n` (once per key number and table).
+    #[cold]
+    #[inline(never)]
+    fn grow_numbered(&mut self, n: usize) {
+        self.numbered.resize_with(n + 1, || None);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn named_get_or_insert(&mut self, name: &str, default: V) -> &mut V {
+        self.named.entry(name.to_owned()).or_insert(default)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn named_insert(&mut self, name: &str, value: V) {
+        match self.named.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                self.named.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn named_remove(&mut self, name: &str) {
+        self.named.remove(name);
     }
 }
 
@@ -1424,6 +1450,8 @@ impl Workload {
         self.rearm(index);
     }
 
+    /// Resends a request that got no reply in time to another node (one send in ten).
+    #[inline(never)]
     fn time_out(
         &mut self,
         index: usize,
@@ -1496,6 +1524,7 @@ impl Workload {
 
     /// Waits `backoff_ticks` before resending: to the same node when it is merely overloaded,
     /// otherwise (no leader known) to a random node other than `from`.
+    #[inline(never)]
     fn back_off(
         &mut self,
         index: usize,
@@ -1643,7 +1672,11 @@ impl Workload {
         }
     }
 
-    /// A fresh session for client `index` after its session expired.
+    /// A fresh session for client `index` after its session expired. Out of line, like the
+    /// other rare turns a request takes (timeouts, backoffs, ignored replies): sessions expire
+    /// a few times per run, and inlined this would widen every completion's code.
+    #[cold]
+    #[inline(never)]
     fn renew(&mut self, index: usize, notes: &mut Vec<ClientNote>) {
         let new_client_id = self.session_id_next;
         self.session_id_next += 1;
@@ -1676,6 +1709,9 @@ impl Workload {
         self.rearm(index);
     }
 
+    /// Notes a reply the client does not act on (one in a few hundred).
+    #[cold]
+    #[inline(never)]
     fn ignore(
         &mut self,
         index: Option<usize>,

@@ -61,6 +61,7 @@
 
 pub mod codec;
 pub mod dedup;
+pub mod draw;
 pub mod kv;
 pub mod node;
 pub mod planted;

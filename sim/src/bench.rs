@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::{SimArgs, EXIT_OK, EXIT_USAGE};
-use crate::cluster::{Cluster, ClusterConfig, Event};
+use crate::cluster::{Cluster, ClusterConfig, Event, Popped};
 use crate::network::NetworkConfig;
 use crate::node::ProtocolConfig;
 use crate::run::run;
@@ -121,6 +121,21 @@ fn commit_cluster() -> Cluster {
     Cluster::new(config, 1, Trace::off()).expect("bench config is valid")
 }
 
+/// Handle the next event the way a run's loop does (`Cluster::pop_and_dispatch`), dropping
+/// what belongs to a caller (the replies: no client waits for them here). Returns false when
+/// nothing is queued.
+#[inline(always)]
+fn step(cluster: &mut Cluster) -> bool {
+    match cluster.pop_and_dispatch() {
+        None => false,
+        Some(Popped::Caller) => {
+            drop(cluster.take_caller_event());
+            true
+        }
+        Some(Popped::Node { .. }) => true,
+    }
+}
+
 /// Drive `proposals` client commands through the full scheduler, `per_tick` at a time, and
 /// call `sample(tick)` every `sample_every` ticks.
 pub fn commit_workload(
@@ -133,8 +148,9 @@ pub fn commit_workload(
     let mut cluster = commit_cluster();
     // Elect a leader first (not timed).
     while cluster.leaders().is_empty() {
-        let Some(event) = cluster.pop() else { break };
-        let _ = cluster.dispatch(event);
+        if !step(&mut cluster) {
+            break;
+        }
     }
     let leader = cluster.leaders()[0];
     let key = "0123456789abcdef".to_string();
@@ -166,8 +182,7 @@ pub fn commit_workload(
             );
         }
         while cluster.next_event_tick().is_some_and(|t| t <= tick) {
-            let event = cluster.pop().expect("peeked");
-            let _ = cluster.dispatch(event);
+            step(&mut cluster);
         }
         // No checkers here: drop what they would have read.
         cluster.drain_observations();
@@ -178,8 +193,7 @@ pub fn commit_workload(
     // Let the last commits land.
     let end = tick + 10;
     while cluster.next_event_tick().is_some_and(|t| t <= end) {
-        let event = cluster.pop().expect("peeked");
-        let _ = cluster.dispatch(event);
+        step(&mut cluster);
     }
     CommitRun {
         wall_s: start.elapsed().as_secs_f64(),

@@ -604,16 +604,6 @@ impl Cluster {
         self.now = self.now.max(tick);
     }
 
-    /// Pop the next event and advance time to it.
-    ///
-    /// Inlined into the loops that dispatch what it returns (the benchmark's), like
-    /// `pop_and_dispatch`'s own steps: an event returned through a frame is copied there.
-    #[inline(always)]
-    pub fn pop(&mut self) -> Option<Event> {
-        let due = self.advance_to_next_event()?;
-        Some(self.queue.take(due))
-    }
-
     /// Advance time to the next event, removing it from the queue's order (it is then taken
     /// with `EventQueue::take`, in the frame that handles it: see `EventQueue::pop_due`).
     #[inline(always)]
@@ -630,8 +620,9 @@ impl Cluster {
         Some(due)
     }
 
-    /// Pop the next event, advance time to it and handle it as [`Cluster::dispatch`] does. An
-    /// event that belongs to the caller waits in the cluster for
+    /// Pop the next event, advance time to it and, if it is a node's (timer, flush, message,
+    /// client request, sync completion), hand it to the node. An event that belongs to the
+    /// caller (client timer, responses, fault timer, phase ends) waits in the cluster for
     /// [`Cluster::take_caller_event`]: the result is two words, where an `Option<Event>` would
     /// be copied through every frame on the way to the run loop for the rare event it needs.
     ///
@@ -709,58 +700,6 @@ impl Cluster {
             .expect("take_caller_event follows Popped::Caller")
     }
 
-    /// Handle a node-side event. Returns the events that belong to the caller (client timer,
-    /// responses, fault timer, phase ends) untouched.
-    #[inline(always)]
-    pub fn dispatch(&mut self, event: Event) -> Option<Event> {
-        self.handle_event(event).err()
-    }
-
-    /// [`Cluster::dispatch`], saying which node the event was for ([`Popped::Node`]), or giving
-    /// the caller's event back.
-    ///
-    /// Inlined into its callers (the benchmark's loops), and each kind of event is matched
-    /// once, its fields handed on as they are: the popped event is matched where it lands
-    /// instead of being passed on, or copied, once more.
-    ///
-    /// The events made of plain numbers (timers, flushes, sync completions: a fifth of all)
-    /// are forgotten once matched: there is nothing in them to drop, but as they are not moved
-    /// out of, each went through a call to `Event`'s drop glue and its jump on the variant.
-    #[inline(always)]
-    fn handle_event(&mut self, event: Event) -> Result<Popped, Event> {
-        let node = match event {
-            Event::NodeTimer { node } => {
-                std::mem::forget(event);
-                self.handle_timer(node);
-                return Ok(Popped::Node { node, timer: true });
-            }
-            Event::NodeFlush { node } => {
-                std::mem::forget(event);
-                self.handle_flush(node);
-                node
-            }
-            Event::Deliver { to, from, payload } => {
-                self.deliver(to, from, payload);
-                to
-            }
-            Event::Request { to, request } => {
-                self.handle_request(to, request);
-                to
-            }
-            Event::SyncDone {
-                node,
-                incarnation,
-                watermark,
-            } => {
-                std::mem::forget(event);
-                self.handle_sync_done(node, incarnation, watermark);
-                node
-            }
-            other => return Err(other),
-        };
-        Ok(Popped::Node { node, timer: false })
-    }
-
     fn handle_timer(&mut self, node: NodeId) {
         let slot = &mut self.slots[(node - 1) as usize];
         if slot.timer_at != Some(self.now) || slot.node.is_none() {
@@ -790,22 +729,8 @@ impl Cluster {
         self.after_input(node, local);
     }
 
-    /// Handle a message, or park or drop it when it does not arrive now (see [`arrives_now`]).
-    #[inline(always)]
-    fn deliver(&mut self, to: NodeId, from: NodeId, payload: Payload) {
-        match payload {
-            Payload::Intact(message) if arrives_now(&self.slots, &self.network, to, from) => {
-                self.handle_message(to, from, message)
-            }
-            payload => self.deliver_rarely(to, from, payload),
-        }
-    }
-
-    /// A message that arrives now (see [`arrives_now`]) is handed to its node. Inlined into
-    /// the dispatch, where the message was moved out of its slot: a call would copy it once
-    /// more into its argument (measured: -0.8% instructions on fuzz-standard, -1.1% on
-    /// commit-batch1, and fewer I1 misses).
-    #[inline(always)]
+    /// A message that arrives now (see [`arrives_now`]) is handed to its node: a
+    /// leader-follower message (a Raft one goes through [`Cluster::handle_raft_message`]).
     fn handle_message(&mut self, to: NodeId, from: NodeId, message: AnyMessage) {
         let (node, local) = self.arrival(to);
         node.handle_message(local, from, message);
@@ -832,9 +757,9 @@ impl Cluster {
         (node, local)
     }
 
-    /// The rest of the messages: dropped because the receiver is down or cut off, parked while
-    /// it is paused, corrupt (handed over as bytes for its CRC check), or, from
-    /// `pop_and_dispatch`, the leader-follower store's.
+    /// The messages [`Cluster::pop_and_dispatch`] does not move out in place: dropped because
+    /// the receiver is down or cut off, parked while it is paused, corrupt (handed over as
+    /// bytes for its CRC check), or the leader-follower store's.
     #[inline(never)]
     fn deliver_rarely(&mut self, to: NodeId, from: NodeId, payload: Payload) {
         let slot = &mut self.slots[(to - 1) as usize];

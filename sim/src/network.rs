@@ -25,6 +25,7 @@
 
 use std::collections::BTreeSet;
 
+use raftsim_protocol::draw::UniformTicks;
 use raftsim_protocol::types::{NodeId, Tick};
 use rand::distributions::Bernoulli;
 use rand::Rng;
@@ -168,23 +169,14 @@ impl Coins {
     }
 }
 
-/// A copy's delay in `delay_ticks_min..=delay_ticks_max`, drawn exactly as
-/// `Rng::gen_range(min..=max)` draws a `u64` in rand 0.8 (`sample_single_inclusive`: one
-/// `u64` per try, a widening multiply by the range, the same rejection zone), with the range
-/// and the zone worked out once per config instead of for every copy, and inlined.
+/// A copy's delay in `delay_ticks_min..=delay_ticks_max`, drawn as `Rng::gen_range` draws
+/// it (see [`UniformTicks`]), or not drawn at all when the two are equal.
 #[derive(Debug, Clone, Copy)]
 enum Delay {
     /// Minimum and maximum are equal: no draw (the stream is left to the draws that matter).
     Fixed(Tick),
     /// A uniform draw.
-    Uniform {
-        /// The smallest delay.
-        low: Tick,
-        /// How many delays there are (`max - min + 1`, at least 2).
-        range: u64,
-        /// The largest low half of `draw * range` that is accepted.
-        zone: u64,
-    },
+    Uniform(UniformTicks),
 }
 
 impl Delay {
@@ -193,25 +185,14 @@ impl Delay {
         if low == high {
             return Delay::Fixed(low);
         }
-        // `delay_ticks_min` is at least 1, so the range cannot wrap around to 0 (every u64).
-        let range = high - low + 1;
-        Delay::Uniform {
-            low,
-            range,
-            zone: (range << range.leading_zeros()).wrapping_sub(1),
-        }
+        Delay::Uniform(UniformTicks::new(low, high))
     }
 
     #[inline]
     fn draw(self, rng: &mut ChaCha8Rng) -> Tick {
         match self {
             Delay::Fixed(ticks) => ticks,
-            Delay::Uniform { low, range, zone } => loop {
-                let wide = u128::from(rng.gen::<u64>()) * u128::from(range);
-                if wide as u64 <= zone {
-                    return low + (wide >> 64) as u64;
-                }
-            },
+            Delay::Uniform(uniform) => uniform.draw(rng),
         }
     }
 }

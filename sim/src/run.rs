@@ -586,19 +586,16 @@ impl Sim {
         self.check_fully(target)
     }
 
-    /// [`Sim::check`] of a node whose state moved, in an event that observed nothing: only
-    /// the node's check is left to do, the one [`crate::checker::raft::RaftSafety::check_node`] makes of a moved
-    /// state (only the Raft checker checks node states).
+    /// [`Sim::check`] of a node whose state moved, in an event that observed nothing: only the
+    /// node's check is left ([`crate::checker::raft::RaftSafety::check_moved_state`]; only the
+    /// Raft checker checks node states).
     #[inline(never)]
     fn check_moved(&mut self, node: NodeId, state: &NodeState) -> Result<(), Failed> {
         let now = self.cluster.now();
         let Some(raft) = self.checkers.as_mut().and_then(|c| c.raft.as_mut()) else {
             return Ok(());
         };
-        if raft.absorb_commit_move(node, state) {
-            return Ok(());
-        }
-        raft.check_changed_node(now, node, state, &self.cluster)
+        raft.check_moved_state(now, node, state, &self.cluster)
             .map_err(violated)
     }
 

@@ -23,7 +23,7 @@
 //! the chunks in order, checks the whole image's CRC, installs it (keeping the log entries after
 //! the snapshot only if its log holds the snapshot's last entry), persists it, and answers.
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ use super::snapshot::{
 };
 use crate::codec;
 use crate::dedup::{DedupCheck, DedupTable};
+use crate::draw::UniformTicks;
 use crate::kv::{KvStore, Op, OpResult};
 use crate::node::{
     Applied, ApplyOutcome, ClientRequest, ClientResponse, Node, NodeEvent, NodeView, Output, Reply,
@@ -121,58 +122,14 @@ enum RoleState {
 
 pub use crate::node::{RestoreError, RestoreReport};
 
-/// The election timeout, drawn from `election_timeout_ticks_min..=election_timeout_ticks_max`
-/// exactly as `Rng::gen_range(min..=max)` draws a `u64` in rand 0.8
-/// (`sample_single_inclusive`: one `u64` per try, a widening multiply by the range, the same
-/// rejection zone), so the node's stream and every timeout stay as they were; the range and
-/// the zone are worked out once per node instead of at each of the draws, which every
-/// AppendEntries a follower gets makes.
-#[derive(Debug, Clone, Copy)]
-struct TimeoutDraw {
-    /// The shortest timeout.
-    low_ticks: Tick,
-    /// How many timeouts there are (`max - min + 1`, at least 1).
-    range: u64,
-    /// The largest low half of `draw * range` that is accepted.
-    zone: u64,
-}
-
-impl TimeoutDraw {
-    fn new(config: &Config) -> TimeoutDraw {
-        let (low, high) = (
-            config.election_timeout_ticks_min,
-            config.election_timeout_ticks_max,
-        );
-        assert!(low <= high, "validated: minimum {low} above maximum {high}");
-        // The minimum is above the heartbeat interval, at least 1, so the range cannot wrap
-        // around to 0 (every u64, which rand draws without the multiply).
-        let range = high - low + 1;
-        TimeoutDraw {
-            low_ticks: low,
-            range,
-            zone: (range << range.leading_zeros()).wrapping_sub(1),
-        }
-    }
-
-    #[inline]
-    fn draw(self, rng: &mut ChaCha8Rng) -> Tick {
-        loop {
-            let wide = u128::from(rng.next_u64()) * u128::from(self.range);
-            if wide as u64 <= self.zone {
-                return self.low_ticks + (wide >> 64) as u64;
-            }
-        }
-    }
-}
-
 /// A Raft node. See the module docs.
 #[derive(Debug)]
 pub struct RaftNode {
     id: NodeId,
     config: Config,
     rng: ChaCha8Rng,
-    /// How `rng` draws election timeouts (from `config`).
-    election_timeout: TimeoutDraw,
+    /// How `rng` draws election timeouts: `election_timeout_ticks_min..=_max` of `config`.
+    election_timeout: UniformTicks,
     /// Persistent (§5, Figure 2): current term, vote, log.
     term: Term,
     voted_for: Option<NodeId>,
@@ -263,7 +220,10 @@ impl RaftNode {
         let mut node = RaftNode {
             id,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            election_timeout: TimeoutDraw::new(&config),
+            election_timeout: UniformTicks::new(
+                config.election_timeout_ticks_min,
+                config.election_timeout_ticks_max,
+            ),
             term: 0,
             voted_for: None,
             log: Log::new(),
@@ -1972,7 +1932,6 @@ impl Node for RaftNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::Rng;
 
     /// A one-node cluster: it elects itself and commits every write at once.
     struct Solo {
@@ -2064,39 +2023,6 @@ mod tests {
         assert!(restored.is_leader());
         assert_eq!(restored.kv(), live.kv());
         assert_eq!(restored.dedup(), live.dedup());
-    }
-
-    #[test]
-    fn timeout_draws_match_gen_range() {
-        for (min, max) in [
-            (150, 300),
-            (2, 2),
-            (2, 3),
-            (5, 68),
-            (100, 1123),
-            (7, 1 << 40),
-        ] {
-            let config = Config {
-                election_timeout_ticks_min: min,
-                election_timeout_ticks_max: max,
-                ..Config::default()
-            };
-            let draw = TimeoutDraw::new(&config);
-            let mut ours = ChaCha8Rng::seed_from_u64(min ^ max);
-            let mut theirs = ours.clone();
-            for _ in 0..1000 {
-                assert_eq!(
-                    draw.draw(&mut ours),
-                    theirs.gen_range(min..=max),
-                    "{min}..={max}"
-                );
-            }
-            assert_eq!(
-                ours.next_u64(),
-                theirs.next_u64(),
-                "the streams stay in step"
-            );
-        }
     }
 
     #[test]

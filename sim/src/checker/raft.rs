@@ -284,16 +284,32 @@ impl RaftSafety {
         view: &V,
     ) -> Result<(), Violation> {
         match self.moved_state(node, view) {
-            Some(state) if !self.absorb_commit_move(node, &state) => {
-                self.check_changed_node(now, node, &state, view)
-            }
-            _ => Ok(()),
+            Some(state) => self.check_moved_state(now, node, &state, view),
+            None => Ok(()),
         }
+    }
+
+    /// [`RaftSafety::check_node`] of `state`, the state [`RaftSafety::moved_state`] read: for
+    /// the run loop, which asks for it after every event and then needs not read it twice.
+    /// A move of the commit index alone is taken in at once ([`RaftSafety::absorb_commit_move`]);
+    /// any other goes to the full check, out of line.
+    #[inline(always)]
+    pub fn check_moved_state<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        state: &NodeState,
+        view: &V,
+    ) -> Result<(), Violation> {
+        if self.absorb_commit_move(node, state) {
+            return Ok(());
+        }
+        self.check_changed_node(now, node, state, view)
     }
 
     /// The state of `node` when it is up and moved since its last passing check, else `None`
     /// (then [`RaftSafety::check_node`] would return at once, changing nothing). The run loop
-    /// asks after every event and checks a moved state itself, so the state is read once.
+    /// asks after every event and hands a moved state to [`RaftSafety::check_moved_state`].
     #[inline(always)]
     pub fn moved_state<V: ClusterView + ?Sized>(
         &self,
@@ -313,7 +329,7 @@ impl RaftSafety {
     /// walk no entry (its last index did not move), and only remember the new commit index;
     /// that is done here, without the call.
     #[inline(always)]
-    pub fn absorb_commit_move(&mut self, node: NodeId, state: &NodeState) -> bool {
+    fn absorb_commit_move(&mut self, node: NodeId, state: &NodeState) -> bool {
         let w = &mut self.watches[(node - 1) as usize];
         let Some(checked) = &mut w.checked else {
             return false;
@@ -333,7 +349,7 @@ impl RaftSafety {
     /// [`RaftSafety::check_node`] of a node whose state moved since its last check (and not
     /// by its commit index alone: see [`RaftSafety::absorb_commit_move`]).
     #[inline(never)]
-    pub fn check_changed_node<V: ClusterView + ?Sized>(
+    fn check_changed_node<V: ClusterView + ?Sized>(
         &mut self,
         now: Tick,
         node: NodeId,

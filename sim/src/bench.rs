@@ -357,6 +357,18 @@ fn check_history(scale: f64) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// How this binary was built, reported with every workload so figures from different builds
+/// are never compared by mistake: `debug` (debug assertions on: not a speed measurement),
+/// `release` (`cargo build --release`), or what the build set in `RAFTSIM_BUILD` at compile
+/// time (`tools/pgo-build.sh` sets `pgo` for its profile-guided build).
+pub fn build_kind() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        option_env!("RAFTSIM_BUILD").unwrap_or("release")
+    }
+}
+
 /// Run the benchmarks; returns the exit code.
 pub fn cmd_bench(args: &BenchArgs) -> i32 {
     let known = [
@@ -381,7 +393,10 @@ pub fn cmd_bench(args: &BenchArgs) -> i32 {
     }
     let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let scaled = |n: u64| ((n as f64 * args.scale) as u64).max(1);
-    let emit = |v: serde_json::Value| {
+    let emit = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("build".into(), json!(build_kind()));
+        }
         if args.json {
             println!("{v}");
         } else {

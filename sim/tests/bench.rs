@@ -61,6 +61,13 @@ fn every_workload_prints_one_json_line_with_the_issue_fields() {
         assert!(v["wall_s"].as_f64().expect("wall_s") > 0.0, "{v}");
         assert!(v["events"].as_u64().expect("events") > 0, "{v}");
         assert!(v["peak_rss_bytes"].as_u64().is_some(), "{v}");
+        // The build is named, so a debug build's figures are never taken for a release's.
+        let build = v["build"].as_str().expect("build");
+        if cfg!(debug_assertions) {
+            assert_eq!(build, "debug", "{v}");
+        } else {
+            assert_ne!(build, "debug", "{v}");
+        }
     }
 
     // The commit workloads commit every proposal (1% of 100,000) and batching cuts the

@@ -10,7 +10,9 @@
 //! `raftsim replay ...` line (see [`SimArgs::replay_command`]) reproduces it exactly.
 //!
 //! Each seed is one [`run()`] — fault phase of `--ticks`, heal phase with the liveness check,
-//! then linearizability — with every checker on and tracing off (the trace hash is still kept).
+//! then linearizability — with every checker on and tracing off. A seed keeps its trace hash
+//! only when something compares it later: `--check-determinism` and `--out` (see
+//! `Campaign::keeps_hash`); hashing every message sent is work a campaign does not need.
 //!
 //! # Determinism
 //! A seed's result is a function of (seed, protocol, ticks) alone. Seeds run on a local rayon
@@ -137,6 +139,14 @@ pub enum DeterminismCheck {
     Sample,
     /// Every seed that ran.
     All,
+}
+
+impl DeterminismCheck {
+    /// Whether `seed` is run a second time (a seed the sample misses is re-run only when the
+    /// sample holds no seed that ran at all: see [`Campaign::check_determinism`]).
+    fn picks(self, seed: u64) -> bool {
+        self == DeterminismCheck::All || seed.is_multiple_of(DETERMINISM_SAMPLE_MODULUS)
+    }
 }
 
 fn parse_seed_range(s: &str) -> Result<SeedRange, String> {
@@ -511,7 +521,8 @@ fn coverage_of(report: &RunReport, protocol: ProtocolArg) -> Vec<u64> {
 pub struct SeedRun {
     /// The seed.
     pub seed: u64,
-    /// Trace hash (hex; empty when the run never started).
+    /// Trace hash (hex; empty when the run never started or kept no hash: see
+    /// `Campaign::keeps_hash`).
     pub trace_hash: String,
     /// Events handled.
     pub events: u64,
@@ -929,6 +940,10 @@ struct Campaign {
     ticks: Tick,
     pool: rayon::ThreadPool,
     mode: Mode,
+    /// `--check-determinism`: which seeds run twice, to compare trace hashes.
+    determinism: Option<DeterminismCheck>,
+    /// `--out`: failing seeds run again with a trace, compared with their first run's hash.
+    traces_failures: bool,
 }
 
 impl Campaign {
@@ -952,6 +967,18 @@ impl Campaign {
         })
     }
 
+    /// Whether the first run of the plan's `index`-th seed keeps its trace hash: only a run
+    /// whose hash is compared later does (hashing every message sent is about 3% of a run). That
+    /// is every seed with `--out` (a failing seed's traced re-run is compared with it), and with
+    /// `--check-determinism` every seed it may re-run: the ones it picks, and the plan's first,
+    /// which it re-runs when it picks none that ran.
+    fn keeps_hash(&self, index: u64, seed: u64) -> bool {
+        self.traces_failures
+            || self
+                .determinism
+                .is_some_and(|check| index == 0 || check.picks(seed))
+    }
+
     /// Run the planned seeds until done or out of budget. Returns the runs (a prefix of the
     /// plan, in seed order), the coverage sums in [`coverage_rows`] order, and the wall time.
     fn run_seeds(&self, plan: Plan, budget_s: Option<f64>) -> (Vec<SeedRun>, Vec<u64>, f64) {
@@ -965,8 +992,11 @@ impl Campaign {
             || bar.budget_spent(budget_s),
             |i| {
                 let seed = plan.seed(i);
-                let (run, coverage, _) =
-                    run_seed(seed, self.protocol, self.ticks, || Ok(Trace::off()));
+                let trace = || match self.keeps_hash(i, seed) {
+                    true => Ok(Trace::off()),
+                    false => Ok(Trace::unhashed()),
+                };
+                let (run, coverage, _) = run_seed(seed, self.protocol, self.ticks, trace);
                 {
                     let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
                     for (t, c) in totals.iter_mut().zip(&coverage) {
@@ -993,10 +1023,7 @@ impl Campaign {
         runs: &[SeedRun],
         check: DeterminismCheck,
     ) -> (u64, Vec<FuzzFailure>) {
-        let mut chosen: Vec<&SeedRun> = runs
-            .iter()
-            .filter(|r| check == DeterminismCheck::All || r.seed % DETERMINISM_SAMPLE_MODULUS == 0)
-            .collect();
+        let mut chosen: Vec<&SeedRun> = runs.iter().filter(|r| check.picks(r.seed)).collect();
         if chosen.is_empty() {
             chosen.extend(runs.first());
         }
@@ -1099,6 +1126,8 @@ pub fn run_campaign(args: &FuzzArgs) -> Result<FuzzSummary, String> {
         ticks: args.ticks,
         pool,
         mode: Mode::choose(!args.no_progress),
+        determinism: args.check_determinism,
+        traces_failures: args.out.is_some(),
     };
     let plan = Plan::new(args.seeds, args.shard);
     let (runs, totals, wall_s) = campaign.run_seeds(plan, args.time_budget);

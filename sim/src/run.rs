@@ -187,7 +187,7 @@ pub struct RunReport {
     pub failure: Option<String>,
     /// The failed property's name, if any.
     pub failed_property: Option<String>,
-    /// Trace hash (hex).
+    /// Trace hash (hex; empty when the run's trace kept none: [`Trace::unhashed`]).
     pub trace_hash: String,
     /// Cluster counters.
     #[serde(skip)]
@@ -972,7 +972,11 @@ impl Sim {
             text: &summary,
         });
         let properties = self.properties();
-        let hash = format!("{:016x}", self.cluster.trace().hash());
+        let hash = self
+            .cluster
+            .trace()
+            .hash()
+            .map_or_else(String::new, |h| format!("{h:016x}"));
         let hash_line = format!("trace-hash={hash}");
         let mut trace = self.cluster.into_trace();
         trace.write_unhashed(now, "hash", &hash_line);

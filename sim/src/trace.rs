@@ -4,7 +4,8 @@
 //! The hash is computed whether or not the trace is written, over a compact fingerprint of each
 //! event (numbers for the hot events — sends and applications — and the rendered text for the
 //! rare ones), so two runs can be compared by hash alone and tracing off costs no formatting on
-//! the hot path. Text lines look like
+//! the hot path. A run whose hash nobody will compare (a fuzz seed that is not re-run) takes a
+//! trace that keeps nothing ([`Trace::unhashed`]), and costs no hashing either. Text lines look like
 //! `t=120    n1->n2 AppendEntries term=3 prev=3/17 entries=2 commit=16 arrive=122`.
 
 use std::fmt::Write as _;
@@ -236,6 +237,8 @@ enum Sink {
 pub struct Trace {
     sink: Sink,
     format: TraceFormat,
+    /// Whether `hash` is kept (see [`Trace::unhashed`]).
+    hashed: bool,
     hash: TraceHasher,
     events_count: u64,
     line: String,
@@ -698,6 +701,16 @@ impl Trace {
         Trace::with_sink(Sink::Off, TraceFormat::Text)
     }
 
+    /// A trace that keeps nothing: no lines and no hash ([`Trace::hash`] is `None`). For a run
+    /// whose hash nobody compares — a fuzz seed that no determinism check re-runs — where
+    /// hashing every message sent was about 3% of the run's instructions.
+    pub fn unhashed() -> Trace {
+        Trace {
+            hashed: false,
+            ..Trace::off()
+        }
+    }
+
     /// A trace kept in memory (tests, snapshots, failure reports).
     pub fn buffer(format: TraceFormat) -> Trace {
         Trace::with_sink(Sink::Buffer(Vec::new()), format)
@@ -712,6 +725,7 @@ impl Trace {
         Trace {
             sink,
             format,
+            hashed: true,
             hash: TraceHasher::new(),
             events_count: 0,
             line: String::with_capacity(256),
@@ -736,10 +750,12 @@ impl Trace {
     #[inline(always)]
     pub fn record(&mut self, tick: Tick, event: &TraceEvent<'_>) {
         self.events_count += 1;
-        let mut hash = self.hash;
-        hash.write_u64(tick);
-        event.hash_into(&mut hash, &mut self.line);
-        self.hash = hash;
+        if self.hashed {
+            let mut hash = self.hash;
+            hash.write_u64(tick);
+            event.hash_into(&mut hash, &mut self.line);
+            self.hash = hash;
+        }
         if self.enabled() {
             // By value: the event is then built in memory on this cold path only. Handing its
             // address to a call made every caller write all its fields out before hashing
@@ -797,8 +813,8 @@ impl Trace {
     }
 
     /// The running hash of every event recorded so far.
-    pub fn hash(&self) -> u64 {
-        self.hash.finish()
+    pub fn hash(&self) -> Option<u64> {
+        self.hashed.then(|| self.hash.finish())
     }
 
     /// Events recorded.
@@ -908,6 +924,11 @@ mod tests {
         off.record(7, &TraceEvent::Mark { text: "y" });
         on.record(7, &TraceEvent::Mark { text: "z" });
         assert_ne!(on.hash(), off.hash());
+        assert!(on.hash().is_some());
+        // An unhashed trace counts events and keeps no hash.
+        let mut unhashed = Trace::unhashed();
+        unhashed.record(5, &ev);
+        assert_eq!((unhashed.hash(), unhashed.events_count()), (None, 1));
         let json = String::from_utf8(on.finish().unwrap().unwrap()).unwrap();
         let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
         assert_eq!(first["type"], "send");

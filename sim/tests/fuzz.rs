@@ -255,6 +255,41 @@ fn the_json_summary_is_the_last_line() {
     assert!(coverage["crashes"].is_u64());
 }
 
+/// A seed's first run keeps its trace hash only when something compares it later; the
+/// determinism check then still compares every seed it re-runs.
+#[test]
+fn only_runs_compared_later_keep_their_trace_hash() {
+    let hashed = |s: &FuzzSummary| -> Vec<u64> {
+        s.runs
+            .iter()
+            .filter(|r| !r.trace_hash.is_empty())
+            .map(|r| r.seed)
+            .collect()
+    };
+    let plain = campaign("--seeds 101..105 --ticks 500 --jobs 2");
+    assert_clean(&plain);
+    assert_eq!(hashed(&plain), Vec::<u64>::new());
+    // No seed divisible by 10: the check falls back to the first seed, which kept its hash.
+    let sample = campaign("--seeds 101..105 --ticks 500 --jobs 2 --check-determinism");
+    assert_clean(&sample);
+    assert_eq!(
+        (hashed(&sample), sample.determinism_checked),
+        (vec![101], 1)
+    );
+    let sample = campaign("--seeds 108..112 --ticks 500 --jobs 2 --check-determinism");
+    assert_clean(&sample);
+    assert_eq!(hashed(&sample), [108, 110]);
+    let all = campaign("--seeds 101..105 --ticks 500 --jobs 2 --check-determinism=all");
+    assert_clean(&all);
+    assert_eq!(
+        (hashed(&all), all.determinism_checked),
+        ((101..105).collect(), 4)
+    );
+    // The runs are the same ones, hashed or not.
+    let events = |s: &FuzzSummary| s.runs.iter().map(|r| r.events).collect::<Vec<_>>();
+    assert_eq!(events(&plain), events(&all));
+}
+
 #[test]
 fn bad_usage_is_a_clean_error() {
     let e = parse("--seeds 5..5").unwrap_err();

@@ -139,7 +139,7 @@
 //! (`raftsim bench --only check-history`), including indeterminate and failed writes, a check
 //! takes 10 ms to half a second in release.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use raftsim_protocol::kv::{Op, OpResult};
@@ -302,17 +302,7 @@ pub fn check_ordered(
     limits: &Limits,
     same_tick: SameTick,
 ) -> Report {
-    let mut by_key: BTreeMap<&str, Vec<KeyOp<'_>>> = BTreeMap::new();
-    for op in history {
-        let key_op = KeyOp::new(op, same_tick);
-        if let Some(complete_tick) = key_op.complete_tick {
-            assert!(
-                complete_tick >= key_op.invoke_tick,
-                "linearizability: operation completes before it was invoked: {op:?}"
-            );
-        }
-        by_key.entry(op.op.key()).or_default().push(key_op);
-    }
+    let by_key = KeyGroups::new(history, same_tick);
 
     let mut report = Report {
         verdict: Verdict::Linearizable,
@@ -326,7 +316,7 @@ pub fn check_ordered(
     let mut search = Search::default();
     let mut reserved = false;
     let mut keep = Vec::new();
-    for (key, ops) in &by_key {
+    for (key, ops) in by_key.iter() {
         if let Some(replayed) = sequential_replay(ops, initial) {
             // One step per operation replayed.
             report.keys_checked += 1;
@@ -335,7 +325,7 @@ pub fn check_ordered(
             continue;
         }
         if !reserved {
-            search.reserve(by_key.values().map(Vec::len).max().unwrap_or(0));
+            search.reserve(by_key.ops_max());
             reserved = true;
         }
         keep.clear();
@@ -352,7 +342,7 @@ pub fn check_ordered(
                     shrink(ops, initial, limits.steps_max, frontier_tick, &mut search);
                 report.witness_steps = witness_steps;
                 report.verdict = Verdict::NotLinearizable {
-                    key: (*key).to_owned(),
+                    key: key.to_owned(),
                     ops: witness,
                 };
                 return report;
@@ -360,7 +350,7 @@ pub fn check_ordered(
             Found::OutOfSteps => {
                 if unknown.is_none() {
                     unknown = Some(Verdict::Unknown {
-                        key: (*key).to_owned(),
+                        key: key.to_owned(),
                         steps,
                     });
                 }
@@ -371,6 +361,105 @@ pub fn check_ordered(
         report.verdict = verdict;
     }
     report
+}
+
+/// A history's operations grouped by key, the keys in sorted order and each key's operations
+/// in history order. A history touches few keys, so the groups are found by scanning the
+/// distinct keys (compared as integers while they are short, see [`key_word`]), and filled
+/// into one vector by a counting sort: no tree search, string comparison or vector per key
+/// for each operation.
+struct KeyGroups<'h> {
+    /// The distinct keys, sorted, each with its range of `ops`.
+    keys: Vec<(&'h str, usize, usize)>,
+    /// The operations, key by key.
+    ops: Vec<KeyOp<'h>>,
+}
+
+impl<'h> KeyGroups<'h> {
+    /// Groups `history` by key, with its ticks refined as `same_tick` says.
+    ///
+    /// # Panics
+    /// If an operation completes before it was invoked.
+    fn new(history: &'h [HistoryOp], same_tick: SameTick) -> KeyGroups<'h> {
+        // The distinct keys in the order they first come, with their word (see `key_word`)
+        // and operation count; and per operation, the index of its key there.
+        let mut distinct: Vec<(&'h str, u64, usize)> = Vec::new();
+        let mut key_of: Vec<u32> = Vec::with_capacity(history.len());
+        for op in history {
+            let key_op = KeyOp::new(op, same_tick);
+            if let Some(complete_tick) = key_op.complete_tick {
+                assert!(
+                    complete_tick >= key_op.invoke_tick,
+                    "linearizability: operation completes before it was invoked: {op:?}"
+                );
+            }
+            let key = op.op.key();
+            let word = key_word(key);
+            let found = distinct
+                .iter()
+                .position(|&(k, w, _)| w == word && (key.len() <= KEY_WORD_BYTES || k == key));
+            let at = found.unwrap_or_else(|| {
+                distinct.push((key, word, 0));
+                distinct.len() - 1
+            });
+            distinct[at].2 += 1;
+            key_of.push(at as u32);
+        }
+        // Each key's next position in the grouped operations, the keys in sorted order.
+        let mut sorted: Vec<usize> = (0..distinct.len()).collect();
+        sorted.sort_unstable_by_key(|&at| distinct[at].0);
+        let mut next_slot = vec![0; distinct.len()];
+        let mut keys = Vec::with_capacity(distinct.len());
+        let mut start = 0;
+        for &at in &sorted {
+            let (key, _, count) = distinct[at];
+            next_slot[at] = start;
+            keys.push((key, start, start + count));
+            start += count;
+        }
+        // A counting sort of the operations by key, stable.
+        let mut order = vec![0; history.len()];
+        for (index, &at) in key_of.iter().enumerate() {
+            let slot = &mut next_slot[at as usize];
+            order[*slot] = index;
+            *slot += 1;
+        }
+        let ops = order
+            .iter()
+            .map(|&index| KeyOp::new(&history[index], same_tick))
+            .collect();
+        KeyGroups { keys, ops }
+    }
+
+    /// The keys in sorted order, each with its operations in history order.
+    fn iter(&self) -> impl Iterator<Item = (&'h str, &[KeyOp<'h>])> + '_ {
+        self.keys
+            .iter()
+            .map(|&(key, start, end)| (key, &self.ops[start..end]))
+    }
+
+    /// The most operations of one key.
+    fn ops_max(&self) -> usize {
+        self.keys
+            .iter()
+            .map(|&(_, start, end)| end - start)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The longest keys that [`key_word`] tells apart by itself.
+const KEY_WORD_BYTES: usize = 7;
+
+/// A key's length and first [`KEY_WORD_BYTES`] bytes in one word: equal for equal keys, and
+/// for keys of at most that many bytes, only for equal keys. Built byte by byte (keys are
+/// short), since a short copy of variable length would compile to a `memcpy` call.
+fn key_word(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let head = bytes[..bytes.len().min(KEY_WORD_BYTES)]
+        .iter()
+        .fold(0u64, |word, &b| word << 8 | u64::from(b));
+    head | (bytes.len() as u64 & 0xff) << 56
 }
 
 /// An operation of one key's history, with its ticks on the checker's time line (see
@@ -919,24 +1008,30 @@ impl StateTable {
     fn intern(&mut self, value: Option<&str>) -> StateId {
         match value {
             None => ABSENT,
-            Some(value) => match self.find(value) {
-                Some(id) => id,
-                None => self.insert(value),
-            },
+            Some(value) => {
+                // Hashed once, for the lookup and, if it fails, the insertion.
+                let hash = hash_text(value);
+                match self.find(hash, value) {
+                    Some(id) => id,
+                    None => self.insert(hash, value),
+                }
+            }
         }
     }
 
-    fn find(&self, value: &str) -> Option<StateId> {
+    /// The id of present `value`, whose [`hash_text`] is `hash`, if interned.
+    fn find(&self, hash: u64, value: &str) -> Option<StateId> {
         let (text, spans) = (&self.text, &self.spans);
         self.ids
-            .find(hash_text(value), |entry| {
+            .find(hash, |entry| {
                 let (start, end) = spans[entry as usize];
                 &text[start..end] == value
             })
             .map(|entry| entry + 1)
     }
 
-    fn insert(&mut self, value: &str) -> StateId {
+    /// Interns present `value`, whose [`hash_text`] is `hash`, which is not interned yet.
+    fn insert(&mut self, hash: u64, value: &str) -> StateId {
         let id = StateId::try_from(self.spans.len() + 1)
             .ok()
             .filter(|&id| id < DEAD)
@@ -944,7 +1039,7 @@ impl StateTable {
         let start = self.text.len();
         self.text.push_str(value);
         self.spans.push((start, self.text.len()));
-        self.ids.push(hash_text(value));
+        self.ids.push(hash);
         id
     }
 
@@ -986,6 +1081,70 @@ const EMPTY: SetId = 0;
 /// hold no operation or one: those are made, taken apart and tested without a lookup.
 const SINGLE: SetId = 1 << 31;
 
+/// A memo of [`SetTable::with`] or [`SetTable::without`]: `(set, op)` to the set made.
+/// Direct-mapped, so a lookup is one probe and a new entry one store, where a hash map would
+/// pay for hashing, probing and growing on every change of a set, and most changes on
+/// simulated histories are new. A colliding entry replaces the old one, which is then made
+/// and interned again when next needed, with the same id: the memo only saves work.
+#[derive(Default)]
+struct SetMemo {
+    /// Per slot: the set, the operation, the set made, and the generation it was stored in
+    /// (an entry of another generation is empty). A power of two long, or empty.
+    slots: Vec<[u32; 4]>,
+    /// The current generation, never 0 (the generation of the slots as allocated).
+    generation: u32,
+}
+
+impl SetMemo {
+    /// The fewest slots a memo has once it has any.
+    const SLOTS_MIN: usize = 64;
+
+    /// The most slots a memo grows to (16 bytes each).
+    const SLOTS_MAX: usize = 1 << 16;
+
+    /// Forgets every entry, in constant time.
+    fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.fill([0; 4]);
+            self.generation = 1;
+        }
+    }
+
+    /// Makes room for about `entries` entries, forgetting them all if it grows.
+    fn reserve(&mut self, entries: usize) {
+        let slots = (2 * entries)
+            .next_power_of_two()
+            .clamp(Self::SLOTS_MIN, Self::SLOTS_MAX);
+        if slots > self.slots.len() {
+            self.slots.clear();
+            self.slots.resize(slots, [0; 4]);
+            self.generation = 1;
+        }
+    }
+
+    /// The slot of `(set, op)`: the top bits of a multiplicative hash.
+    fn slot(&self, set: SetId, op: u32) -> usize {
+        let key = (u64::from(set) << 32 | u64::from(op)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (key >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    fn get(&self, set: SetId, op: u32) -> Option<SetId> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let [s, o, made, generation] = self.slots[self.slot(set, op)];
+        (s == set && o == op && generation == self.generation).then_some(made)
+    }
+
+    fn insert(&mut self, set: SetId, op: u32, made: SetId) {
+        if !self.slots.is_empty() {
+            let slot = self.slot(set, op);
+            self.slots[slot] = [set, op, made, self.generation];
+        }
+    }
+}
+
 /// Sorted sets of operations, interned, so that equal sets have the same id: a configuration
 /// is then a few integers, copied, compared and hashed without touching its sets, and adding
 /// an operation to a set or taking it out is one lookup once it has been done before. The
@@ -1000,9 +1159,9 @@ struct SetTable {
     /// Finds a set by its operations.
     ids: EntryIndex,
     /// `(set, op)` to the set with `op` added.
-    with: FixedHashMap<(SetId, u32), SetId>,
-    /// `(set, op)` to the set with `op` taken out.
-    without: FixedHashMap<(SetId, u32), SetId>,
+    with: SetMemo,
+    /// `(set, op)` to the set with `op` taken out, likewise.
+    without: SetMemo,
     /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
     scratch: Vec<u32>,
     /// `units[op] == op`: the operation of a [`SINGLE`] set, for [`SetTable::get`] to lend.
@@ -1015,8 +1174,8 @@ impl Default for SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
             ids: EntryIndex::default(),
-            with: FixedHashMap::default(),
-            without: FixedHashMap::default(),
+            with: SetMemo::default(),
+            without: SetMemo::default(),
             scratch: Vec::new(),
             units: Vec::new(),
         };
@@ -1083,7 +1242,7 @@ impl SetTable {
     /// [`SetTable::with`] of a set that is not empty: through the memo, or made and interned.
     #[inline(never)]
     fn with_looked_up(&mut self, set: SetId, op: u32) -> SetId {
-        if let Some(&id) = self.with.get(&(set, op)) {
+        if let Some(id) = self.with.get(set, op) {
             return id;
         }
         let id = match self.get(set).binary_search(&op) {
@@ -1100,7 +1259,7 @@ impl SetTable {
                 id
             }
         };
-        self.with.insert((set, op), id);
+        self.with.insert(set, op, id);
         id
     }
 
@@ -1116,7 +1275,7 @@ impl SetTable {
     /// [`SetTable::without`] of a set of two or more: through the memo, or made and interned.
     #[inline(never)]
     fn without_looked_up(&mut self, set: SetId, op: u32) -> SetId {
-        if let Some(&id) = self.without.get(&(set, op)) {
+        if let Some(id) = self.without.get(set, op) {
             return id;
         }
         let id = match self.get(set).binary_search(&op) {
@@ -1132,7 +1291,7 @@ impl SetTable {
                 id
             }
         };
-        self.without.insert((set, op), id);
+        self.without.insert(set, op, id);
         id
     }
 
@@ -1158,6 +1317,11 @@ impl SetTable {
         self.elems.extend_from_slice(elems);
         self.spans.push((start, self.elems.len()));
         self.ids.push(hash);
+        // The memos grow with the sets, so that a long search does not thrash them.
+        if self.spans.len() > self.with.slots.len() {
+            self.with.reserve(self.spans.len());
+            self.without.reserve(self.spans.len());
+        }
         id
     }
 }
@@ -1284,6 +1448,62 @@ impl PlanOp<'_> {
     }
 }
 
+/// What defines an operation's class (see [`PlanOp::class`]): its role, its effect (`None`:
+/// it makes the value unseen), and its recorded result.
+type ClassKey<'h> = (Role, Option<Effect<'h>>, Option<Res>);
+
+/// The classes of a key's operations, interned in an [`EntryIndex`] under a hash of a few
+/// words (an `Append`'s suffix hashed once), so a class costs no general-purpose hashing of
+/// the whole key. Reused from key to key.
+#[derive(Default)]
+struct ClassTable<'h> {
+    /// Per class: what defines it.
+    keys: Vec<ClassKey<'h>>,
+    /// Finds a class by its key.
+    ids: EntryIndex,
+    /// Per class of indeterminate operations: the latest one so far, or `NIL`.
+    last_twin: Vec<u32>,
+}
+
+impl<'h> ClassTable<'h> {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ids.clear();
+        self.last_twin.clear();
+    }
+
+    /// The class of `key`, numbered in the order classes first come.
+    fn intern(&mut self, key: ClassKey<'h>) -> u32 {
+        let (role, effect, expect) = key;
+        let (effect_kind, effect_words) = match effect {
+            None => (0, [0, 0]),
+            Some(Effect::Get) => (1, [0, 0]),
+            Some(Effect::Put(value)) => (2, [u64::from(value), 0]),
+            Some(Effect::Append(suffix)) => (3, [hash_text(suffix), 0]),
+            Some(Effect::Delete) => (4, [0, 0]),
+            Some(Effect::Cas { expected, new }) => (5, [u64::from(expected), u64::from(new)]),
+        };
+        let (expect_kind, expect_word) = match expect {
+            None => (0, 0),
+            Some(Res::Ok) => (1, 0),
+            Some(Res::Value(state)) => (2, u64::from(state)),
+            Some(Res::NotFound) => (3, 0),
+            Some(Res::CasMismatch(state)) => (4, u64::from(state)),
+        };
+        let kinds = (role as u64) << 16 | effect_kind << 8 | expect_kind;
+        let hash = hash_words([kinds, effect_words[0], effect_words[1], expect_word]);
+        let keys = &self.keys;
+        if let Some(class) = self.ids.find(hash, |class| keys[class as usize] == key) {
+            return class;
+        }
+        let class = self.keys.len() as u32;
+        self.keys.push(key);
+        self.ids.push(hash);
+        self.last_twin.push(NIL);
+        class
+    }
+}
+
 /// A key's history, prepared for the search. Reused from key to key (see [`Search`]).
 #[derive(Default)]
 struct Plan<'h> {
@@ -1304,10 +1524,8 @@ struct Plan<'h> {
     /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
     /// [`EXTENDING_UNKNOWN`] if not known yet.
     extending: Vec<(usize, usize)>,
-    /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
-    classes: FixedHashMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
-    /// Per class of indeterminate operations: the latest one so far.
-    last_twin: FixedHashMap<u32, u32>,
+    /// Operation classes (see [`PlanOp::class`]).
+    classes: ClassTable<'h>,
 }
 
 impl<'h> Plan<'h> {
@@ -1427,25 +1645,26 @@ impl<'h> Plan<'h> {
         self.extending.clear();
         self.extending
             .resize(self.states.present_count() + 1, EXTENDING_UNKNOWN);
-        // Classes, numbered in operation order (the map is only looked up, never iterated).
+        // Classes, numbered in operation order.
         self.classes.clear();
-        self.last_twin.clear();
         for op in 0..self.ops.len() {
-            let plan_op = self.ops[op];
-            let unseen = match plan_op.effect {
+            let PlanOp {
+                role,
+                effect,
+                expect,
+                ..
+            } = self.ops[op];
+            let unseen = match effect {
                 Effect::Put(value) => self.targets_extending(value).is_empty(),
                 Effect::Append(suffix) => !suffix.is_empty() && !self.any_target_contains(suffix),
                 _ => false,
             };
-            let effect = (!unseen).then_some(plan_op.effect);
-            let next = self.classes.len() as u32;
-            let class = *self
-                .classes
-                .entry((plan_op.role, effect, plan_op.expect))
-                .or_insert(next);
+            let effect = (!unseen).then_some(effect);
+            let class = self.classes.intern((role, effect, expect));
             self.ops[op].class = class;
-            if plan_op.role == Role::Info {
-                self.ops[op].twin_before = self.last_twin.insert(class, op as u32).unwrap_or(NIL);
+            if role == Role::Info {
+                let last = &mut self.classes.last_twin[class as usize];
+                self.ops[op].twin_before = std::mem::replace(last, op as u32);
             }
         }
     }
@@ -1538,7 +1757,9 @@ impl Search<'_> {
         plan.states.appended.reserve(ops);
         plan.targets.reserve(2 * ops);
         plan.extending.reserve(2 * ops);
-        plan.classes.reserve(ops);
+        plan.classes.ids.reserve(ops);
+        plan.classes.keys.reserve(ops);
+        plan.classes.last_twin.reserve(ops);
         let events = 2 * ops;
         for list in [
             &mut sweep.events,
@@ -2662,7 +2883,9 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     let mut set_tick: Vec<Option<Tick>> = vec![None; plan.states.present_count() + 1];
     // Every append, with its invoke tick: a value is reachable by one of them iff it ends
     // with its suffix. Few appends reach one key, while a value grown by appends has many
-    // suffixes, so the appends are tried against the value rather than each suffix looked up.
+    // suffixes, so the appends are tried against the value rather than each suffix looked up;
+    // latest first, since a value read usually ends with one appended shortly before (and
+    // the appends invoked after the deadline are passed over without comparing text).
     let mut appends: Vec<(&str, Tick)> = Vec::new();
     let mut delete_tick = Tick::MAX;
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
@@ -2695,7 +2918,7 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                         by(
                             set_tick.get(target as usize).and_then(Option::as_ref),
                             deadline_tick,
-                        ) || appends.iter().any(|&(suffix, invoke_tick)| {
+                        ) || appends.iter().rev().any(|&(suffix, invoke_tick)| {
                             invoke_tick <= deadline_tick && value.ends_with(suffix)
                         })
                     }
@@ -3657,7 +3880,7 @@ mod tests {
         }
         assert_eq!(states.present_count(), values.len());
         states.clear();
-        assert_eq!(states.find("v7"), None);
+        assert_eq!(states.find(hash_text("v7"), "v7"), None);
         assert_eq!(states.intern(Some("v7")), 1);
     }
 

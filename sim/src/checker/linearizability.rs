@@ -385,8 +385,10 @@ impl<'h> KeyGroups<'h> {
         // and operation count; and per operation, the index of its key there.
         let mut distinct: Vec<(&'h str, u64, usize)> = Vec::new();
         let mut key_of: Vec<u32> = Vec::with_capacity(history.len());
+        let mut key_ops: Vec<KeyOp<'h>> = Vec::with_capacity(history.len());
         for op in history {
             let key_op = KeyOp::new(op, same_tick);
+            key_ops.push(key_op);
             if let Some(complete_tick) = key_op.complete_tick {
                 assert!(
                     complete_tick >= key_op.invoke_tick,
@@ -424,10 +426,7 @@ impl<'h> KeyGroups<'h> {
             order[*slot] = index;
             *slot += 1;
         }
-        let ops = order
-            .iter()
-            .map(|&index| KeyOp::new(&history[index], same_tick))
-            .collect();
+        let ops = order.iter().map(|&index| key_ops[index]).collect();
         KeyGroups { keys, ops }
     }
 
@@ -986,8 +985,8 @@ struct StateTable {
     spans: Vec<(usize, usize)>,
     /// Finds a present value's id - 1 by its text.
     ids: EntryIndex,
-    /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
-    appended: FixedHashMap<(StateId, u32), StateId>,
+    /// `(state, op)` to the state after that `Append`, so a concatenation is rarely built twice.
+    appended: PairMemo,
     /// Where [`StateTable::append`] builds a concatenation to look it up.
     scratch: String,
 }
@@ -1056,7 +1055,7 @@ impl StateTable {
     /// The state after appending `suffix` (of operation `op`) to `state`.
     #[inline(never)]
     fn append(&mut self, state: StateId, op: u32, suffix: &str) -> StateId {
-        if let Some(&id) = self.appended.get(&(state, op)) {
+        if let Some(id) = self.appended.get(state, op) {
             return id;
         }
         let mut value = std::mem::take(&mut self.scratch);
@@ -1065,7 +1064,8 @@ impl StateTable {
         value.push_str(suffix);
         let id = self.intern(Some(&value));
         self.scratch = value;
-        self.appended.insert((state, op), id);
+        self.appended.grow_for(self.spans.len());
+        self.appended.insert(state, op, id);
         id
     }
 }
@@ -1081,21 +1081,22 @@ const EMPTY: SetId = 0;
 /// hold no operation or one: those are made, taken apart and tested without a lookup.
 const SINGLE: SetId = 1 << 31;
 
-/// A memo of [`SetTable::with`] or [`SetTable::without`]: `(set, op)` to the set made.
-/// Direct-mapped, so a lookup is one probe and a new entry one store, where a hash map would
-/// pay for hashing, probing and growing on every change of a set, and most changes on
-/// simulated histories are new. A colliding entry replaces the old one, which is then made
-/// and interned again when next needed, with the same id: the memo only saves work.
+/// A memo of a function of two ids to an id: [`StateTable::append`]'s, and
+/// [`SetTable::with`]'s and [`SetTable::without`]'s. Direct-mapped, so a lookup is one probe
+/// and a new entry one store, where a hash map would pay for hashing, probing and growing on
+/// every call, and most calls on simulated histories are new. A colliding entry replaces the
+/// old one, which is then computed again when next needed, with the same result (the ids are
+/// interned): the memo only saves work.
 #[derive(Default)]
-struct SetMemo {
-    /// Per slot: the set, the operation, the set made, and the generation it was stored in
-    /// (an entry of another generation is empty). A power of two long, or empty.
+struct PairMemo {
+    /// Per slot: the two arguments, the result, and the generation it was stored in (an
+    /// entry of another generation is empty). A power of two long, or empty.
     slots: Vec<[u32; 4]>,
     /// The current generation, never 0 (the generation of the slots as allocated).
     generation: u32,
 }
 
-impl SetMemo {
+impl PairMemo {
     /// The fewest slots a memo has once it has any.
     const SLOTS_MIN: usize = 64;
 
@@ -1123,24 +1124,32 @@ impl SetMemo {
         }
     }
 
-    /// The slot of `(set, op)`: the top bits of a multiplicative hash.
-    fn slot(&self, set: SetId, op: u32) -> usize {
-        let key = (u64::from(set) << 32 | u64::from(op)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    /// Grows to about twice `entries` slots if it has fewer than `entries` (forgetting them
+    /// all), so that a long search does not thrash the memo.
+    fn grow_for(&mut self, entries: usize) {
+        if entries > self.slots.len() {
+            self.reserve(entries);
+        }
+    }
+
+    /// The slot of `(a, b)`: the top bits of a multiplicative hash.
+    fn slot(&self, a: u32, b: u32) -> usize {
+        let key = (u64::from(a) << 32 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (key >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
-    fn get(&self, set: SetId, op: u32) -> Option<SetId> {
+    fn get(&self, a: u32, b: u32) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
-        let [s, o, made, generation] = self.slots[self.slot(set, op)];
-        (s == set && o == op && generation == self.generation).then_some(made)
+        let [slot_a, slot_b, result, generation] = self.slots[self.slot(a, b)];
+        (slot_a == a && slot_b == b && generation == self.generation).then_some(result)
     }
 
-    fn insert(&mut self, set: SetId, op: u32, made: SetId) {
+    fn insert(&mut self, a: u32, b: u32, result: u32) {
         if !self.slots.is_empty() {
-            let slot = self.slot(set, op);
-            self.slots[slot] = [set, op, made, self.generation];
+            let slot = self.slot(a, b);
+            self.slots[slot] = [a, b, result, self.generation];
         }
     }
 }
@@ -1159,9 +1168,9 @@ struct SetTable {
     /// Finds a set by its operations.
     ids: EntryIndex,
     /// `(set, op)` to the set with `op` added.
-    with: SetMemo,
+    with: PairMemo,
     /// `(set, op)` to the set with `op` taken out, likewise.
-    without: SetMemo,
+    without: PairMemo,
     /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
     scratch: Vec<u32>,
     /// `units[op] == op`: the operation of a [`SINGLE`] set, for [`SetTable::get`] to lend.
@@ -1174,8 +1183,8 @@ impl Default for SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
             ids: EntryIndex::default(),
-            with: SetMemo::default(),
-            without: SetMemo::default(),
+            with: PairMemo::default(),
+            without: PairMemo::default(),
             scratch: Vec::new(),
             units: Vec::new(),
         };
@@ -1317,11 +1326,8 @@ impl SetTable {
         self.elems.extend_from_slice(elems);
         self.spans.push((start, self.elems.len()));
         self.ids.push(hash);
-        // The memos grow with the sets, so that a long search does not thrash them.
-        if self.spans.len() > self.with.slots.len() {
-            self.with.reserve(self.spans.len());
-            self.without.reserve(self.spans.len());
-        }
+        self.with.grow_for(self.spans.len());
+        self.without.grow_for(self.spans.len());
         id
     }
 }
@@ -2368,15 +2374,17 @@ impl Sweep {
                 self.assert_linearization(plan, trail);
                 return Found::Linearizable;
             }
-            let frame = self.frames[index];
-            if !frame.expanded {
+            if !self.frames[index].expanded {
+                // Only the configuration is read and only the child range written: a frame is
+                // visited at least once per event, and copying it whole costs more.
+                let Frame { config, trail, .. } = self.frames[index];
                 deepest = deepest.max(index);
                 let first = self.children.len();
-                if !self.failed.dominated(&self.sets, index, &frame.config) {
+                if !self.failed.dominated(&self.sets, index, &config) {
                     let expanded = if self.events[index].is_return {
-                        self.on_return(plan, index, frame.config, frame.trail)
+                        self.on_return(plan, index, config, trail)
                     } else {
-                        self.on_call(plan, self.events[index].op, frame.config, frame.trail)
+                        self.on_call(plan, self.events[index].op, config, trail)
                     };
                     if expanded.is_none() {
                         return Found::OutOfSteps;
@@ -2392,13 +2400,12 @@ impl Sweep {
                         });
                     }
                 }
-                self.frames[index] = Frame {
-                    expanded: true,
-                    first,
-                    end: self.children.len(),
-                    next: first,
-                    ..frame
-                };
+                let end = self.children.len();
+                let frame = &mut self.frames[index];
+                frame.expanded = true;
+                frame.first = first;
+                frame.end = end;
+                frame.next = first;
             }
             let frame = &mut self.frames[index];
             if frame.next < frame.end {

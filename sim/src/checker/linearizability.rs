@@ -2815,20 +2815,29 @@ impl Sweep {
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;
         for &op in &order {
-            let plan_op = plan.ops[op as usize];
+            // The fields checked, not the whole operation: it is only printed on failure.
+            let PlanOp {
+                invoke_tick,
+                complete_tick,
+                expect,
+                ..
+            } = plan.ops[op as usize];
             assert!(
                 !std::mem::replace(&mut seen[op as usize], true),
-                "linearizability: linearized {plan_op:?} twice"
+                "linearizability: linearized {:?} twice",
+                plan.ops[op as usize]
             );
             assert!(
-                plan_op.complete_tick >= invoke_tick_max,
-                "linearizability: linearized {plan_op:?} after an operation invoked after it completed"
+                complete_tick >= invoke_tick_max,
+                "linearizability: linearized {:?} after an operation invoked after it completed",
+                plan.ops[op as usize]
             );
-            invoke_tick_max = invoke_tick_max.max(plan_op.invoke_tick);
+            invoke_tick_max = invoke_tick_max.max(invoke_tick);
             let (next, result) = plan.apply(state, op);
             assert!(
-                accepts(plan_op.expect, result),
-                "linearizability: linearized {plan_op:?} with the wrong result {result:?}"
+                accepts(expect, result),
+                "linearizability: linearized {:?} with the wrong result {result:?}",
+                plan.ops[op as usize]
             );
             state = next;
         }

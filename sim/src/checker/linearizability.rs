@@ -3900,6 +3900,69 @@ mod tests {
         assert_eq!(states.intern(Some("v7")), 1);
     }
 
+    /// A pair memo answers what was stored until it is cleared, grown or overwritten by a
+    /// colliding entry, and never answers for another pair.
+    #[test]
+    fn pair_memo_forgets_but_never_lies() {
+        let mut memo = PairMemo::default();
+        assert_eq!(memo.get(1, 2), None);
+        memo.insert(1, 2, 3); // No slots yet: not stored.
+        assert_eq!(memo.get(1, 2), None);
+        memo.reserve(10);
+        memo.insert(1, 2, 3);
+        assert_eq!(memo.get(1, 2), Some(3));
+        assert_eq!(memo.get(2, 1), None);
+        memo.clear();
+        assert_eq!(memo.get(1, 2), None);
+        // Many entries in few slots: each answer is the last stored for its own pair.
+        let mut last = std::collections::BTreeMap::new();
+        for a in 0..200u32 {
+            for b in 0..5u32 {
+                memo.insert(a, b, a * 10 + b);
+                last.insert((a, b), a * 10 + b);
+            }
+        }
+        for (&(a, b), &result) in &last {
+            assert!(memo.get(a, b).is_none_or(|r| r == result));
+        }
+        assert!(last.keys().any(|&(a, b)| memo.get(a, b).is_some()));
+        memo.grow_for(1000);
+        assert!(last.keys().all(|&(a, b)| memo.get(a, b).is_none()));
+    }
+
+    /// Grouping by key: keys in sorted order, each key's operations in history order, and keys
+    /// longer than a key word told apart by their text.
+    #[test]
+    fn key_groups_sort_keys_and_keep_history_order() {
+        let history: Vec<HistoryOp> = ["k1", "k0", "long-key-a", "k1", "long-key-b", "k0", "k1"]
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                ok(
+                    put(key, &i.to_string()),
+                    i as Tick,
+                    i as Tick + 1,
+                    OpResult::Ok,
+                )
+            })
+            .collect();
+        let groups = KeyGroups::new(&history, SameTick::CallsFirst);
+        let grouped: Vec<(&str, Vec<Tick>)> = groups
+            .iter()
+            .map(|(key, ops)| (key, ops.iter().map(|op| op.invoke_tick).collect()))
+            .collect();
+        assert_eq!(
+            grouped,
+            vec![
+                ("k0", vec![1, 5]),
+                ("k1", vec![0, 3, 6]),
+                ("long-key-a", vec![2]),
+                ("long-key-b", vec![4]),
+            ]
+        );
+        assert_eq!(groups.ops_max(), 3);
+    }
+
     fn config(state: StateId, required: SetId, last_overwrite: usize) -> Config {
         Config {
             state,

@@ -139,7 +139,7 @@
 //! (`raftsim bench --only check-history`), including indeterminate and failed writes, a check
 //! takes 10 ms to half a second in release.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use raftsim_protocol::kv::{Op, OpResult};
@@ -302,17 +302,7 @@ pub fn check_ordered(
     limits: &Limits,
     same_tick: SameTick,
 ) -> Report {
-    let mut by_key: BTreeMap<&str, Vec<KeyOp<'_>>> = BTreeMap::new();
-    for op in history {
-        let key_op = KeyOp::new(op, same_tick);
-        if let Some(complete_tick) = key_op.complete_tick {
-            assert!(
-                complete_tick >= key_op.invoke_tick,
-                "linearizability: operation completes before it was invoked: {op:?}"
-            );
-        }
-        by_key.entry(op.op.key()).or_default().push(key_op);
-    }
+    let by_key = KeyGroups::new(history, same_tick);
 
     let mut report = Report {
         verdict: Verdict::Linearizable,
@@ -326,7 +316,7 @@ pub fn check_ordered(
     let mut search = Search::default();
     let mut reserved = false;
     let mut keep = Vec::new();
-    for (key, ops) in &by_key {
+    for (key, ops) in by_key.iter() {
         if let Some(replayed) = sequential_replay(ops, initial) {
             // One step per operation replayed.
             report.keys_checked += 1;
@@ -335,7 +325,7 @@ pub fn check_ordered(
             continue;
         }
         if !reserved {
-            search.reserve(by_key.values().map(Vec::len).max().unwrap_or(0));
+            search.reserve(by_key.ops_max());
             reserved = true;
         }
         keep.clear();
@@ -352,7 +342,7 @@ pub fn check_ordered(
                     shrink(ops, initial, limits.steps_max, frontier_tick, &mut search);
                 report.witness_steps = witness_steps;
                 report.verdict = Verdict::NotLinearizable {
-                    key: (*key).to_owned(),
+                    key: key.to_owned(),
                     ops: witness,
                 };
                 return report;
@@ -360,7 +350,7 @@ pub fn check_ordered(
             Found::OutOfSteps => {
                 if unknown.is_none() {
                     unknown = Some(Verdict::Unknown {
-                        key: (*key).to_owned(),
+                        key: key.to_owned(),
                         steps,
                     });
                 }
@@ -371,6 +361,104 @@ pub fn check_ordered(
         report.verdict = verdict;
     }
     report
+}
+
+/// A history's operations grouped by key, the keys in sorted order and each key's operations
+/// in history order. A history touches few keys, so the groups are found by scanning the
+/// distinct keys (compared as integers while they are short, see [`key_word`]), and filled
+/// into one vector by a counting sort: no tree search, string comparison or vector per key
+/// for each operation.
+struct KeyGroups<'h> {
+    /// The distinct keys, sorted, each with its range of `ops`.
+    keys: Vec<(&'h str, usize, usize)>,
+    /// The operations, key by key.
+    ops: Vec<KeyOp<'h>>,
+}
+
+impl<'h> KeyGroups<'h> {
+    /// Groups `history` by key, with its ticks refined as `same_tick` says.
+    ///
+    /// # Panics
+    /// If an operation completes before it was invoked.
+    fn new(history: &'h [HistoryOp], same_tick: SameTick) -> KeyGroups<'h> {
+        // The distinct keys in the order they first come, with their word (see `key_word`)
+        // and operation count; and per operation, the index of its key there.
+        let mut distinct: Vec<(&'h str, u64, usize)> = Vec::new();
+        let mut key_of: Vec<u32> = Vec::with_capacity(history.len());
+        let mut key_ops: Vec<KeyOp<'h>> = Vec::with_capacity(history.len());
+        for op in history {
+            let key_op = KeyOp::new(op, same_tick);
+            key_ops.push(key_op);
+            if let Some(complete_tick) = key_op.complete_tick {
+                assert!(
+                    complete_tick >= key_op.invoke_tick,
+                    "linearizability: operation completes before it was invoked: {op:?}"
+                );
+            }
+            let key = op.op.key();
+            let word = key_word(key);
+            let found = distinct
+                .iter()
+                .position(|&(k, w, _)| w == word && (key.len() <= KEY_WORD_BYTES || k == key));
+            let at = found.unwrap_or_else(|| {
+                distinct.push((key, word, 0));
+                distinct.len() - 1
+            });
+            distinct[at].2 += 1;
+            key_of.push(at as u32);
+        }
+        // Each key's next position in the grouped operations, the keys in sorted order.
+        let mut sorted: Vec<usize> = (0..distinct.len()).collect();
+        sorted.sort_unstable_by_key(|&at| distinct[at].0);
+        let mut next_slot = vec![0; distinct.len()];
+        let mut keys = Vec::with_capacity(distinct.len());
+        let mut start = 0;
+        for &at in &sorted {
+            let (key, _, count) = distinct[at];
+            next_slot[at] = start;
+            keys.push((key, start, start + count));
+            start += count;
+        }
+        // A counting sort of the operations by key, stable.
+        let mut order = vec![0; history.len()];
+        for (index, &at) in key_of.iter().enumerate() {
+            let slot = &mut next_slot[at as usize];
+            order[*slot] = index;
+            *slot += 1;
+        }
+        let ops = order.iter().map(|&index| key_ops[index]).collect();
+        KeyGroups { keys, ops }
+    }
+
+    /// The keys in sorted order, each with its operations in history order.
+    fn iter(&self) -> impl Iterator<Item = (&'h str, &[KeyOp<'h>])> + '_ {
+        self.keys
+            .iter()
+            .map(|&(key, start, end)| (key, &self.ops[start..end]))
+    }
+
+    /// The most operations of one key.
+    fn ops_max(&self) -> usize {
+        self.keys
+            .iter()
+            .map(|&(_, start, end)| end - start)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The longest keys that [`key_word`] tells apart by itself.
+const KEY_WORD_BYTES: usize = 7;
+
+/// A key's length and first [`KEY_WORD_BYTES`] bytes in one word: equal for equal keys, and
+/// for keys of at most that many bytes, only for equal keys. Built byte by byte (keys are
+/// short), since a short copy of variable length would compile to a `memcpy` call.
+fn key_word(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let head = bytes[..bytes.len().min(KEY_WORD_BYTES)]
+        .iter()
+        .fold(0u64, |word, &b| word << 8 | u64::from(b));
+    head | (bytes.len() as u64 & 0xff) << 56
 }
 
 /// An operation of one key's history, with its ticks on the checker's time line (see
@@ -897,8 +985,8 @@ struct StateTable {
     spans: Vec<(usize, usize)>,
     /// Finds a present value's id - 1 by its text.
     ids: EntryIndex,
-    /// `(state, op)` to the state after that `Append`, so each concatenation is built once.
-    appended: FixedHashMap<(StateId, u32), StateId>,
+    /// `(state, op)` to the state after that `Append`, so a concatenation is rarely built twice.
+    appended: PairMemo,
     /// Where [`StateTable::append`] builds a concatenation to look it up.
     scratch: String,
 }
@@ -919,24 +1007,30 @@ impl StateTable {
     fn intern(&mut self, value: Option<&str>) -> StateId {
         match value {
             None => ABSENT,
-            Some(value) => match self.find(value) {
-                Some(id) => id,
-                None => self.insert(value),
-            },
+            Some(value) => {
+                // Hashed once, for the lookup and, if it fails, the insertion.
+                let hash = hash_text(value);
+                match self.find(hash, value) {
+                    Some(id) => id,
+                    None => self.insert(hash, value),
+                }
+            }
         }
     }
 
-    fn find(&self, value: &str) -> Option<StateId> {
+    /// The id of present `value`, whose [`hash_text`] is `hash`, if interned.
+    fn find(&self, hash: u64, value: &str) -> Option<StateId> {
         let (text, spans) = (&self.text, &self.spans);
         self.ids
-            .find(hash_text(value), |entry| {
+            .find(hash, |entry| {
                 let (start, end) = spans[entry as usize];
                 &text[start..end] == value
             })
             .map(|entry| entry + 1)
     }
 
-    fn insert(&mut self, value: &str) -> StateId {
+    /// Interns present `value`, whose [`hash_text`] is `hash`, which is not interned yet.
+    fn insert(&mut self, hash: u64, value: &str) -> StateId {
         let id = StateId::try_from(self.spans.len() + 1)
             .ok()
             .filter(|&id| id < DEAD)
@@ -944,7 +1038,7 @@ impl StateTable {
         let start = self.text.len();
         self.text.push_str(value);
         self.spans.push((start, self.text.len()));
-        self.ids.push(hash_text(value));
+        self.ids.push(hash);
         id
     }
 
@@ -961,7 +1055,7 @@ impl StateTable {
     /// The state after appending `suffix` (of operation `op`) to `state`.
     #[inline(never)]
     fn append(&mut self, state: StateId, op: u32, suffix: &str) -> StateId {
-        if let Some(&id) = self.appended.get(&(state, op)) {
+        if let Some(id) = self.appended.get(state, op) {
             return id;
         }
         let mut value = std::mem::take(&mut self.scratch);
@@ -970,7 +1064,8 @@ impl StateTable {
         value.push_str(suffix);
         let id = self.intern(Some(&value));
         self.scratch = value;
-        self.appended.insert((state, op), id);
+        self.appended.grow_for(self.spans.len());
+        self.appended.insert(state, op, id);
         id
     }
 }
@@ -986,6 +1081,79 @@ const EMPTY: SetId = 0;
 /// hold no operation or one: those are made, taken apart and tested without a lookup.
 const SINGLE: SetId = 1 << 31;
 
+/// A memo of a function of two ids to an id: [`StateTable::append`]'s, and
+/// [`SetTable::with`]'s and [`SetTable::without`]'s. Direct-mapped, so a lookup is one probe
+/// and a new entry one store, where a hash map would pay for hashing, probing and growing on
+/// every call, and most calls on simulated histories are new. A colliding entry replaces the
+/// old one, which is then computed again when next needed, with the same result (the ids are
+/// interned): the memo only saves work.
+#[derive(Default)]
+struct PairMemo {
+    /// Per slot: the two arguments, the result, and the generation it was stored in (an
+    /// entry of another generation is empty). A power of two long, or empty.
+    slots: Vec<[u32; 4]>,
+    /// The current generation, never 0 (the generation of the slots as allocated).
+    generation: u32,
+}
+
+impl PairMemo {
+    /// The fewest slots a memo has once it has any.
+    const SLOTS_MIN: usize = 64;
+
+    /// The most slots a memo grows to (16 bytes each).
+    const SLOTS_MAX: usize = 1 << 16;
+
+    /// Forgets every entry, in constant time.
+    fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.fill([0; 4]);
+            self.generation = 1;
+        }
+    }
+
+    /// Makes room for about `entries` entries, forgetting them all if it grows.
+    fn reserve(&mut self, entries: usize) {
+        let slots = (2 * entries)
+            .next_power_of_two()
+            .clamp(Self::SLOTS_MIN, Self::SLOTS_MAX);
+        if slots > self.slots.len() {
+            self.slots.clear();
+            self.slots.resize(slots, [0; 4]);
+            self.generation = 1;
+        }
+    }
+
+    /// Grows to about twice `entries` slots if it has fewer than `entries` (forgetting them
+    /// all), so that a long search does not thrash the memo.
+    fn grow_for(&mut self, entries: usize) {
+        if entries > self.slots.len() {
+            self.reserve(entries);
+        }
+    }
+
+    /// The slot of `(a, b)`: the top bits of a multiplicative hash.
+    fn slot(&self, a: u32, b: u32) -> usize {
+        let key = (u64::from(a) << 32 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (key >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    fn get(&self, a: u32, b: u32) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let [slot_a, slot_b, result, generation] = self.slots[self.slot(a, b)];
+        (slot_a == a && slot_b == b && generation == self.generation).then_some(result)
+    }
+
+    fn insert(&mut self, a: u32, b: u32, result: u32) {
+        if !self.slots.is_empty() {
+            let slot = self.slot(a, b);
+            self.slots[slot] = [a, b, result, self.generation];
+        }
+    }
+}
+
 /// Sorted sets of operations, interned, so that equal sets have the same id: a configuration
 /// is then a few integers, copied, compared and hashed without touching its sets, and adding
 /// an operation to a set or taking it out is one lookup once it has been done before. The
@@ -1000,9 +1168,9 @@ struct SetTable {
     /// Finds a set by its operations.
     ids: EntryIndex,
     /// `(set, op)` to the set with `op` added.
-    with: FixedHashMap<(SetId, u32), SetId>,
-    /// `(set, op)` to the set with `op` taken out.
-    without: FixedHashMap<(SetId, u32), SetId>,
+    with: PairMemo,
+    /// `(set, op)` to the set with `op` taken out, likewise.
+    without: PairMemo,
     /// Where [`SetTable::with`] and [`SetTable::without`] build a set to look it up.
     scratch: Vec<u32>,
     /// `units[op] == op`: the operation of a [`SINGLE`] set, for [`SetTable::get`] to lend.
@@ -1015,8 +1183,8 @@ impl Default for SetTable {
             elems: Vec::new(),
             spans: Vec::new(),
             ids: EntryIndex::default(),
-            with: FixedHashMap::default(),
-            without: FixedHashMap::default(),
+            with: PairMemo::default(),
+            without: PairMemo::default(),
             scratch: Vec::new(),
             units: Vec::new(),
         };
@@ -1083,7 +1251,7 @@ impl SetTable {
     /// [`SetTable::with`] of a set that is not empty: through the memo, or made and interned.
     #[inline(never)]
     fn with_looked_up(&mut self, set: SetId, op: u32) -> SetId {
-        if let Some(&id) = self.with.get(&(set, op)) {
+        if let Some(id) = self.with.get(set, op) {
             return id;
         }
         let id = match self.get(set).binary_search(&op) {
@@ -1100,7 +1268,7 @@ impl SetTable {
                 id
             }
         };
-        self.with.insert((set, op), id);
+        self.with.insert(set, op, id);
         id
     }
 
@@ -1116,7 +1284,7 @@ impl SetTable {
     /// [`SetTable::without`] of a set of two or more: through the memo, or made and interned.
     #[inline(never)]
     fn without_looked_up(&mut self, set: SetId, op: u32) -> SetId {
-        if let Some(&id) = self.without.get(&(set, op)) {
+        if let Some(id) = self.without.get(set, op) {
             return id;
         }
         let id = match self.get(set).binary_search(&op) {
@@ -1132,7 +1300,7 @@ impl SetTable {
                 id
             }
         };
-        self.without.insert((set, op), id);
+        self.without.insert(set, op, id);
         id
     }
 
@@ -1158,6 +1326,8 @@ impl SetTable {
         self.elems.extend_from_slice(elems);
         self.spans.push((start, self.elems.len()));
         self.ids.push(hash);
+        self.with.grow_for(self.spans.len());
+        self.without.grow_for(self.spans.len());
         id
     }
 }
@@ -1284,6 +1454,62 @@ impl PlanOp<'_> {
     }
 }
 
+/// What defines an operation's class (see [`PlanOp::class`]): its role, its effect (`None`:
+/// it makes the value unseen), and its recorded result.
+type ClassKey<'h> = (Role, Option<Effect<'h>>, Option<Res>);
+
+/// The classes of a key's operations, interned in an [`EntryIndex`] under a hash of a few
+/// words (an `Append`'s suffix hashed once), so a class costs no general-purpose hashing of
+/// the whole key. Reused from key to key.
+#[derive(Default)]
+struct ClassTable<'h> {
+    /// Per class: what defines it.
+    keys: Vec<ClassKey<'h>>,
+    /// Finds a class by its key.
+    ids: EntryIndex,
+    /// Per class of indeterminate operations: the latest one so far, or `NIL`.
+    last_twin: Vec<u32>,
+}
+
+impl<'h> ClassTable<'h> {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ids.clear();
+        self.last_twin.clear();
+    }
+
+    /// The class of `key`, numbered in the order classes first come.
+    fn intern(&mut self, key: ClassKey<'h>) -> u32 {
+        let (role, effect, expect) = key;
+        let (effect_kind, effect_words) = match effect {
+            None => (0, [0, 0]),
+            Some(Effect::Get) => (1, [0, 0]),
+            Some(Effect::Put(value)) => (2, [u64::from(value), 0]),
+            Some(Effect::Append(suffix)) => (3, [hash_text(suffix), 0]),
+            Some(Effect::Delete) => (4, [0, 0]),
+            Some(Effect::Cas { expected, new }) => (5, [u64::from(expected), u64::from(new)]),
+        };
+        let (expect_kind, expect_word) = match expect {
+            None => (0, 0),
+            Some(Res::Ok) => (1, 0),
+            Some(Res::Value(state)) => (2, u64::from(state)),
+            Some(Res::NotFound) => (3, 0),
+            Some(Res::CasMismatch(state)) => (4, u64::from(state)),
+        };
+        let kinds = (role as u64) << 16 | effect_kind << 8 | expect_kind;
+        let hash = hash_words([kinds, effect_words[0], effect_words[1], expect_word]);
+        let keys = &self.keys;
+        if let Some(class) = self.ids.find(hash, |class| keys[class as usize] == key) {
+            return class;
+        }
+        let class = self.keys.len() as u32;
+        self.keys.push(key);
+        self.ids.push(hash);
+        self.last_twin.push(NIL);
+        class
+    }
+}
+
 /// A key's history, prepared for the search. Reused from key to key (see [`Search`]).
 #[derive(Default)]
 struct Plan<'h> {
@@ -1304,10 +1530,8 @@ struct Plan<'h> {
     /// Memo of [`Plan::targets_extending`], per state: the range of `targets`, or
     /// [`EXTENDING_UNKNOWN`] if not known yet.
     extending: Vec<(usize, usize)>,
-    /// Operation classes by what defines them (see [`PlanOp::class`]); only looked up.
-    classes: FixedHashMap<(Role, Option<Effect<'h>>, Option<Res>), u32>,
-    /// Per class of indeterminate operations: the latest one so far.
-    last_twin: FixedHashMap<u32, u32>,
+    /// Operation classes (see [`PlanOp::class`]).
+    classes: ClassTable<'h>,
 }
 
 impl<'h> Plan<'h> {
@@ -1427,25 +1651,26 @@ impl<'h> Plan<'h> {
         self.extending.clear();
         self.extending
             .resize(self.states.present_count() + 1, EXTENDING_UNKNOWN);
-        // Classes, numbered in operation order (the map is only looked up, never iterated).
+        // Classes, numbered in operation order.
         self.classes.clear();
-        self.last_twin.clear();
         for op in 0..self.ops.len() {
-            let plan_op = self.ops[op];
-            let unseen = match plan_op.effect {
+            let PlanOp {
+                role,
+                effect,
+                expect,
+                ..
+            } = self.ops[op];
+            let unseen = match effect {
                 Effect::Put(value) => self.targets_extending(value).is_empty(),
                 Effect::Append(suffix) => !suffix.is_empty() && !self.any_target_contains(suffix),
                 _ => false,
             };
-            let effect = (!unseen).then_some(plan_op.effect);
-            let next = self.classes.len() as u32;
-            let class = *self
-                .classes
-                .entry((plan_op.role, effect, plan_op.expect))
-                .or_insert(next);
+            let effect = (!unseen).then_some(effect);
+            let class = self.classes.intern((role, effect, expect));
             self.ops[op].class = class;
-            if plan_op.role == Role::Info {
-                self.ops[op].twin_before = self.last_twin.insert(class, op as u32).unwrap_or(NIL);
+            if role == Role::Info {
+                let last = &mut self.classes.last_twin[class as usize];
+                self.ops[op].twin_before = std::mem::replace(last, op as u32);
             }
         }
     }
@@ -1538,7 +1763,9 @@ impl Search<'_> {
         plan.states.appended.reserve(ops);
         plan.targets.reserve(2 * ops);
         plan.extending.reserve(2 * ops);
-        plan.classes.reserve(ops);
+        plan.classes.ids.reserve(ops);
+        plan.classes.keys.reserve(ops);
+        plan.classes.last_twin.reserve(ops);
         let events = 2 * ops;
         for list in [
             &mut sweep.events,
@@ -2147,15 +2374,17 @@ impl Sweep {
                 self.assert_linearization(plan, trail);
                 return Found::Linearizable;
             }
-            let frame = self.frames[index];
-            if !frame.expanded {
+            if !self.frames[index].expanded {
+                // Only the configuration is read and only the child range written: a frame is
+                // visited at least once per event, and copying it whole costs more.
+                let Frame { config, trail, .. } = self.frames[index];
                 deepest = deepest.max(index);
                 let first = self.children.len();
-                if !self.failed.dominated(&self.sets, index, &frame.config) {
+                if !self.failed.dominated(&self.sets, index, &config) {
                     let expanded = if self.events[index].is_return {
-                        self.on_return(plan, index, frame.config, frame.trail)
+                        self.on_return(plan, index, config, trail)
                     } else {
-                        self.on_call(plan, self.events[index].op, frame.config, frame.trail)
+                        self.on_call(plan, self.events[index].op, config, trail)
                     };
                     if expanded.is_none() {
                         return Found::OutOfSteps;
@@ -2171,13 +2400,12 @@ impl Sweep {
                         });
                     }
                 }
-                self.frames[index] = Frame {
-                    expanded: true,
-                    first,
-                    end: self.children.len(),
-                    next: first,
-                    ..frame
-                };
+                let end = self.children.len();
+                let frame = &mut self.frames[index];
+                frame.expanded = true;
+                frame.first = first;
+                frame.end = end;
+                frame.next = first;
             }
             let frame = &mut self.frames[index];
             if frame.next < frame.end {
@@ -2587,20 +2815,29 @@ impl Sweep {
         let mut state = plan.initial;
         let mut invoke_tick_max = 0;
         for &op in &order {
-            let plan_op = plan.ops[op as usize];
+            // The fields checked, not the whole operation: it is only printed on failure.
+            let PlanOp {
+                invoke_tick,
+                complete_tick,
+                expect,
+                ..
+            } = plan.ops[op as usize];
             assert!(
                 !std::mem::replace(&mut seen[op as usize], true),
-                "linearizability: linearized {plan_op:?} twice"
+                "linearizability: linearized {:?} twice",
+                plan.ops[op as usize]
             );
             assert!(
-                plan_op.complete_tick >= invoke_tick_max,
-                "linearizability: linearized {plan_op:?} after an operation invoked after it completed"
+                complete_tick >= invoke_tick_max,
+                "linearizability: linearized {:?} after an operation invoked after it completed",
+                plan.ops[op as usize]
             );
-            invoke_tick_max = invoke_tick_max.max(plan_op.invoke_tick);
+            invoke_tick_max = invoke_tick_max.max(invoke_tick);
             let (next, result) = plan.apply(state, op);
             assert!(
-                accepts(plan_op.expect, result),
-                "linearizability: linearized {plan_op:?} with the wrong result {result:?}"
+                accepts(expect, result),
+                "linearizability: linearized {:?} with the wrong result {result:?}",
+                plan.ops[op as usize]
             );
             state = next;
         }
@@ -2662,7 +2899,9 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
     let mut set_tick: Vec<Option<Tick>> = vec![None; plan.states.present_count() + 1];
     // Every append, with its invoke tick: a value is reachable by one of them iff it ends
     // with its suffix. Few appends reach one key, while a value grown by appends has many
-    // suffixes, so the appends are tried against the value rather than each suffix looked up.
+    // suffixes, so the appends are tried against the value rather than each suffix looked up;
+    // latest first, since a value read usually ends with one appended shortly before (and
+    // the appends invoked after the deadline are passed over without comparing text).
     let mut appends: Vec<(&str, Tick)> = Vec::new();
     let mut delete_tick = Tick::MAX;
     for op in plan.ops.iter().filter(|op| op.is_writer()) {
@@ -2695,7 +2934,7 @@ fn unreachable_observer(plan: &Plan<'_>) -> Option<Tick> {
                         by(
                             set_tick.get(target as usize).and_then(Option::as_ref),
                             deadline_tick,
-                        ) || appends.iter().any(|&(suffix, invoke_tick)| {
+                        ) || appends.iter().rev().any(|&(suffix, invoke_tick)| {
                             invoke_tick <= deadline_tick && value.ends_with(suffix)
                         })
                     }
@@ -3657,8 +3896,71 @@ mod tests {
         }
         assert_eq!(states.present_count(), values.len());
         states.clear();
-        assert_eq!(states.find("v7"), None);
+        assert_eq!(states.find(hash_text("v7"), "v7"), None);
         assert_eq!(states.intern(Some("v7")), 1);
+    }
+
+    /// A pair memo answers what was stored until it is cleared, grown or overwritten by a
+    /// colliding entry, and never answers for another pair.
+    #[test]
+    fn pair_memo_forgets_but_never_lies() {
+        let mut memo = PairMemo::default();
+        assert_eq!(memo.get(1, 2), None);
+        memo.insert(1, 2, 3); // No slots yet: not stored.
+        assert_eq!(memo.get(1, 2), None);
+        memo.reserve(10);
+        memo.insert(1, 2, 3);
+        assert_eq!(memo.get(1, 2), Some(3));
+        assert_eq!(memo.get(2, 1), None);
+        memo.clear();
+        assert_eq!(memo.get(1, 2), None);
+        // Many entries in few slots: each answer is the last stored for its own pair.
+        let mut last = std::collections::BTreeMap::new();
+        for a in 0..200u32 {
+            for b in 0..5u32 {
+                memo.insert(a, b, a * 10 + b);
+                last.insert((a, b), a * 10 + b);
+            }
+        }
+        for (&(a, b), &result) in &last {
+            assert!(memo.get(a, b).is_none_or(|r| r == result));
+        }
+        assert!(last.keys().any(|&(a, b)| memo.get(a, b).is_some()));
+        memo.grow_for(1000);
+        assert!(last.keys().all(|&(a, b)| memo.get(a, b).is_none()));
+    }
+
+    /// Grouping by key: keys in sorted order, each key's operations in history order, and keys
+    /// longer than a key word told apart by their text.
+    #[test]
+    fn key_groups_sort_keys_and_keep_history_order() {
+        let history: Vec<HistoryOp> = ["k1", "k0", "long-key-a", "k1", "long-key-b", "k0", "k1"]
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                ok(
+                    put(key, &i.to_string()),
+                    i as Tick,
+                    i as Tick + 1,
+                    OpResult::Ok,
+                )
+            })
+            .collect();
+        let groups = KeyGroups::new(&history, SameTick::CallsFirst);
+        let grouped: Vec<(&str, Vec<Tick>)> = groups
+            .iter()
+            .map(|(key, ops)| (key, ops.iter().map(|op| op.invoke_tick).collect()))
+            .collect();
+        assert_eq!(
+            grouped,
+            vec![
+                ("k0", vec![1, 5]),
+                ("k1", vec![0, 3, 6]),
+                ("long-key-a", vec![2]),
+                ("long-key-b", vec![4]),
+            ]
+        );
+        assert_eq!(groups.ops_max(), 3);
     }
 
     fn config(state: StateId, required: SetId, last_overwrite: usize) -> Config {

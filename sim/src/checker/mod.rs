@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use raftsim_protocol::kv::Op;
-use raftsim_protocol::node::Role;
+use raftsim_protocol::node::{Applied, Role};
 use raftsim_protocol::raft::Command;
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
@@ -354,6 +354,9 @@ impl Checkers {
         observation: &Observation,
         view: &V,
     ) -> Result<(), Violation> {
+        if let Observation::Applied { node, applied } = observation {
+            return self.applied(now, *node, applied, view);
+        }
         if let Some(r) = self.raft.as_mut() {
             r.observe(now, observation, view)?;
         }
@@ -363,6 +366,38 @@ impl Checkers {
         }
         if let Some(q) = self.quorum_durability.as_mut() {
             q.observe(observation);
+        }
+        Ok(())
+    }
+
+    /// Feed `node`'s application of `applied`: most observations are applications, and each
+    /// checker wants part of the same work, done here once for all (the applier's term read,
+    /// the write sorted out from reads, no-ops and duplicates). In the order
+    /// [`Checkers::observe`] feeds the checkers, so the same violation comes out first.
+    fn applied<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        applied: &Applied,
+        view: &V,
+    ) -> Result<(), Violation> {
+        let term_now = if self.raft.is_some() || self.durability.is_some() {
+            view.node_term(node)
+        } else {
+            None
+        };
+        if let Some(r) = self.raft.as_mut() {
+            r.applied(now, node, applied, term_now)?;
+        }
+        if let Some(write) = client::store_write(applied) {
+            self.exactly_once
+                .write_applied(now, node, (write.0, write.1, applied.index))?;
+            if let Some(d) = self.durability.as_mut() {
+                d.write_applied(write, applied, term_now.unwrap_or(applied.term));
+            }
+        }
+        if let Some(q) = self.quorum_durability.as_mut() {
+            q.applied(node, applied);
         }
         Ok(())
     }

@@ -65,8 +65,14 @@ impl ExactlyOnce {
         node: NodeId,
         (client, seq, index): (ClientId, Seq, LogIndex),
     ) -> Result<(), Violation> {
-        let table = &mut self.last[(node - 1) as usize];
-        if let Some(&(last_seq, last_index)) = table.get(client) {
+        // One lookup: the record is made here if the client has none, else checked and moved.
+        let mut first = false;
+        let last = self.last[(node - 1) as usize].get_or_insert_with(client, || {
+            first = true;
+            (seq, index)
+        });
+        if !first {
+            let (last_seq, last_index) = *last;
             if seq <= last_seq {
                 return Err(reapplied(
                     now,
@@ -75,8 +81,8 @@ impl ExactlyOnce {
                     (last_seq, last_index),
                 ));
             }
+            *last = (seq, index);
         }
-        table.insert(client, (seq, index));
         Ok(())
     }
 }

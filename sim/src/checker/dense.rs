@@ -41,10 +41,21 @@ impl<T> DenseMap<T> {
     /// The record at `key`, or `make`'s, inserted there first if there was none.
     ///
     /// Inlined: the checkers call it per application, and nearly every key is already inside
-    /// the vector; growing it is out of line ([`DenseMap::extend_over`]).
+    /// the vector; growing it is out of line ([`DenseMap::get_or_insert_past`]).
     #[inline]
     pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
-        if key >= self.dense.len() as u64 && !self.extend_over(key) {
+        // Compared here, where the index follows, so the vector's own bounds check folds in.
+        if key < self.dense.len() as u64 {
+            return self.dense[key as usize].get_or_insert_with(make);
+        }
+        self.get_or_insert_past(key, make)
+    }
+
+    /// [`DenseMap::get_or_insert_with`] of a key at or past the vector's end.
+    #[cold]
+    #[inline(never)]
+    fn get_or_insert_past(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
+        if !self.extend_over(key) {
             return self.far.entry(key).or_insert_with(make);
         }
         self.dense[key as usize].get_or_insert_with(make)
@@ -76,7 +87,9 @@ impl<T> DenseMap<T> {
         true
     }
 
-    /// Set the record at `key`.
+    /// Set the record at `key` (the tests' way to fill a map; the checkers update records
+    /// in place through [`DenseMap::get_or_insert_with`]).
+    #[cfg(test)]
     pub fn insert(&mut self, key: u64, value: T) {
         let mut value = Some(value);
         let slot = self.get_or_insert_with(key, || value.take().expect("taken once"));

@@ -673,9 +673,11 @@ impl Sim {
     }
 
     fn flush_client_output(&mut self) {
-        for note in self.notes.drain(..) {
-            self.cluster.record(&TraceEvent::Client { note: &note });
+        // Recorded in place and dropped together: the trace only borrows a note.
+        for note in &self.notes {
+            self.cluster.record(&TraceEvent::Client { note });
         }
+        self.notes.clear();
         for send in self.sends.drain(..) {
             self.cluster
                 .send_request(send.request.client, send.to, send.request);

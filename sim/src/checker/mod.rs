@@ -220,9 +220,17 @@ impl FingerprintCache {
     }
 
     /// Hashes a command [`FingerprintCache::client_command`] missed, and keeps it in `slot`.
+    ///
+    /// A miss on a copy of the slot's command (a restarted node's log, decoded from its disk,
+    /// holds copies, which it walks and applies again) takes the slot's fingerprint after
+    /// comparing the operations, which costs less than hashing one; the slot then holds the
+    /// copy, which that node looks up next.
     #[inline(never)]
     fn fill(&mut self, slot: usize, client: ClientId, seq: Seq, op: &Arc<Op>) -> u64 {
-        let fingerprint = client_command_fingerprint(Some((client, seq, op)));
+        let fingerprint = match &self.slots[slot] {
+            Some(c) if c.client == client && c.seq == seq && *c.op == **op => c.fingerprint,
+            _ => client_command_fingerprint(Some((client, seq, op))),
+        };
         self.slots[slot] = Some(CachedFingerprint {
             client,
             seq,

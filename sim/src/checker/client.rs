@@ -65,25 +65,21 @@ impl ExactlyOnce {
         node: NodeId,
         (client, seq, index): (ClientId, Seq, LogIndex),
     ) -> Result<(), Violation> {
-        // One lookup: the record is made here if the client has none, else checked and moved.
-        let mut first = false;
-        let last = self.last[(node - 1) as usize].get_or_insert_with(client, || {
-            first = true;
-            (seq, index)
-        });
-        if !first {
-            let (last_seq, last_index) = *last;
-            if seq <= last_seq {
-                return Err(reapplied(
+        // One lookup: the new record goes in, and the one it replaces is checked.
+        let table = &mut self.last[(node - 1) as usize];
+        match table.replace(client, (seq, index)) {
+            Some((last_seq, last_index)) if seq <= last_seq => {
+                // The record stays the last write applied in order.
+                table.replace(client, (last_seq, last_index));
+                Err(reapplied(
                     now,
                     node,
                     (client, seq, index),
                     (last_seq, last_index),
-                ));
+                ))
             }
-            *last = (seq, index);
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -168,9 +164,11 @@ impl Durability {
         applied: &Applied,
         term_now: Term,
     ) {
+        // Moved into the closure, not borrowed (see `RaftSafety::applied`).
+        let made = (applied.index, applied.term, term_now);
         let at = self
             .applied_at
-            .get_or_insert_with(client, seq, || (applied.index, applied.term, term_now));
+            .get_or_insert_with(client, seq, move || made);
         at.2 = at.2.min(term_now);
     }
 

@@ -196,14 +196,15 @@ impl RaftSafety {
     ) -> Result<(), Violation> {
         let fingerprint = self.fingerprints.applied(applied.index, &applied.command);
         let applier_term = term_now.unwrap_or(applied.term);
-        let record = self
-            .applied
-            .get_or_insert_with(applied.index, || AppliedRecord {
-                term: applied.term,
-                fingerprint,
-                first: node,
-                committed_by: applier_term,
-            });
+        // Made before, and moved into the closure: a closure that borrowed these locals
+        // would have them stored to memory on every call, not only on the first at an index.
+        let made = AppliedRecord {
+            term: applied.term,
+            fingerprint,
+            first: node,
+            committed_by: applier_term,
+        };
+        let record = self.applied.get_or_insert_with(applied.index, move || made);
         record.committed_by = record.committed_by.min(applier_term);
         let &mut AppliedRecord {
             term,

@@ -244,6 +244,9 @@ pub struct Sim {
     /// When on (scenarios), how many times each node's current state machine applied each
     /// write: (node, client id, seq) → count.
     applied_counts: Option<BTreeMap<(NodeId, ClientId, Seq), u64>>,
+    /// Whether node timers sample followers' lag ([`Sim::sample_lag`]): only the
+    /// leader-follower store has them, and a Raft run would call for nothing at every timer.
+    samples_lag: bool,
 }
 
 impl Sim {
@@ -299,6 +302,7 @@ impl Sim {
             fault_log,
             fault_agenda,
             applied_counts: None,
+            samples_lag: config.cluster.protocol.replication().is_some(),
             config,
         };
         sim.reschedule_client_timer();
@@ -459,7 +463,7 @@ impl Sim {
         match popped {
             Popped::Node { node, timer } => {
                 target = Some(node);
-                if timer {
+                if timer && self.samples_lag {
                     self.sample_lag(node);
                 }
             }
@@ -669,9 +673,11 @@ impl Sim {
     }
 
     fn flush_client_output(&mut self) {
-        for note in self.notes.drain(..) {
-            self.cluster.record(&TraceEvent::Client { note: &note });
+        // Recorded in place and dropped together: the trace only borrows a note.
+        for note in &self.notes {
+            self.cluster.record(&TraceEvent::Client { note });
         }
+        self.notes.clear();
         for send in self.sends.drain(..) {
             self.cluster
                 .send_request(send.request.client, send.to, send.request);

@@ -756,21 +756,14 @@ const KEY_BYTES_GENERATED_MAX: usize = 8;
 /// any other key (scripts may name any) in an ordered map. Bounds each vector's length.
 const KEY_NUMBERS_DENSE: usize = 256;
 
-/// Appends `n` in decimal to `out`, without going through `fmt`.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Appends `n` in decimal to `out`, without going through `fmt`: the higher digits first, by
+/// recursion (at most 20 deep). Each digit is pushed as a `char` the compiler can see is
+/// ASCII, so the push is one store, with no multi-byte encoding path to carry.
+fn push_decimal(out: &mut String, n: u64) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
     }
-    for &digit in &digits[start..] {
-        out.push(char::from(digit));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Where a key's state lives in a [`KeyTable`].

@@ -50,26 +50,48 @@ impl ExactlyOnce {
     }
 
     fn applied(&mut self, now: Tick, node: NodeId, applied: &Applied) -> Result<(), Violation> {
-        let Some((client, seq, op)) = &applied.command else {
-            return Ok(());
-        };
-        if op.is_read() || !matches!(applied.outcome, ApplyOutcome::Applied(_)) {
-            return Ok(());
+        match store_write(applied) {
+            Some((client, seq)) => self.write_applied(now, node, (client, seq, applied.index)),
+            None => Ok(()),
         }
+    }
+
+    /// `node` applied write `(client, seq)` at `index`, changing its store (see
+    /// [`store_write`]).
+    #[inline]
+    pub fn write_applied(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        (client, seq, index): (ClientId, Seq, LogIndex),
+    ) -> Result<(), Violation> {
+        // One lookup: the new record goes in, and the one it replaces is checked.
         let table = &mut self.last[(node - 1) as usize];
-        if let Some(&(last_seq, last_index)) = table.get(*client) {
-            if *seq <= last_seq {
-                return Err(reapplied(
+        match table.replace(client, (seq, index)) {
+            Some((last_seq, last_index)) if seq <= last_seq => {
+                // The record stays the last write applied in order.
+                table.replace(client, (last_seq, last_index));
+                Err(reapplied(
                     now,
                     node,
-                    (*client, *seq, applied.index),
+                    (client, seq, index),
                     (last_seq, last_index),
-                ));
+                ))
             }
+            _ => Ok(()),
         }
-        table.insert(*client, (*seq, applied.index));
-        Ok(())
     }
+}
+
+/// The write `(client, seq)` an application carried, if it changed the store: a client
+/// command, not a read, applied rather than answered from the dedup table or rejected. The
+/// only applications exactly-once and durability track, so [`super::Checkers`] sorts them
+/// out once for both.
+#[inline]
+pub fn store_write(applied: &Applied) -> Option<(ClientId, Seq)> {
+    let (client, seq, op) = applied.command.as_ref()?;
+    (!op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)))
+        .then_some((*client, *seq))
 }
 
 /// The violation of `node` applying `(client, seq)` at `index` after `(client, last_seq)` at
@@ -127,15 +149,27 @@ impl Durability {
     }
 
     fn applied<V: ClusterView + ?Sized>(&mut self, node: NodeId, applied: &Applied, view: &V) {
-        if let Some((client, seq, op)) = &applied.command {
-            if !op.is_read() && matches!(applied.outcome, ApplyOutcome::Applied(_)) {
-                let term_now = view.node_term(node).unwrap_or(applied.term);
-                let at = self
-                    .applied_at
-                    .get_or_insert_with(*client, *seq, || (applied.index, applied.term, term_now));
-                at.2 = at.2.min(term_now);
-            }
+        if let Some((client, seq)) = store_write(applied) {
+            let term_now = view.node_term(node).unwrap_or(applied.term);
+            self.write_applied((client, seq), applied, term_now);
         }
+    }
+
+    /// Write `(client, seq)` took effect as `applied` (see [`store_write`]) on a node whose
+    /// current term is `term_now`.
+    #[inline]
+    pub fn write_applied(
+        &mut self,
+        (client, seq): (ClientId, Seq),
+        applied: &Applied,
+        term_now: Term,
+    ) {
+        // Moved into the closure, not borrowed (see `RaftSafety::applied`).
+        let made = (applied.index, applied.term, term_now);
+        let at = self
+            .applied_at
+            .get_or_insert_with(client, seq, move || made);
+        at.2 = at.2.min(term_now);
     }
 
     /// `node` became leader of `term`: it must hold every write acknowledged before.
@@ -227,13 +261,18 @@ impl QuorumDurability {
             *slot = (*slot).max(*index);
         }
         if let Observation::Applied { node, applied } = observation {
-            let slot = &mut self.durable_lsn[(*node - 1) as usize];
-            *slot = (*slot).max(applied.index);
-            if let Some((client, seq, op)) = &applied.command {
-                if !op.is_read() {
-                    self.committed_at
-                        .get_or_insert_with(*client, *seq, || applied.index);
-                }
+            self.applied(*node, applied);
+        }
+    }
+
+    /// `node` applied `applied`.
+    pub fn applied(&mut self, node: NodeId, applied: &Applied) {
+        let slot = &mut self.durable_lsn[(node - 1) as usize];
+        *slot = (*slot).max(applied.index);
+        if let Some((client, seq, op)) = &applied.command {
+            if !op.is_read() {
+                self.committed_at
+                    .get_or_insert_with(*client, *seq, || applied.index);
             }
         }
     }

@@ -41,10 +41,21 @@ impl<T> DenseMap<T> {
     /// The record at `key`, or `make`'s, inserted there first if there was none.
     ///
     /// Inlined: the checkers call it per application, and nearly every key is already inside
-    /// the vector; growing it is out of line ([`DenseMap::extend_over`]).
+    /// the vector; growing it is out of line ([`DenseMap::get_or_insert_past`]).
     #[inline]
     pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
-        if key >= self.dense.len() as u64 && !self.extend_over(key) {
+        // Compared here, where the index follows, so the vector's own bounds check folds in.
+        if key < self.dense.len() as u64 {
+            return self.dense[key as usize].get_or_insert_with(make);
+        }
+        self.get_or_insert_past(key, make)
+    }
+
+    /// [`DenseMap::get_or_insert_with`] of a key at or past the vector's end.
+    #[cold]
+    #[inline(never)]
+    fn get_or_insert_past(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
+        if !self.extend_over(key) {
             return self.far.entry(key).or_insert_with(make);
         }
         self.dense[key as usize].get_or_insert_with(make)
@@ -76,13 +87,25 @@ impl<T> DenseMap<T> {
         true
     }
 
-    /// Set the record at `key`.
-    pub fn insert(&mut self, key: u64, value: T) {
-        let mut value = Some(value);
-        let slot = self.get_or_insert_with(key, || value.take().expect("taken once"));
-        if let Some(value) = value {
-            *slot = value;
+    /// Sets the record at `key`, and hands back the one it replaces, if any: what a checker
+    /// that compares each record with the one before wants, in one lookup and without a
+    /// closure to build.
+    #[inline]
+    pub fn replace(&mut self, key: u64, value: T) -> Option<T> {
+        if key < self.dense.len() as u64 {
+            return self.dense[key as usize].replace(value);
         }
+        self.replace_past(key, value)
+    }
+
+    /// [`DenseMap::replace`] of a key at or past the vector's end.
+    #[cold]
+    #[inline(never)]
+    fn replace_past(&mut self, key: u64, value: T) -> Option<T> {
+        if !self.extend_over(key) {
+            return self.far.insert(key, value);
+        }
+        self.dense[key as usize].replace(value)
     }
 
     /// Forget every record (the vector keeps its capacity).
@@ -228,14 +251,14 @@ mod tests {
         let mut m = DenseMap::<&str>::default();
         let far = DENSE_GAP_MAX * 3;
         assert_eq!(m.get(1), None);
-        m.insert(1, "one");
-        m.insert(far, "far");
-        m.insert(1, "uno");
+        assert_eq!(m.replace(1, "one"), None);
+        assert_eq!(m.replace(far, "far"), None);
+        assert_eq!(m.replace(1, "uno"), Some("one"));
         assert_eq!(
             (m.get(1), m.get(far), m.get(2)),
             (Some(&"uno"), Some(&"far"), None)
         );
-        m.insert(far, "lejos");
+        assert_eq!(m.replace(far, "lejos"), Some("far"));
         assert_eq!(m.get(far), Some(&"lejos"));
         m.clear();
         assert_eq!((m.get(1), m.get(far)), (None, None));

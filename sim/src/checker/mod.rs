@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use raftsim_protocol::kv::Op;
-use raftsim_protocol::node::Role;
+use raftsim_protocol::node::{Applied, Role};
 use raftsim_protocol::raft::Command;
 use raftsim_protocol::types::{ClientId, LogIndex, NodeId, Seq, Term, Tick};
 
@@ -220,9 +220,17 @@ impl FingerprintCache {
     }
 
     /// Hashes a command [`FingerprintCache::client_command`] missed, and keeps it in `slot`.
+    ///
+    /// A miss on a copy of the slot's command (a restarted node's log, decoded from its disk,
+    /// holds copies, which it walks and applies again) takes the slot's fingerprint after
+    /// comparing the operations, which costs less than hashing one; the slot then holds the
+    /// copy, which that node looks up next.
     #[inline(never)]
     fn fill(&mut self, slot: usize, client: ClientId, seq: Seq, op: &Arc<Op>) -> u64 {
-        let fingerprint = client_command_fingerprint(Some((client, seq, op)));
+        let fingerprint = match &self.slots[slot] {
+            Some(c) if c.client == client && c.seq == seq && *c.op == **op => c.fingerprint,
+            _ => client_command_fingerprint(Some((client, seq, op))),
+        };
         self.slots[slot] = Some(CachedFingerprint {
             client,
             seq,
@@ -354,6 +362,22 @@ impl Checkers {
         observation: &Observation,
         view: &V,
     ) -> Result<(), Violation> {
+        match observation {
+            Observation::Applied { node, applied } => self.applied(now, *node, applied, view),
+            _ => self.observe_change(now, observation, view),
+        }
+    }
+
+    /// [`Checkers::observe`] of a role change, crash, restart or snapshot install: one
+    /// observation in thirty, so out of line, where the checkers' handling of them does not
+    /// crowd the loop that feeds applications.
+    #[inline(never)]
+    fn observe_change<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        observation: &Observation,
+        view: &V,
+    ) -> Result<(), Violation> {
         if let Some(r) = self.raft.as_mut() {
             r.observe(now, observation, view)?;
         }
@@ -363,6 +387,40 @@ impl Checkers {
         }
         if let Some(q) = self.quorum_durability.as_mut() {
             q.observe(observation);
+        }
+        Ok(())
+    }
+
+    /// Feed `node`'s application of `applied`: most observations are applications, and each
+    /// checker wants part of the same work, done here once for all (the applier's term read,
+    /// the write sorted out from reads, no-ops and duplicates). In the order
+    /// [`Checkers::observe`] feeds the checkers, so the same violation comes out first.
+    /// Always inlined into the run loop's feed, which exists for it.
+    #[inline(always)]
+    fn applied<V: ClusterView + ?Sized>(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        applied: &Applied,
+        view: &V,
+    ) -> Result<(), Violation> {
+        let term_now = if self.raft.is_some() || self.durability.is_some() {
+            view.node_term(node)
+        } else {
+            None
+        };
+        if let Some(r) = self.raft.as_mut() {
+            r.applied(now, node, applied, term_now)?;
+        }
+        if let Some(write) = client::store_write(applied) {
+            self.exactly_once
+                .write_applied(now, node, (write.0, write.1, applied.index))?;
+            if let Some(d) = self.durability.as_mut() {
+                d.write_applied(write, applied, term_now.unwrap_or(applied.term));
+            }
+        }
+        if let Some(q) = self.quorum_durability.as_mut() {
+            q.applied(node, applied);
         }
         Ok(())
     }

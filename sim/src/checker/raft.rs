@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 
-use raftsim_protocol::node::Role;
+use raftsim_protocol::node::{Applied, Role};
 use raftsim_protocol::types::{LogIndex, NodeId, Term, Tick};
 
 use super::dense::DenseMap;
@@ -176,42 +176,48 @@ impl RaftSafety {
                 self.watches[(*node - 1) as usize] = NodeWatch::default();
             }
             Observation::Applied { node, applied } => {
-                let fingerprint = self.fingerprints.applied(applied.index, &applied.command);
-                let applier_term = view.node_term(*node).unwrap_or(applied.term);
-                let record = self
-                    .applied
-                    .get_or_insert_with(applied.index, || AppliedRecord {
-                        term: applied.term,
-                        fingerprint,
-                        first: *node,
-                        committed_by: applier_term,
-                    });
-                record.committed_by = record.committed_by.min(applier_term);
-                let &mut AppliedRecord {
-                    term,
-                    fingerprint: fp,
-                    first,
-                    ..
-                } = record;
-                if term != applied.term || fp != fingerprint {
-                    return Err(Violation {
-                        property: STATE_MACHINE_SAFETY,
-                        tick: now,
-                        nodes: vec![first, *node],
-                        detail: format!(
-                            "index {} applied as term {term} on n{first} but as term {} \
-                             with {} command on n{node}",
-                            applied.index,
-                            applied.term,
-                            if fp == fingerprint {
-                                "the same"
-                            } else {
-                                "a different"
-                            }
-                        ),
-                    });
-                }
+                return self.applied(now, *node, applied, view.node_term(*node));
             }
+        }
+        Ok(())
+    }
+
+    /// State Machine Safety for `node` applying `applied`, with `term_now` the term the node
+    /// holds now (`None`: not running), which bounds the term the entry was committed in.
+    /// [`super::Checkers`] reads that term once for every checker that wants it. Always
+    /// inlined: it runs for every application every node makes.
+    #[inline(always)]
+    pub fn applied(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        applied: &Applied,
+        term_now: Option<Term>,
+    ) -> Result<(), Violation> {
+        let fingerprint = self.fingerprints.applied(applied.index, &applied.command);
+        let applier_term = term_now.unwrap_or(applied.term);
+        // Made before, and moved into the closure: a closure that borrowed these locals
+        // would have them stored to memory on every call, not only on the first at an index.
+        let made = AppliedRecord {
+            term: applied.term,
+            fingerprint,
+            first: node,
+            committed_by: applier_term,
+        };
+        let record = self.applied.get_or_insert_with(applied.index, move || made);
+        record.committed_by = record.committed_by.min(applier_term);
+        let &mut AppliedRecord {
+            term,
+            fingerprint: fp,
+            first,
+            ..
+        } = record;
+        if term != applied.term || fp != fingerprint {
+            return Err(applied_differently(
+                now,
+                (node, applied, fingerprint),
+                (first, term, fp),
+            ));
         }
         Ok(())
     }
@@ -478,6 +484,34 @@ fn leader_removed_entries(
             state.last_index,
             w.truncations_total,
             state.truncations_total
+        ),
+    }
+}
+
+/// The State Machine Safety violation of `node` applying `applied` (with `fingerprint`) at an
+/// index `first` applied first as `term` (with `first_fingerprint`). Out of line, like
+/// [`leader_removed_entries`].
+#[cold]
+#[inline(never)]
+fn applied_differently(
+    now: Tick,
+    (node, applied, fingerprint): (NodeId, &Applied, u64),
+    (first, term, first_fingerprint): (NodeId, Term, u64),
+) -> Violation {
+    Violation {
+        property: STATE_MACHINE_SAFETY,
+        tick: now,
+        nodes: vec![first, node],
+        detail: format!(
+            "index {} applied as term {term} on n{first} but as term {} \
+             with {} command on n{node}",
+            applied.index,
+            applied.term,
+            if first_fingerprint == fingerprint {
+                "the same"
+            } else {
+                "a different"
+            }
         ),
     }
 }

@@ -1019,12 +1019,12 @@ impl RaftNode {
     // receiver's term, and this keeps `handle_message` small.
     #[cold]
     #[inline(never)]
-    fn reject_stale_term(&mut self, from: NodeId, message: Message) {
+    fn reject_stale_term(&mut self, from: NodeId, message: &Message) {
         let term = message.term();
         self.out
             .events
             .push(NodeEvent::StaleTermRejected { from, term });
-        match message {
+        match *message {
             Message::AppendEntries { sent_at, .. } => self.out.messages.push((
                 from,
                 Message::AppendResponse {
@@ -1043,7 +1043,7 @@ impl RaftNode {
                     pre_vote: false,
                 },
             )),
-            Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
+            Message::InstallSnapshot { ref chunk, .. } => self.out.messages.push((
                 from,
                 Message::SnapshotResponse {
                     term: self.term,
@@ -1425,10 +1425,12 @@ impl RaftNode {
     /// The part of [`Node::handle_message`] for a message whose term is not the receiver's:
     /// a pre-vote request is answered whatever its term; a higher term is adopted (§5.1),
     /// unless leader stickiness ignores the vote request carrying it; a lower one is refused.
-    /// Returns the message when it is still to be handled, in what is now its term.
+    /// Returns whether the message is still to be handled, in what is now its term. The
+    /// message is lent, not moved: handed back, it would be copied once more on every message
+    /// of the receiver's own term, which go the same way.
     #[cold]
     #[inline(never)]
-    fn screen_term(&mut self, now: Tick, from: NodeId, message: Message) -> Option<Message> {
+    fn screen_term(&mut self, now: Tick, from: NodeId, message: &Message) -> bool {
         let term = message.term();
         // Pre-vote requests never change anyone's term.
         if let Message::RequestVote {
@@ -1436,14 +1438,14 @@ impl RaftNode {
             last_index,
             last_term,
             ..
-        } = message
+        } = *message
         {
             self.handle_pre_vote_request(now, from, term, last_index, last_term);
-            return None;
+            return false;
         }
         if term < self.term {
             self.reject_stale_term(from, message);
-            return None;
+            return false;
         }
         let granted_pre_vote = matches!(
             message,
@@ -1457,7 +1459,7 @@ impl RaftNode {
             // Leader stickiness: while we believe a leader is alive, a vote request from a
             // higher term is ignored outright, term and all (thesis §4.2.3).
             if self.config.check_quorum && self.heard_from_leader_recently(now) {
-                return None;
+                return false;
             }
         }
         if self.is_leader() && planted::active(Bug::LeaderKeepsLeading) {
@@ -1474,7 +1476,7 @@ impl RaftNode {
             .then_some(from);
             self.become_follower(now, term, leader);
         }
-        Some(message)
+        true
     }
 
     /// Election and snapshot traffic, of the receiver's term or past [`RaftNode::screen_term`]
@@ -1834,14 +1836,9 @@ impl Node for RaftNode {
             "n{}: message from invalid sender n{from}",
             self.id
         );
-        let message = if message.term() == self.term {
-            message
-        } else {
-            match self.screen_term(now, from, message) {
-                Some(message) => message,
-                None => return,
-            }
-        };
+        if message.term() != self.term && !self.screen_term(now, from, &message) {
+            return;
+        }
         match message {
             Message::AppendEntries {
                 prev_index,

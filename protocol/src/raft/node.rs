@@ -767,9 +767,6 @@ impl RaftNode {
 
     /// Send one AppendEntries to each follower that is due entries, or has an older commit
     /// index than the leader's.
-    // Out of line: in `handle_tick` it made that function twice the size for one caller, and
-    // measured more instruction-cache misses and mispredicted branches than the call saves.
-    #[inline(never)]
     fn flush(&mut self, now: Tick) {
         let batch = AppendBatch::new(self, now);
         let id = self.id;

@@ -714,26 +714,27 @@ impl RaftNode {
     /// (`broadcast_append`, `flush`: nearly every AppendEntries) share one [`AppendBatch`].
     fn send_append(&mut self, now: Tick, to: NodeId) {
         let batch = AppendBatch::new(self, now);
-        let RaftNode {
-            log,
-            role: RoleState::Leader(state),
-            out,
-            snapshot,
-            ..
-        } = self
-        else {
-            return;
-        };
-        let LeaderState {
-            progress, shipped, ..
-        } = &mut **state;
-        let p = &mut progress[(to - 1) as usize];
-        batch.send(log, snapshot, p, shipped, out, to);
+        if let Some((mut parts, progress)) = self.append_parts() {
+            batch.send(&mut parts, &mut progress[(to - 1) as usize], to);
+        }
     }
 
     fn broadcast_append(&mut self, now: Tick) {
-        let batch = AppendBatch::new(self, now);
+        if let Some(state) = self.leader_mut() {
+            state.flush_at = None;
+        }
         let id = self.id;
+        self.send_appends(now, |peer, p| {
+            p.append_due = false;
+            peer != id
+        });
+        self.leader_timers_moved();
+    }
+
+    /// What an AppendEntries is made from, borrowed apart (see [`AppendParts`]). `None` unless
+    /// leader.
+    #[inline(always)]
+    fn append_parts(&mut self) -> Option<(AppendParts<'_>, &mut [Progress])> {
         let RaftNode {
             log,
             role: RoleState::Leader(state),
@@ -742,19 +743,20 @@ impl RaftNode {
             ..
         } = self
         else {
-            return;
+            return None;
         };
-        state.flush_at = None;
         let LeaderState {
             progress, shipped, ..
         } = &mut **state;
-        for (peer, p) in (1..).zip(progress.iter_mut()) {
-            p.append_due = false;
-            if peer != id {
-                batch.send(log, snapshot, p, shipped, out, peer);
-            }
-        }
-        self.leader_timers_moved();
+        Some((
+            AppendParts {
+                log,
+                snapshot,
+                shipped,
+                out,
+            },
+            progress,
+        ))
     }
 
     /// Ask for a tick now to send what is waiting (see `LeaderState::flush_at`).
@@ -768,32 +770,35 @@ impl RaftNode {
     /// Send one AppendEntries to each follower that is due entries, or has an older commit
     /// index than the leader's.
     fn flush(&mut self, now: Tick) {
-        let batch = AppendBatch::new(self, now);
-        let id = self.id;
-        let RaftNode {
-            log,
-            role: RoleState::Leader(state),
-            out,
-            snapshot,
-            ..
-        } = self
-        else {
+        let Some(state) = self.leader_mut() else {
             return;
         };
         state.flush_at = None;
-        let LeaderState {
-            progress, shipped, ..
-        } = &mut **state;
-        for (peer, p) in (1..).zip(progress.iter_mut()) {
-            if peer == id {
-                continue;
+        let (id, commit_index) = (self.id, self.commit_index);
+        self.send_appends(now, |peer, p| {
+            peer != id && {
+                let due = std::mem::replace(&mut p.append_due, false);
+                due || p.commit_sent < commit_index
             }
-            let due = std::mem::replace(&mut p.append_due, false);
-            if due || p.commit_sent < batch.commit_index {
-                batch.send(log, snapshot, p, shipped, out, peer);
+        });
+        self.leader_timers_moved();
+    }
+
+    /// Offer every progress slot, in id order, to `pick` (the leader's own slot too), and send
+    /// each follower it picks its AppendEntries: one [`AppendBatch`] for them all.
+    #[inline(always)]
+    fn send_appends(&mut self, now: Tick, mut pick: impl FnMut(NodeId, &mut Progress) -> bool) {
+        let batch = AppendBatch::new(self, now);
+        let id = self.id;
+        let Some((mut parts, progress)) = self.append_parts() else {
+            return;
+        };
+        for (peer, p) in (1..).zip(progress.iter_mut()) {
+            if pick(peer, p) {
+                debug_assert_ne!(peer, id, "a leader sends itself nothing");
+                batch.send(&mut parts, p, peer);
             }
         }
-        self.leader_timers_moved();
     }
 
     /// Figure 2, rules for leaders: commit the highest index replicated on a majority, but only
@@ -1601,6 +1606,17 @@ impl RaftNode {
     }
 }
 
+/// The parts of a leader node an AppendEntries is made from besides the follower's progress,
+/// borrowed apart from one another and from the progress: the log, the snapshot (for a
+/// follower that needs it instead), the leader's shipped run, and the output the message goes
+/// to.
+struct AppendParts<'a> {
+    log: &'a Log,
+    snapshot: &'a Option<Arc<Snapshot>>,
+    shipped: &'a mut (LogIndex, Entries),
+    out: &'a mut Output<Message>,
+}
+
 /// What the AppendEntries a leader sends in one go (a flush, a heartbeat, an answer to one
 /// follower) have in common: read from the node once per batch rather than once per follower.
 /// Together with the leader's state, split borrows of the node's fields, it sends each
@@ -1636,17 +1652,15 @@ impl AppendBatch {
     /// Send `to`, whose progress is `p`, the entries from its `next_index` (at most
     /// `entries_max`), or an empty heartbeat when it is caught up; advance `next_index`
     /// optimistically (pipelining; a rejection moves it back). A follower that needs entries
-    /// compacted away gets the next chunk of `snapshot` instead.
+    /// compacted away gets the next chunk of the snapshot instead.
     #[inline(always)]
-    fn send(
-        &self,
-        log: &Log,
-        snapshot: &Option<Arc<Snapshot>>,
-        p: &mut Progress,
-        shipped: &mut (LogIndex, Entries),
-        out: &mut Output<Message>,
-        to: NodeId,
-    ) {
+    fn send(&self, parts: &mut AppendParts<'_>, p: &mut Progress, to: NodeId) {
+        let AppendParts {
+            log,
+            snapshot,
+            shipped,
+            out,
+        } = parts;
         let next = p.next_index.clamp(1, self.last_index + 1);
         if next <= self.prefix_index {
             // §7: the follower needs an entry this leader compacted away (the entry before

@@ -1176,41 +1176,15 @@ impl RaftNode {
         self.last_leader_contact = Some(now);
         self.reset_election_deadline(now);
 
-        let term = self.term;
-        let reply = |success, match_index, hint| Message::AppendResponse {
-            term,
-            success,
-            match_index,
-            hint,
-            echo_sent_at: sent_at,
-        };
-        // §5.3 consistency check, with the conflict hint for fast backup.
+        // §5.3 consistency check (the refusal, with its conflict hint, is out of line).
         if prev_index > self.log.last_index() {
-            let hint = ConflictHint {
-                term: None,
-                index: self.log.last_index() + 1,
-            };
-            self.out.events.push(NodeEvent::LogConflict {
-                prev_index,
-                hint_index: hint.index,
-            });
-            let m = reply(false, 0, Some(hint));
-            self.out.messages.push((from, m));
+            self.refuse_append(from, prev_index, sent_at);
             return;
         }
         match self.log.term(prev_index) {
             Some(t) if t == prev_term => {}
-            Some(t) => {
-                let hint = ConflictHint {
-                    term: Some(t),
-                    index: self.log.first_index_of_term_run(prev_index),
-                };
-                self.out.events.push(NodeEvent::LogConflict {
-                    prev_index,
-                    hint_index: hint.index,
-                });
-                let m = reply(false, 0, Some(hint));
-                self.out.messages.push((from, m));
+            Some(_) => {
+                self.refuse_append(from, prev_index, sent_at);
                 return;
             }
             None => {
@@ -1228,13 +1202,7 @@ impl RaftNode {
             }
             match self.log.term(index) {
                 Some(t) if t == entry.term => continue,
-                Some(_) => {
-                    // §5.3 step 3: a conflicting entry and all that follow it are deleted.
-                    self.log.truncate_from(index);
-                    self.truncations_total += 1;
-                    self.persist_truncate(index);
-                    self.append_entry(entry.clone());
-                }
+                Some(_) => self.truncate_and_append(index, entry),
                 None => self.append_entry(entry.clone()),
             }
         }
@@ -1244,8 +1212,60 @@ impl RaftNode {
             self.commit_index = new_commit;
             self.apply_committed();
         }
-        let m = reply(true, last_new, None);
+        let m = Message::AppendResponse {
+            term: self.term,
+            success: true,
+            match_index: last_new,
+            hint: None,
+            echo_sent_at: sent_at,
+        };
         self.out.messages.push((from, m));
+    }
+
+    /// §5.3: refuse an AppendEntries whose `prev_index` the log does not hold with the
+    /// leader's term, with the conflict hint for fast backup: the log's end when it stops short
+    /// of `prev_index`, else the start of the run of the term it holds there. Out of line and
+    /// cold, as the refusals of [`RaftNode::handle_append`] are rare.
+    #[cold]
+    #[inline(never)]
+    fn refuse_append(&mut self, from: NodeId, prev_index: LogIndex, sent_at: Tick) {
+        let hint = match self.log.term(prev_index) {
+            // Another term at `prev_index`: the leader may skip that term's whole run.
+            Some(t) => ConflictHint {
+                term: Some(t),
+                index: self.log.first_index_of_term_run(prev_index),
+            },
+            // The log stops short of `prev_index` (a refused index is never in the compacted
+            // prefix, which matches every leader's log).
+            None => ConflictHint {
+                term: None,
+                index: self.log.last_index() + 1,
+            },
+        };
+        self.out.events.push(NodeEvent::LogConflict {
+            prev_index,
+            hint_index: hint.index,
+        });
+        let m = Message::AppendResponse {
+            term: self.term,
+            success: false,
+            match_index: 0,
+            hint: Some(hint),
+            echo_sent_at: sent_at,
+        };
+        self.out.messages.push((from, m));
+    }
+
+    /// §5.3 step 3: the log holds another entry at `index`; it and all that follow are deleted,
+    /// and `entry` takes its place. Out of line and cold: only a follower that missed a leader
+    /// change truncates.
+    #[cold]
+    #[inline(never)]
+    fn truncate_and_append(&mut self, index: LogIndex, entry: &Entry) {
+        self.log.truncate_from(index);
+        self.truncations_total += 1;
+        self.persist_truncate(index);
+        self.append_entry(entry.clone());
     }
 
     fn handle_append_response(
@@ -1259,12 +1279,6 @@ impl RaftNode {
     ) {
         let last_index = self.log.last_index();
         let commit_index = self.commit_index;
-        let resume_at = hint.map(|h| match h.term {
-            // The leader has entries of the follower's conflicting term: resume after its last
-            // one. Otherwise skip the follower's whole run of that term.
-            Some(t) => self.log.last_index_of_term(t).map_or(h.index, |i| i + 1),
-            None => h.index,
-        });
         if success && match_index > last_index {
             // A follower cannot hold more than the leader sent; a response claiming so is not
             // from this leader's term (or not well-formed). Ignore it.
@@ -1298,11 +1312,31 @@ impl RaftNode {
                 self.request_flush(now);
             }
         } else {
-            let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
-            // Never go back below what the follower confirmed, never past the end.
-            p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
-            self.send_append(now, from);
+            self.handle_append_refusal(now, from, hint);
         }
+    }
+
+    /// A follower refused an AppendEntries (§5.3): move its `next_index` back to where its
+    /// conflict hint says the logs may agree, and send from there. Out of line and cold, as
+    /// refusals are rare.
+    #[cold]
+    #[inline(never)]
+    fn handle_append_refusal(&mut self, now: Tick, from: NodeId, hint: Option<ConflictHint>) {
+        let last_index = self.log.last_index();
+        let resume_at = hint.map(|h| match h.term {
+            // The leader has entries of the follower's conflicting term: resume after its last
+            // one. Otherwise skip the follower's whole run of that term.
+            Some(t) => self.log.last_index_of_term(t).map_or(h.index, |i| i + 1),
+            None => h.index,
+        });
+        let Some(state) = self.leader_mut() else {
+            return;
+        };
+        let p = &mut state.progress[(from - 1) as usize];
+        let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
+        // Never go back below what the follower confirmed, never past the end.
+        p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
+        self.send_append(now, from);
     }
 
     /// §7, receiver side: reassemble the leader's snapshot chunk by chunk, then install it.

@@ -1633,6 +1633,39 @@ impl RaftNode {
         sent[quorum - 1] + self.config.lease_ticks > now
     }
 
+    /// Answer a client request without appending it (a redirect, an answer from the dedup
+    /// table, a full queue). Out of line and cold: nearly every request a leader gets is
+    /// appended, and the answers a follower gives are as rare as client retries to it.
+    #[cold]
+    #[inline(never)]
+    fn answer_at_once(&mut self, client: ClientId, seq: Seq, response: ClientResponse) {
+        self.out.replies.push(Reply {
+            client,
+            seq,
+            response,
+        });
+    }
+
+    /// Serve the read `op` from the leader's state machine when its lease allows (thesis
+    /// §6.4.1), and say whether it did; otherwise record that the lease had expired, and the
+    /// read goes through the log. Out of line: only runs with `lease_reads`.
+    #[inline(never)]
+    fn lease_read(&mut self, now: Tick, client: ClientId, seq: Seq, op: &Op) -> bool {
+        let lease = self.lease_valid(now) || planted::active(Bug::LeaseWithoutValidity);
+        if lease && self.committed_in_current_term() && self.applied_index == self.commit_index {
+            let result = self.kv.apply(op);
+            self.out.events.push(NodeEvent::LeaseRead { client });
+            self.out.replies.push(Reply {
+                client,
+                seq,
+                response: ClientResponse::Ok { result },
+            });
+            return true;
+        }
+        self.out.events.push(NodeEvent::LeaseExpired);
+        false
+    }
+
     /// The leader has committed an entry of its own term, so its commit index is as high as any
     /// earlier leader's (§6.4 step 1); before that it cannot serve reads locally.
     fn committed_in_current_term(&self) -> bool {
@@ -1924,47 +1957,32 @@ impl Node for RaftNode {
         let ClientRequest {
             client, seq, op, ..
         } = request;
-        let reply = |response| Reply {
-            client,
-            seq,
-            response,
-        };
         if !self.is_leader() {
             // W12 R4: redirect; the hint is None when no leader is known.
-            let r = reply(ClientResponse::NotLeader {
+            let response = ClientResponse::NotLeader {
                 leader_hint: self.leader_hint,
-            });
-            self.out.replies.push(r);
+            };
+            self.answer_at_once(client, seq, response);
             return;
         }
         if op.is_read() {
-            if self.config.lease_reads {
-                let lease = self.lease_valid(now) || planted::active(Bug::LeaseWithoutValidity);
-                if lease
-                    && self.committed_in_current_term()
-                    && self.applied_index == self.commit_index
-                {
-                    let result = self.kv.apply(&op);
-                    self.out.events.push(NodeEvent::LeaseRead { client });
-                    self.out.replies.push(reply(ClientResponse::Ok { result }));
-                    return;
-                }
-                self.out.events.push(NodeEvent::LeaseExpired);
+            if self.config.lease_reads && self.lease_read(now, client, seq, &op) {
+                return;
             }
         } else {
             // An already-applied request is answered from the dedup table without a new entry:
             // it committed, whoever leads now.
             match self.dedup.check(client, seq) {
                 DedupCheck::Duplicate { cached } => {
-                    let r = reply(ClientResponse::Duplicate {
+                    let response = ClientResponse::Duplicate {
                         cached: Some(cached),
-                    });
-                    self.out.replies.push(r);
+                    };
+                    self.answer_at_once(client, seq, response);
                     return;
                 }
                 DedupCheck::Stale { .. } => {
-                    let r = reply(ClientResponse::Duplicate { cached: None });
-                    self.out.replies.push(r);
+                    let response = ClientResponse::Duplicate { cached: None };
+                    self.answer_at_once(client, seq, response);
                     return;
                 }
                 _ => {}
@@ -1976,7 +1994,7 @@ impl Node for RaftNode {
             _ => unreachable!("checked above"),
         };
         if full {
-            self.out.replies.push(reply(ClientResponse::Overloaded));
+            self.answer_at_once(client, seq, ClientResponse::Overloaded);
             return;
         }
         let term = self.term;

@@ -20,6 +20,9 @@ use std::fmt;
 /// Largest byte string or UTF-8 string (in bytes) that may be written or read: 1 MiB.
 pub const STRING_BYTES_MAX: usize = 1 << 20;
 
+// Length prefixes are `u32`s.
+const _: () = assert!(STRING_BYTES_MAX <= u32::MAX as usize);
+
 /// Appends one byte.
 #[inline]
 pub fn put_u8(buf: &mut Vec<u8>, v: u8) {
@@ -43,17 +46,25 @@ pub fn put_u64(buf: &mut Vec<u8>, v: u64) {
 /// # Panics
 /// If `bytes` is longer than [`STRING_BYTES_MAX`]: the reader would reject it, so writing it
 /// is a bug in the caller.
+// The bound's report is out of line, which keeps this small enough to inline: a leader
+// encodes every new entry's strings through here.
 #[inline]
 pub fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
-    assert!(
-        bytes.len() <= STRING_BYTES_MAX,
-        "codec: byte string of {} bytes exceeds STRING_BYTES_MAX ({STRING_BYTES_MAX})",
-        bytes.len()
-    );
-    let len_bytes = u32::try_from(bytes.len()).expect("STRING_BYTES_MAX fits in u32");
+    if bytes.len() > STRING_BYTES_MAX {
+        string_too_long(bytes.len());
+    }
+    // Within `STRING_BYTES_MAX`, so the length fits in a `u32`.
+    let len_bytes = bytes.len() as u32;
     buf.reserve(4 + bytes.len());
     put_u32(buf, len_bytes);
     buf.extend_from_slice(bytes);
+}
+
+/// The panic of [`put_bytes`].
+#[cold]
+#[inline(never)]
+fn string_too_long(len: usize) -> ! {
+    panic!("codec: byte string of {len} bytes exceeds STRING_BYTES_MAX ({STRING_BYTES_MAX})")
 }
 
 /// Appends a UTF-8 string, encoded exactly like [`put_bytes`].

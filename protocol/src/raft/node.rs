@@ -708,128 +708,55 @@ impl RaftNode {
     }
 
     /// Send `to` the entries from its `next_index` (at most `entries_per_append_max`), or an
-    /// empty heartbeat when it is caught up. Advances `next_index` optimistically (pipelining);
-    /// a rejection moves it back.
-    // Out of line for the answers that call it for one follower; the loops over every
-    // follower (`broadcast_append`, `flush`: nearly every call) take `append_to` in line.
-    #[inline(never)]
+    /// empty heartbeat when it is caught up, or the next snapshot chunk when it needs entries
+    /// compacted away. Advances `next_index` optimistically (pipelining); a rejection moves it
+    /// back. For the answers that call for one follower; the loops over every follower
+    /// (`broadcast_append`, `flush`: nearly every AppendEntries) share one [`AppendBatch`].
     fn send_append(&mut self, now: Tick, to: NodeId) {
-        self.append_to(now, to);
-    }
-
-    /// The body of [`RaftNode::send_append`].
-    #[inline(always)]
-    fn append_to(&mut self, now: Tick, to: NodeId) {
-        let last_index = self.log.last_index();
-        let prefix_index = self.log.prefix_index();
-        let max = self.config.entries_per_append_max as u64;
-        let commit_index = self.commit_index;
-        let RoleState::Leader(state) = &mut self.role else {
-            return;
-        };
-        let p = &mut state.progress[(to - 1) as usize];
-        let next = p.next_index.clamp(1, last_index + 1);
-        if next <= prefix_index {
-            // §7: the follower needs an entry this leader compacted away (the entry before
-            // `next` is gone too, so there is no consistency check to make): it gets the
-            // snapshot instead.
-            self.send_snapshot_chunk(now, to);
-            return;
+        let batch = AppendBatch::new(self, now);
+        if let Some((mut parts, progress)) = self.append_parts() {
+            batch.send(&mut parts, &mut progress[(to - 1) as usize], to);
         }
-        // Whatever the follower needs, the log holds: no snapshot transfer (any under way was
-        // overtaken by an answer that moved `next_index` past the snapshot).
-        p.snapshot = None;
-        let end = (next + max - 1).min(last_index);
-        p.next_index = end + 1;
-        p.commit_sent = commit_index;
-        let prev_index = next - 1;
-        let prev_term = self
-            .log
-            .term(prev_index)
-            .expect("the leader holds every entry a follower can need");
-        let wanted = self.log.slice(next, end);
-        // A heartbeat to a caught-up follower carries no run, and leaves the shipped one
-        // for the next follower that needs it.
-        let entries = if wanted.is_empty() {
-            Entries::default()
-        } else {
-            let (first, run) = &mut state.shipped;
-            if (*first, run.len()) != (next, wanted.len()) {
-                *first = next;
-                run.refill(wanted);
-            }
-            debug_assert!(**run == *wanted, "the shipped run matches the log");
-            run.clone()
-        };
-        self.out.messages.push((
-            to,
-            Message::AppendEntries {
-                term: self.term,
-                prev_index,
-                prev_term,
-                entries,
-                commit: self.commit_index,
-                sent_at: now,
-            },
-        ));
-    }
-
-    /// Send `to` the next chunk of a snapshot, unless one is in flight. A transfer starts with
-    /// the leader's newest snapshot and keeps it to the end. A chunk that has waited a heartbeat
-    /// interval without an answer is presumed lost and goes again (the heartbeat is what calls
-    /// here), so retransmission is bounded to one chunk per follower per heartbeat.
-    // Out of line: a snapshot transfer is rare, and inlined it would double the size of
-    // `send_append`, which every AppendEntries and heartbeat goes through.
-    #[inline(never)]
-    fn send_snapshot_chunk(&mut self, now: Tick, to: NodeId) {
-        let heartbeat_ticks = self.config.heartbeat_ticks;
-        let chunk_bytes = self.config.snapshot_chunk_bytes;
-        let term = self.term;
-        let newest = self
-            .snapshot
-            .as_ref()
-            .expect("a compacted log has a snapshot");
-        let RoleState::Leader(state) = &mut self.role else {
-            return;
-        };
-        let p = &mut state.progress[(to - 1) as usize];
-        let next_index = p.next_index;
-        let send = match &mut p.snapshot {
-            // The image under way still holds the entry the follower needs next.
-            Some(send) if send.snapshot.last_index >= next_index => send,
-            slot => slot.insert(SnapshotSend {
-                snapshot: Arc::clone(newest),
-                offset: 0,
-                sent_at: None,
-            }),
-        };
-        if send.sent_at.is_some_and(|t| now < t + heartbeat_ticks) {
-            return;
-        }
-        send.sent_at = Some(now);
-        let chunk = send.snapshot.chunk(send.offset, chunk_bytes);
-        self.out.messages.push((
-            to,
-            Message::InstallSnapshot {
-                term,
-                chunk: Box::new(chunk),
-            },
-        ));
     }
 
     fn broadcast_append(&mut self, now: Tick) {
         if let Some(state) = self.leader_mut() {
             state.flush_at = None;
-            for p in state.progress.iter_mut() {
-                p.append_due = false;
-            }
-            self.leader_timers_moved();
         }
-        for peer in 1..=self.config.nodes_count {
-            if peer != self.id {
-                self.append_to(now, peer);
-            }
-        }
+        let id = self.id;
+        self.send_appends(now, |peer, p| {
+            p.append_due = false;
+            peer != id
+        });
+        self.leader_timers_moved();
+    }
+
+    /// What an AppendEntries is made from, borrowed apart (see [`AppendParts`]). `None` unless
+    /// leader.
+    #[inline(always)]
+    fn append_parts(&mut self) -> Option<(AppendParts<'_>, &mut [Progress])> {
+        let RaftNode {
+            log,
+            role: RoleState::Leader(state),
+            out,
+            snapshot,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let LeaderState {
+            progress, shipped, ..
+        } = &mut **state;
+        Some((
+            AppendParts {
+                log,
+                snapshot,
+                shipped,
+                out,
+            },
+            progress,
+        ))
     }
 
     /// Ask for a tick now to send what is waiting (see `LeaderState::flush_at`).
@@ -843,25 +770,33 @@ impl RaftNode {
     /// Send one AppendEntries to each follower that is due entries, or has an older commit
     /// index than the leader's.
     fn flush(&mut self, now: Tick) {
-        let commit_index = self.commit_index;
-        let id = self.id;
-        // `send_append` sets no timer: clearing the flush once, before the sends, is clearing it
-        // before each.
-        if let Some(state) = self.leader_mut() {
-            state.flush_at = None;
-            self.leader_timers_moved();
-        }
-        for peer in 1..=self.config.nodes_count {
-            let Some(state) = self.leader_mut() else {
-                return;
-            };
-            if peer == id {
-                continue;
+        let Some(state) = self.leader_mut() else {
+            return;
+        };
+        state.flush_at = None;
+        let (id, commit_index) = (self.id, self.commit_index);
+        self.send_appends(now, |peer, p| {
+            peer != id && {
+                let due = std::mem::replace(&mut p.append_due, false);
+                due || p.commit_sent < commit_index
             }
-            let p = &mut state.progress[(peer - 1) as usize];
-            let due = std::mem::replace(&mut p.append_due, false);
-            if due || p.commit_sent < commit_index {
-                self.append_to(now, peer);
+        });
+        self.leader_timers_moved();
+    }
+
+    /// Offer every progress slot, in id order, to `pick` (the leader's own slot too), and send
+    /// each follower it picks its AppendEntries: one [`AppendBatch`] for them all.
+    #[inline(always)]
+    fn send_appends(&mut self, now: Tick, mut pick: impl FnMut(NodeId, &mut Progress) -> bool) {
+        let batch = AppendBatch::new(self, now);
+        let id = self.id;
+        let Some((mut parts, progress)) = self.append_parts() else {
+            return;
+        };
+        for (peer, p) in (1..).zip(progress.iter_mut()) {
+            if pick(peer, p) {
+                debug_assert_ne!(peer, id, "a leader sends itself nothing");
+                batch.send(&mut parts, p, peer);
             }
         }
     }
@@ -1024,10 +959,18 @@ impl RaftNode {
     /// Only applied — so committed — entries are ever discarded: no leader can ask to
     /// overwrite them.
     fn maybe_compact(&mut self) {
-        let prefix_index = self.log.prefix_index();
-        if self.applied_index - prefix_index < self.config.snapshot_entries_threshold {
-            return;
+        if self.applied_index - self.log.prefix_index() >= self.config.snapshot_entries_threshold {
+            self.compact();
         }
+    }
+
+    /// The compaction of [`RaftNode::maybe_compact`], once it is due: out of line, as it comes
+    /// once per `snapshot_entries_threshold` entries, and in line it made the function that
+    /// applies every committed entry several times the size.
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        let prefix_index = self.log.prefix_index();
         let index = self.applied_index;
         let term = self
             .log
@@ -1086,12 +1029,12 @@ impl RaftNode {
     // receiver's term, and this keeps `handle_message` small.
     #[cold]
     #[inline(never)]
-    fn reject_stale_term(&mut self, from: NodeId, message: Message) {
+    fn reject_stale_term(&mut self, from: NodeId, message: &Message) {
         let term = message.term();
         self.out
             .events
             .push(NodeEvent::StaleTermRejected { from, term });
-        match message {
+        match *message {
             Message::AppendEntries { sent_at, .. } => self.out.messages.push((
                 from,
                 Message::AppendResponse {
@@ -1110,7 +1053,7 @@ impl RaftNode {
                     pre_vote: false,
                 },
             )),
-            Message::InstallSnapshot { chunk, .. } => self.out.messages.push((
+            Message::InstallSnapshot { ref chunk, .. } => self.out.messages.push((
                 from,
                 Message::SnapshotResponse {
                     term: self.term,
@@ -1233,41 +1176,15 @@ impl RaftNode {
         self.last_leader_contact = Some(now);
         self.reset_election_deadline(now);
 
-        let term = self.term;
-        let reply = |success, match_index, hint| Message::AppendResponse {
-            term,
-            success,
-            match_index,
-            hint,
-            echo_sent_at: sent_at,
-        };
-        // §5.3 consistency check, with the conflict hint for fast backup.
+        // §5.3 consistency check (the refusal, with its conflict hint, is out of line).
         if prev_index > self.log.last_index() {
-            let hint = ConflictHint {
-                term: None,
-                index: self.log.last_index() + 1,
-            };
-            self.out.events.push(NodeEvent::LogConflict {
-                prev_index,
-                hint_index: hint.index,
-            });
-            let m = reply(false, 0, Some(hint));
-            self.out.messages.push((from, m));
+            self.refuse_append(from, prev_index, sent_at);
             return;
         }
         match self.log.term(prev_index) {
             Some(t) if t == prev_term => {}
-            Some(t) => {
-                let hint = ConflictHint {
-                    term: Some(t),
-                    index: self.log.first_index_of_term_run(prev_index),
-                };
-                self.out.events.push(NodeEvent::LogConflict {
-                    prev_index,
-                    hint_index: hint.index,
-                });
-                let m = reply(false, 0, Some(hint));
-                self.out.messages.push((from, m));
+            Some(_) => {
+                self.refuse_append(from, prev_index, sent_at);
                 return;
             }
             None => {
@@ -1285,13 +1202,7 @@ impl RaftNode {
             }
             match self.log.term(index) {
                 Some(t) if t == entry.term => continue,
-                Some(_) => {
-                    // §5.3 step 3: a conflicting entry and all that follow it are deleted.
-                    self.log.truncate_from(index);
-                    self.truncations_total += 1;
-                    self.persist_truncate(index);
-                    self.append_entry(entry.clone());
-                }
+                Some(_) => self.truncate_and_append(index, entry),
                 None => self.append_entry(entry.clone()),
             }
         }
@@ -1301,8 +1212,60 @@ impl RaftNode {
             self.commit_index = new_commit;
             self.apply_committed();
         }
-        let m = reply(true, last_new, None);
+        let m = Message::AppendResponse {
+            term: self.term,
+            success: true,
+            match_index: last_new,
+            hint: None,
+            echo_sent_at: sent_at,
+        };
         self.out.messages.push((from, m));
+    }
+
+    /// §5.3: refuse an AppendEntries whose `prev_index` the log does not hold with the
+    /// leader's term, with the conflict hint for fast backup: the log's end when it stops short
+    /// of `prev_index`, else the start of the run of the term it holds there. Out of line and
+    /// cold, as the refusals of [`RaftNode::handle_append`] are rare.
+    #[cold]
+    #[inline(never)]
+    fn refuse_append(&mut self, from: NodeId, prev_index: LogIndex, sent_at: Tick) {
+        let hint = match self.log.term(prev_index) {
+            // Another term at `prev_index`: the leader may skip that term's whole run.
+            Some(t) => ConflictHint {
+                term: Some(t),
+                index: self.log.first_index_of_term_run(prev_index),
+            },
+            // The log stops short of `prev_index` (a refused index is never in the compacted
+            // prefix, which matches every leader's log).
+            None => ConflictHint {
+                term: None,
+                index: self.log.last_index() + 1,
+            },
+        };
+        self.out.events.push(NodeEvent::LogConflict {
+            prev_index,
+            hint_index: hint.index,
+        });
+        let m = Message::AppendResponse {
+            term: self.term,
+            success: false,
+            match_index: 0,
+            hint: Some(hint),
+            echo_sent_at: sent_at,
+        };
+        self.out.messages.push((from, m));
+    }
+
+    /// §5.3 step 3: the log holds another entry at `index`; it and all that follow are deleted,
+    /// and `entry` takes its place. Out of line and cold: only a follower that missed a leader
+    /// change truncates.
+    #[cold]
+    #[inline(never)]
+    fn truncate_and_append(&mut self, index: LogIndex, entry: &Entry) {
+        self.log.truncate_from(index);
+        self.truncations_total += 1;
+        self.persist_truncate(index);
+        self.append_entry(entry.clone());
     }
 
     fn handle_append_response(
@@ -1316,12 +1279,6 @@ impl RaftNode {
     ) {
         let last_index = self.log.last_index();
         let commit_index = self.commit_index;
-        let resume_at = hint.map(|h| match h.term {
-            // The leader has entries of the follower's conflicting term: resume after its last
-            // one. Otherwise skip the follower's whole run of that term.
-            Some(t) => self.log.last_index_of_term(t).map_or(h.index, |i| i + 1),
-            None => h.index,
-        });
         if success && match_index > last_index {
             // A follower cannot hold more than the leader sent; a response claiming so is not
             // from this leader's term (or not well-formed). Ignore it.
@@ -1355,11 +1312,31 @@ impl RaftNode {
                 self.request_flush(now);
             }
         } else {
-            let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
-            // Never go back below what the follower confirmed, never past the end.
-            p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
-            self.send_append(now, from);
+            self.handle_append_refusal(now, from, hint);
         }
+    }
+
+    /// A follower refused an AppendEntries (§5.3): move its `next_index` back to where its
+    /// conflict hint says the logs may agree, and send from there. Out of line and cold, as
+    /// refusals are rare.
+    #[cold]
+    #[inline(never)]
+    fn handle_append_refusal(&mut self, now: Tick, from: NodeId, hint: Option<ConflictHint>) {
+        let last_index = self.log.last_index();
+        let resume_at = hint.map(|h| match h.term {
+            // The leader has entries of the follower's conflicting term: resume after its last
+            // one. Otherwise skip the follower's whole run of that term.
+            Some(t) => self.log.last_index_of_term(t).map_or(h.index, |i| i + 1),
+            None => h.index,
+        });
+        let Some(state) = self.leader_mut() else {
+            return;
+        };
+        let p = &mut state.progress[(from - 1) as usize];
+        let resume_at = resume_at.unwrap_or(p.next_index.saturating_sub(1));
+        // Never go back below what the follower confirmed, never past the end.
+        p.next_index = resume_at.max(p.match_index + 1).min(last_index + 1);
+        self.send_append(now, from);
     }
 
     /// §7, receiver side: reassemble the leader's snapshot chunk by chunk, then install it.
@@ -1492,10 +1469,12 @@ impl RaftNode {
     /// The part of [`Node::handle_message`] for a message whose term is not the receiver's:
     /// a pre-vote request is answered whatever its term; a higher term is adopted (§5.1),
     /// unless leader stickiness ignores the vote request carrying it; a lower one is refused.
-    /// Returns the message when it is still to be handled, in what is now its term.
+    /// Returns whether the message is still to be handled, in what is now its term. The
+    /// message is lent, not moved: handed back, it would be copied once more on every message
+    /// of the receiver's own term, which go the same way.
     #[cold]
     #[inline(never)]
-    fn screen_term(&mut self, now: Tick, from: NodeId, message: Message) -> Option<Message> {
+    fn screen_term(&mut self, now: Tick, from: NodeId, message: &Message) -> bool {
         let term = message.term();
         // Pre-vote requests never change anyone's term.
         if let Message::RequestVote {
@@ -1503,14 +1482,14 @@ impl RaftNode {
             last_index,
             last_term,
             ..
-        } = message
+        } = *message
         {
             self.handle_pre_vote_request(now, from, term, last_index, last_term);
-            return None;
+            return false;
         }
         if term < self.term {
             self.reject_stale_term(from, message);
-            return None;
+            return false;
         }
         let granted_pre_vote = matches!(
             message,
@@ -1524,7 +1503,7 @@ impl RaftNode {
             // Leader stickiness: while we believe a leader is alive, a vote request from a
             // higher term is ignored outright, term and all (thesis §4.2.3).
             if self.config.check_quorum && self.heard_from_leader_recently(now) {
-                return None;
+                return false;
             }
         }
         if self.is_leader() && planted::active(Bug::LeaderKeepsLeading) {
@@ -1541,7 +1520,7 @@ impl RaftNode {
             .then_some(from);
             self.become_follower(now, term, leader);
         }
-        Some(message)
+        true
     }
 
     /// Election and snapshot traffic, of the receiver's term or past [`RaftNode::screen_term`]
@@ -1654,10 +1633,184 @@ impl RaftNode {
         sent[quorum - 1] + self.config.lease_ticks > now
     }
 
+    /// Answer a client request without appending it (a redirect, an answer from the dedup
+    /// table, a full queue). Out of line and cold: nearly every request a leader gets is
+    /// appended, and the answers a follower gives are as rare as client retries to it.
+    #[cold]
+    #[inline(never)]
+    fn answer_at_once(&mut self, client: ClientId, seq: Seq, response: ClientResponse) {
+        self.out.replies.push(Reply {
+            client,
+            seq,
+            response,
+        });
+    }
+
+    /// Serve the read `op` from the leader's state machine when its lease allows (thesis
+    /// §6.4.1), and say whether it did; otherwise record that the lease had expired, and the
+    /// read goes through the log. Out of line: only runs with `lease_reads`.
+    #[inline(never)]
+    fn lease_read(&mut self, now: Tick, client: ClientId, seq: Seq, op: &Op) -> bool {
+        let lease = self.lease_valid(now) || planted::active(Bug::LeaseWithoutValidity);
+        if lease && self.committed_in_current_term() && self.applied_index == self.commit_index {
+            let result = self.kv.apply(op);
+            self.out.events.push(NodeEvent::LeaseRead { client });
+            self.out.replies.push(Reply {
+                client,
+                seq,
+                response: ClientResponse::Ok { result },
+            });
+            return true;
+        }
+        self.out.events.push(NodeEvent::LeaseExpired);
+        false
+    }
+
     /// The leader has committed an entry of its own term, so its commit index is as high as any
     /// earlier leader's (§6.4 step 1); before that it cannot serve reads locally.
     fn committed_in_current_term(&self) -> bool {
         self.log.term(self.commit_index) == Some(self.term)
+    }
+}
+
+/// The parts of a leader node an AppendEntries is made from besides the follower's progress,
+/// borrowed apart from one another and from the progress: the log, the snapshot (for a
+/// follower that needs it instead), the leader's shipped run, and the output the message goes
+/// to.
+struct AppendParts<'a> {
+    log: &'a Log,
+    snapshot: &'a Option<Arc<Snapshot>>,
+    shipped: &'a mut (LogIndex, Entries),
+    out: &'a mut Output<Message>,
+}
+
+/// What the AppendEntries a leader sends in one go (a flush, a heartbeat, an answer to one
+/// follower) have in common: read from the node once per batch rather than once per follower.
+/// Together with the leader's state, split borrows of the node's fields, it sends each
+/// follower its message.
+struct AppendBatch {
+    now: Tick,
+    term: Term,
+    commit_index: LogIndex,
+    /// `entries_per_append_max` of the config.
+    entries_max: u64,
+    /// The leader's last log index and compacted prefix.
+    last_index: LogIndex,
+    prefix_index: LogIndex,
+    /// For snapshot chunks: `heartbeat_ticks` and `snapshot_chunk_bytes` of the config.
+    heartbeat_ticks: Tick,
+    chunk_bytes: usize,
+}
+
+impl AppendBatch {
+    fn new(node: &RaftNode, now: Tick) -> AppendBatch {
+        AppendBatch {
+            now,
+            term: node.term,
+            commit_index: node.commit_index,
+            entries_max: node.config.entries_per_append_max as u64,
+            last_index: node.log.last_index(),
+            prefix_index: node.log.prefix_index(),
+            heartbeat_ticks: node.config.heartbeat_ticks,
+            chunk_bytes: node.config.snapshot_chunk_bytes,
+        }
+    }
+
+    /// Send `to`, whose progress is `p`, the entries from its `next_index` (at most
+    /// `entries_max`), or an empty heartbeat when it is caught up; advance `next_index`
+    /// optimistically (pipelining; a rejection moves it back). A follower that needs entries
+    /// compacted away gets the next chunk of the snapshot instead.
+    #[inline(always)]
+    fn send(&self, parts: &mut AppendParts<'_>, p: &mut Progress, to: NodeId) {
+        let AppendParts {
+            log,
+            snapshot,
+            shipped,
+            out,
+        } = parts;
+        let next = p.next_index.clamp(1, self.last_index + 1);
+        if next <= self.prefix_index {
+            // §7: the follower needs an entry this leader compacted away (the entry before
+            // `next` is gone too, so there is no consistency check to make): it gets the
+            // snapshot instead.
+            self.send_snapshot_chunk(snapshot, p, out, to);
+            return;
+        }
+        // Whatever the follower needs, the log holds: no snapshot transfer (any under way was
+        // overtaken by an answer that moved `next_index` past the snapshot).
+        p.snapshot = None;
+        let end = (next + self.entries_max - 1).min(self.last_index);
+        p.next_index = end + 1;
+        p.commit_sent = self.commit_index;
+        let prev_index = next - 1;
+        let (prev_term, wanted) = log.run_after(prev_index, end);
+        // A heartbeat to a caught-up follower carries no run, and leaves the shipped one
+        // for the next follower that needs it.
+        let entries = if wanted.is_empty() {
+            Entries::default()
+        } else {
+            let (first, run) = shipped;
+            if (*first, run.len()) != (next, wanted.len()) {
+                *first = next;
+                run.refill(wanted);
+            }
+            debug_assert!(**run == *wanted, "the shipped run matches the log");
+            run.clone()
+        };
+        out.messages.push((
+            to,
+            Message::AppendEntries {
+                term: self.term,
+                prev_index,
+                prev_term,
+                entries,
+                commit: self.commit_index,
+                sent_at: self.now,
+            },
+        ));
+    }
+
+    /// Send `to` the next chunk of a snapshot, unless one is in flight. A transfer starts with
+    /// the leader's newest snapshot (`newest`) and keeps it to the end. A chunk that has waited
+    /// a heartbeat interval without an answer is presumed lost and goes again (the heartbeat is
+    /// what calls here), so retransmission is bounded to one chunk per follower per heartbeat.
+    // Out of line and cold: a snapshot transfer is rare, and inlined it would double the size
+    // of `send`, which every AppendEntries and heartbeat goes through.
+    #[cold]
+    #[inline(never)]
+    fn send_snapshot_chunk(
+        &self,
+        newest: &Option<Arc<Snapshot>>,
+        p: &mut Progress,
+        out: &mut Output<Message>,
+        to: NodeId,
+    ) {
+        let newest = newest.as_ref().expect("a compacted log has a snapshot");
+        let next_index = p.next_index;
+        let send = match &mut p.snapshot {
+            // The image under way still holds the entry the follower needs next.
+            Some(send) if send.snapshot.last_index >= next_index => send,
+            slot => slot.insert(SnapshotSend {
+                snapshot: Arc::clone(newest),
+                offset: 0,
+                sent_at: None,
+            }),
+        };
+        if send
+            .sent_at
+            .is_some_and(|t| self.now < t + self.heartbeat_ticks)
+        {
+            return;
+        }
+        send.sent_at = Some(self.now);
+        let chunk = send.snapshot.chunk(send.offset, self.chunk_bytes);
+        out.messages.push((
+            to,
+            Message::InstallSnapshot {
+                term: self.term,
+                chunk: Box::new(chunk),
+            },
+        ));
     }
 }
 
@@ -1769,14 +1922,9 @@ impl Node for RaftNode {
             "n{}: message from invalid sender n{from}",
             self.id
         );
-        let message = if message.term() == self.term {
-            message
-        } else {
-            match self.screen_term(now, from, message) {
-                Some(message) => message,
-                None => return,
-            }
-        };
+        if message.term() != self.term && !self.screen_term(now, from, &message) {
+            return;
+        }
         match message {
             Message::AppendEntries {
                 prev_index,
@@ -1809,47 +1957,32 @@ impl Node for RaftNode {
         let ClientRequest {
             client, seq, op, ..
         } = request;
-        let reply = |response| Reply {
-            client,
-            seq,
-            response,
-        };
         if !self.is_leader() {
             // W12 R4: redirect; the hint is None when no leader is known.
-            let r = reply(ClientResponse::NotLeader {
+            let response = ClientResponse::NotLeader {
                 leader_hint: self.leader_hint,
-            });
-            self.out.replies.push(r);
+            };
+            self.answer_at_once(client, seq, response);
             return;
         }
         if op.is_read() {
-            if self.config.lease_reads {
-                let lease = self.lease_valid(now) || planted::active(Bug::LeaseWithoutValidity);
-                if lease
-                    && self.committed_in_current_term()
-                    && self.applied_index == self.commit_index
-                {
-                    let result = self.kv.apply(&op);
-                    self.out.events.push(NodeEvent::LeaseRead { client });
-                    self.out.replies.push(reply(ClientResponse::Ok { result }));
-                    return;
-                }
-                self.out.events.push(NodeEvent::LeaseExpired);
+            if self.config.lease_reads && self.lease_read(now, client, seq, &op) {
+                return;
             }
         } else {
             // An already-applied request is answered from the dedup table without a new entry:
             // it committed, whoever leads now.
             match self.dedup.check(client, seq) {
                 DedupCheck::Duplicate { cached } => {
-                    let r = reply(ClientResponse::Duplicate {
+                    let response = ClientResponse::Duplicate {
                         cached: Some(cached),
-                    });
-                    self.out.replies.push(r);
+                    };
+                    self.answer_at_once(client, seq, response);
                     return;
                 }
                 DedupCheck::Stale { .. } => {
-                    let r = reply(ClientResponse::Duplicate { cached: None });
-                    self.out.replies.push(r);
+                    let response = ClientResponse::Duplicate { cached: None };
+                    self.answer_at_once(client, seq, response);
                     return;
                 }
                 _ => {}
@@ -1861,7 +1994,7 @@ impl Node for RaftNode {
             _ => unreachable!("checked above"),
         };
         if full {
-            self.out.replies.push(reply(ClientResponse::Overloaded));
+            self.answer_at_once(client, seq, ClientResponse::Overloaded);
             return;
         }
         let term = self.term;

@@ -992,9 +992,12 @@ impl Campaign {
             || bar.budget_spent(budget_s),
             |i| {
                 let seed = plan.seed(i);
-                let trace = || match self.keeps_hash(i, seed) {
-                    true => Ok(Trace::off()),
-                    false => Ok(Trace::unhashed()),
+                let trace = || {
+                    Ok(if self.keeps_hash(i, seed) {
+                        Trace::off()
+                    } else {
+                        Trace::unhashed()
+                    })
                 };
                 let (run, coverage, _) = run_seed(seed, self.protocol, self.ticks, trace);
                 {

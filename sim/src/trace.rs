@@ -5,8 +5,8 @@
 //! event (numbers for the hot events — sends and applications — and the rendered text for the
 //! rare ones), so two runs can be compared by hash alone and tracing off costs no formatting on
 //! the hot path. A run whose hash nobody will compare (a fuzz seed that is not re-run) takes a
-//! trace that keeps nothing ([`Trace::unhashed`]), and costs no hashing either. Text lines look like
-//! `t=120    n1->n2 AppendEntries term=3 prev=3/17 entries=2 commit=16 arrive=122`.
+//! trace that keeps nothing ([`Trace::unhashed`]), and costs no hashing either. Text lines look
+//! like `t=120    n1->n2 AppendEntries term=3 prev=3/17 entries=2 commit=16 arrive=122`.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

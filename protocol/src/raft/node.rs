@@ -720,9 +720,10 @@ impl RaftNode {
     }
 
     fn broadcast_append(&mut self, now: Tick) {
-        if let Some(state) = self.leader_mut() {
-            state.flush_at = None;
-        }
+        let Some(state) = self.leader_mut() else {
+            return;
+        };
+        state.flush_at = None;
         let id = self.id;
         self.send_appends(now, |peer, p| {
             p.append_due = false;

@@ -364,10 +364,11 @@ pub fn check_ordered(
 }
 
 /// A history's operations grouped by key, the keys in sorted order and each key's operations
-/// in history order. A history touches few keys, so the groups are found by scanning the
-/// distinct keys (compared as integers while they are short, see [`key_word`]), and filled
-/// into one vector by a counting sort: no tree search, string comparison or vector per key
-/// for each operation.
+/// in history order. A simulated history touches few keys, so an operation's key is found by
+/// scanning the distinct keys (compared as integers while they are short, see [`key_word`]),
+/// up to [`KEYS_SCANNED_MAX`] of them, then through a map; the operations are filled into one
+/// vector by a counting sort: no tree search, string comparison or vector per key for each
+/// operation.
 struct KeyGroups<'h> {
     /// The distinct keys, sorted, each with its range of `ops`.
     keys: Vec<(&'h str, usize, usize)>,
@@ -384,6 +385,9 @@ impl<'h> KeyGroups<'h> {
         // The distinct keys in the order they first come, with their word (see `key_word`)
         // and operation count; and per operation, the index of its key there.
         let mut distinct: Vec<(&'h str, u64, usize)> = Vec::new();
+        // Only looked up (the keys' order comes from sorting them), and only once there are
+        // more than `KEYS_SCANNED_MAX` of them.
+        let mut by_text: FixedHashMap<&'h str, usize> = FixedHashMap::default();
         let mut key_of: Vec<u32> = Vec::with_capacity(history.len());
         let mut key_ops: Vec<KeyOp<'h>> = Vec::with_capacity(history.len());
         for op in history {
@@ -397,12 +401,22 @@ impl<'h> KeyGroups<'h> {
             }
             let key = op.op.key();
             let word = key_word(key);
-            let found = distinct
-                .iter()
-                .position(|&(k, w, _)| w == word && (key.len() <= KEY_WORD_BYTES || k == key));
+            let found = if distinct.len() <= KEYS_SCANNED_MAX {
+                distinct
+                    .iter()
+                    .position(|&(k, w, _)| w == word && (key.len() <= KEY_WORD_BYTES || k == key))
+            } else {
+                by_text.get(key).copied()
+            };
             let at = found.unwrap_or_else(|| {
                 distinct.push((key, word, 0));
-                distinct.len() - 1
+                let at = distinct.len() - 1;
+                if distinct.len() == KEYS_SCANNED_MAX + 1 {
+                    by_text.extend(distinct.iter().enumerate().map(|(at, &(k, ..))| (k, at)));
+                } else if distinct.len() > KEYS_SCANNED_MAX {
+                    by_text.insert(key, at);
+                }
+                at
             });
             distinct[at].2 += 1;
             key_of.push(at as u32);
@@ -446,6 +460,11 @@ impl<'h> KeyGroups<'h> {
             .unwrap_or(0)
     }
 }
+
+/// Distinct keys up to which [`KeyGroups::new`] finds an operation's key by a scan; past it, a
+/// map finds it, so a history of many keys (one read from a file) is not grouped in time
+/// quadratic in its length.
+const KEYS_SCANNED_MAX: usize = 16;
 
 /// The longest keys that [`key_word`] tells apart by itself.
 const KEY_WORD_BYTES: usize = 7;
@@ -3961,6 +3980,34 @@ mod tests {
             ]
         );
         assert_eq!(groups.ops_max(), 3);
+
+        // Past `KEYS_SCANNED_MAX` keys, the rest are found through a map: the same grouping.
+        let keys: Vec<String> = (0..3 * KEYS_SCANNED_MAX)
+            .map(|k| format!("key-{k:03}"))
+            .collect();
+        let history: Vec<HistoryOp> = (0..4 * keys.len())
+            .map(|i| {
+                let key = &keys[(i * 7) % keys.len()];
+                ok(put(key, "v"), i as Tick, i as Tick + 1, OpResult::Ok)
+            })
+            .collect();
+        let groups = KeyGroups::new(&history, SameTick::CallsFirst);
+        let grouped: Vec<(&str, Vec<Tick>)> = groups
+            .iter()
+            .map(|(key, ops)| (key, ops.iter().map(|op| op.invoke_tick).collect()))
+            .collect();
+        let expected: Vec<(&str, Vec<Tick>)> = keys
+            .iter()
+            .map(|key| {
+                let ticks = history
+                    .iter()
+                    .filter(|op| op.op.key() == key)
+                    .map(|op| op.invoke_tick)
+                    .collect();
+                (key.as_str(), ticks)
+            })
+            .collect();
+        assert_eq!(grouped, expected);
     }
 
     fn config(state: StateId, required: SetId, last_overwrite: usize) -> Config {
